@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import underPressure from '@fastify/under-pressure'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import auth from './platform/auth.ts'
+import auditRoutes from './platform/audit-routes.ts'
+import type { Config } from './platform/config.ts'
+import type { DatabaseHandle } from './platform/db/index.ts'
+import { installErrorHandling, sendProblem } from './platform/errors.ts'
+import health from './platform/health.ts'
+import idempotency from './platform/idempotency.ts'
+import openapi from './platform/openapi.ts'
+import { isCip13 } from './platform/identifiers.ts'
+import referential from './referential/routes.ts'
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
+
+export interface AppOptions {
+  config: Config
+  database: DatabaseHandle
+  /** The clock the services use for business rules; tests inject their own. */
+  now?: () => Date
+  logger?: FastifyServerOptions['logger']
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+    db: DatabaseHandle['db']
+    database: DatabaseHandle
+    now: () => Date
+  }
+}
+
+/** Builds the whole application without listening: server.ts, tests, scripts and benchmarks use the same. */
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    requestIdHeader: 'x-request-id',
+    requestIdLogLabel: 'requestId',
+    genReqId: () => randomUUID(),
+    bodyLimit: 10 * 1024 * 1024,
+    ajv: {
+      customOptions: {
+        allErrors: true,
+        verbose: true, // the error handler reads x-message from the failing schema
+        removeAdditional: false,
+        coerceTypes: 'array',
+        keywords: ['x-message', 'x-roles'],
+        formats: { cip13: (v: string) => isCip13(v) },
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.decorate('config', opts.config)
+  app.decorate('database', opts.database)
+  app.decorate('db', opts.database.db)
+  app.decorate('now', opts.now ?? (() => new Date()))
+
+  installErrorHandling(app)
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  if (opts.config.MAX_EVENT_LOOP_DELAY_MS > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: opts.config.MAX_EVENT_LOOP_DELAY_MS,
+      retryAfter: 5,
+      pressureHandler: (_request, reply) => {
+        sendProblem(reply.header('retry-after', '5'), 'SERVICE_UNAVAILABLE')
+      },
+    })
+  }
+  await app.register(openapi, { version: VERSION })
+  await app.register(auth, { config: opts.config, db: opts.database.db })
+  await app.register(idempotency, { db: opts.database.db, ttlHours: opts.config.IDEMPOTENCY_TTL_HOURS })
+  await app.register(health, { db: opts.database.db })
+  await app.register(referential, { prefix: '/v1' })
+  await app.register(auditRoutes, { prefix: '/v1' })
+  return app
+}

@@ -1,0 +1,39 @@
+import { fileURLToPath } from 'node:url'
+import { actorOf, audit, SYSTEM } from '../platform/audit.ts'
+import type { Database } from '../platform/db/index.ts'
+import { regionOfDepartment } from '../platform/identifiers.ts'
+import { DEMO_ORGANISATIONS } from './organisations.ts'
+
+export const DEMO_BDPM_DIR = fileURLToPath(new URL('../../scripts/fixtures/bdpm-demo', import.meta.url))
+
+/** Inserts the demo organisations (and their subscriptions) that are missing. Returns how many were added. */
+export async function seedDemoOrganisations(db: Database): Promise<number> {
+  return db.transaction().execute(async (tx) => {
+    let added = 0
+    for (const { subscribedSince, ...o } of DEMO_ORGANISATIONS) {
+      const row = await tx
+        .insertInto('organisations')
+        .values({ ...o, region: regionOfDepartment(o.department), updated_at: new Date() })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .returning('id')
+        .executeTakeFirst()
+      if (!row) continue
+      added++
+      if (subscribedSince) {
+        await tx.insertInto('lab_subscriptions').values({ lab_id: o.id, subscribed: true, since: subscribedSince, updated_at: new Date() }).execute()
+      }
+      await audit(tx, { ...SYSTEM, user: 'demo-seed' }, { action: 'organisation.created', objectType: 'organisation', objectId: o.id, changes: { ...o, subscribedSince } })
+    }
+    return added
+  })
+}
+
+/** Demo data on a database that has none: organisations, then the BDPM-format demo products. */
+export async function loadDemoData(db: Database): Promise<{ organisations: number; products: number } | null> {
+  const already = await db.selectFrom('organisations').select('id').where('id', '=', 'ORDRE').executeTakeFirst()
+  if (already) return null
+  const organisations = await seedDemoOrganisations(db)
+  const { importBdpmDirectory } = await import('../referential/bdpm.ts')
+  const report = await importBdpmDirectory(db, DEMO_BDPM_DIR, actorOf(null))
+  return { organisations, products: report.presentations.inserted + report.presentations.updated }
+}

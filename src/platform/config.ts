@@ -1,0 +1,104 @@
+import { Type, type Static } from 'typebox'
+import { Value } from 'typebox/value'
+
+const Bool = Type.Enum(['true', 'false', '1', '0'])
+
+/** Environment variables the service reads. Conventional names; documented in the README. */
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Enum(['development', 'test', 'production'], { default: 'development' }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  /** PostgreSQL connection string. Absent: the embedded database (PGlite) in PGLITE_DIR. */
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  DATABASE_POOL_MAX: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+  PGLITE_DIR: Type.String({ minLength: 1, default: '.data/pglite' }),
+  /** Apply pending migrations on start. Always on for the embedded database. */
+  AUTO_MIGRATE: Type.Optional(Bool),
+  /** Load the demo organisations and products on an empty database (embedded default: on). */
+  DEMO_DATA: Type.Optional(Bool),
+  /** Shared HS256 secret: development only, refused in production. */
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /** PEM public key (RS256/ES256) of the identity provider. */
+  JWT_PUBLIC_KEY: Type.Optional(Type.String({ pattern: '-----BEGIN PUBLIC KEY-----' })),
+  /** JWKS document of the identity provider (OIDC). */
+  JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_ALGORITHMS: Type.String({ pattern: '^(RS256|ES256|PS256|HS256)(,(RS256|ES256|PS256|HS256))*$', default: 'RS256,ES256' }),
+  IDEMPOTENCY_TTL_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 30, default: 24 }),
+  /** Public base address, used in printed links. */
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Load shedding: answer 503 when the event loop lags more than this (ms). 0 disables. */
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
+  SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, default: 10000 }),
+})
+
+type Raw = Static<typeof ConfigSchema>
+
+export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS'> {
+  AUTO_MIGRATE: boolean
+  DEMO_DATA: boolean
+  JWT_ALGORITHMS: string[]
+  /** 'secret' (development HS256), 'pem' or 'jwks' (asymmetric, production). */
+  authMode: 'secret' | 'pem' | 'jwks'
+  embedded: boolean
+}
+
+/** The development secret used when nothing is configured outside production. Never valid in production. */
+export const DEV_JWT_SECRET = 'development-only-secret-never-use-in-production-0000'
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Configuration invalide :\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+const truthy = (v: unknown) => v === true || v === 'true' || v === '1'
+
+/** Reads and validates the environment; throws ConfigError naming each wrong variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const known = Object.keys(ConfigSchema.properties)
+  // Empty strings count as unset, as shells and compose files often produce them.
+  const input: Record<string, unknown> = {}
+  for (const k of known) if (env[k] !== undefined && env[k] !== '') input[k] = env[k]
+  const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, input))
+  const problems = [
+    ...new Set(
+      [...Value.Errors(ConfigSchema, withDefaults)].map((e) => {
+        const name = e.instancePath.replace(/^\//, '')
+        const allowed = (e.params as { allowedValues?: unknown[] }).allowedValues
+        const why = allowed ? `valeurs admises : ${allowed.join(', ')}` : e.message
+        return `${name}: ${why} (valeur reçue : ${JSON.stringify(input[name] ?? null)})`
+      }),
+    ),
+  ]
+  if (problems.length) throw new ConfigError(problems)
+  const raw = withDefaults as Raw
+
+  const authModes = [raw.JWT_PUBLIC_KEY && 'pem', raw.JWT_JWKS_URL && 'jwks'].filter(Boolean) as Array<'pem' | 'jwks'>
+  if (authModes.length > 1) problems.push('JWT_PUBLIC_KEY et JWT_JWKS_URL : ne configurer que l’un des deux')
+  const authMode = authModes[0] ?? 'secret'
+  const production = raw.NODE_ENV === 'production'
+  if (production && authMode === 'secret') {
+    problems.push('JWT_PUBLIC_KEY ou JWT_JWKS_URL : obligatoire en production (le secret partagé JWT_SECRET est réservé au développement)')
+  }
+  if (production && authMode !== 'secret' && (!raw.JWT_ISSUER || !raw.JWT_AUDIENCE)) {
+    problems.push('JWT_ISSUER et JWT_AUDIENCE : obligatoires en production')
+  }
+  const algorithms = raw.JWT_ALGORITHMS.split(',')
+  if (authMode !== 'secret' && algorithms.includes('HS256')) problems.push('JWT_ALGORITHMS : HS256 interdit avec une clé publique')
+  if (problems.length) throw new ConfigError(problems)
+
+  const embedded = !raw.DATABASE_URL
+  return {
+    ...raw,
+    JWT_SECRET: authMode === 'secret' ? (raw.JWT_SECRET ?? DEV_JWT_SECRET) : undefined,
+    JWT_ALGORITHMS: authMode === 'secret' ? ['HS256'] : algorithms,
+    AUTO_MIGRATE: embedded || truthy(raw.AUTO_MIGRATE),
+    DEMO_DATA: raw.DEMO_DATA === undefined ? embedded : truthy(raw.DEMO_DATA),
+    authMode,
+    embedded,
+  }
+}

@@ -1,0 +1,61 @@
+import { mkdirSync } from 'node:fs'
+import { PGlite, types as pgliteTypes } from '@electric-sql/pglite'
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import type { DB } from './schema.ts'
+import { PGliteDialect } from './pglite-dialect.ts'
+
+export type Database = Kysely<DB>
+
+export interface DatabaseHandle {
+  db: Database
+  kind: 'postgres' | 'pglite'
+  /** The embedded instance, when kind is 'pglite' (LISTEN/NOTIFY, tests). */
+  pglite?: PGlite
+  /** The pool, when kind is 'postgres'. */
+  pool?: pg.Pool
+  close(): Promise<void>
+}
+
+const INT8 = 20
+const DATE = 1082
+
+// Same JavaScript values on both drivers: bigint columns as numbers (our sequences stay far below 2^53),
+// DATE as 'YYYY-MM-DD' strings (no time-zone shift), timestamptz as Date.
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8) return (v: string) => Number(v)
+    if (oid === DATE) return (v: string) => v
+    return pg.types.getTypeParser(oid, format)
+  },
+}
+
+export interface DatabaseOptions {
+  databaseUrl?: string | undefined
+  /** Folder of the embedded database; 'memory://' for a throw-away one. */
+  pgliteDir?: string
+  poolMax?: number
+}
+
+export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolMax ?? 20, types: pgTypes })
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+    return { db, kind: 'postgres', pool, close: () => db.destroy() }
+  }
+  const dir = options.pgliteDir ?? 'memory://'
+  if (!dir.includes('://')) mkdirSync(dir, { recursive: true })
+  const pglite = await PGlite.create(dir, {
+    parsers: { [pgliteTypes.DATE]: (v: string) => v, [pgliteTypes.INT8]: (v: string) => Number(v) },
+  })
+  const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
+  return {
+    db,
+    kind: 'pglite',
+    pglite,
+    close: async () => {
+      await db.destroy()
+      await pglite.close()
+    },
+  }
+}

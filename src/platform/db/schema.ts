@@ -1,0 +1,128 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+
+export type Role = 'pharmacy' | 'lab' | 'ansm' | 'wholesaler' | 'hospital' | 'prescriber' | 'ordre' | 'ministry'
+export const ROLES: readonly Role[] = ['pharmacy', 'lab', 'ansm', 'wholesaler', 'hospital', 'prescriber', 'ordre', 'ministry']
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+/** DATE columns are read as 'YYYY-MM-DD' strings on both drivers (see db/index.ts). */
+type DateOnly = ColumnType<string, string | null, string | null>
+
+export interface OrganisationsTable {
+  id: string
+  role: Role
+  name: string
+  department: string | null
+  region: string | null
+  city: string | null
+  email: string | null
+  phone: string | null
+  fax: string | null
+  active: Generated<boolean>
+  created_at: Generated<Date>
+  updated_at: Timestamp
+}
+
+export interface LabSubscriptionsTable {
+  lab_id: string
+  subscribed: boolean
+  since: Timestamp
+  updated_at: Timestamp
+}
+
+export interface LabHoldersTable {
+  holder: string
+  lab_id: string | null
+  updated_at: Timestamp
+}
+
+export interface MedicinesTable {
+  cis: string
+  name: string
+  search_name: string
+  form: string | null
+  routes: string | null
+  authorisation_status: string | null
+  procedure: string | null
+  marketing_state: string | null
+  authorisation_date: DateOnly | null
+  holder: string | null
+  lab_id: string | null
+  atc: string | null
+  mitm: Generated<boolean>
+  niche: Generated<boolean>
+  enhanced_monitoring: Generated<boolean>
+  created_at: Generated<Date>
+  updated_at: Timestamp
+}
+
+export interface PresentationsTable {
+  cip13: string
+  cis: string
+  cip7: string | null
+  label: string
+  administrative_status: string | null
+  marketing_state: string | null
+  declaration_date: DateOnly | null
+  hospital_approved: boolean | null
+  reimbursement_rate: string | null
+  price_eur: ColumnType<string | null, string | number | null, string | number | null>
+  created_at: Generated<Date>
+  updated_at: Timestamp
+}
+
+export interface AvailabilityTable {
+  id: Generated<string>
+  cis: string
+  cip13: string | null
+  status_code: number
+  status_label: string
+  start_date: DateOnly | null
+  planned_end_date: DateOnly | null
+  return_date: DateOnly | null
+  link: string | null
+  updated_at: Timestamp
+}
+
+export interface AuditLogTable {
+  seq: number
+  at: Date
+  actor_role: string | null
+  actor_org: string | null
+  actor_user: string | null
+  action: string
+  object_type: string
+  object_id: string
+  changes: ColumnType<unknown, string, string>
+  request_id: string | null
+  prev_hash: string
+  hash: string
+}
+
+export interface IdempotencyKeysTable {
+  org_id: string
+  key: string
+  request_hash: string
+  state: 'running' | 'done'
+  status_code: number | null
+  response_headers: ColumnType<Record<string, string> | null, string | null, string | null>
+  response_body: string | null
+  created_at: Generated<Date>
+  expires_at: Timestamp
+}
+
+export interface DB {
+  organisations: OrganisationsTable
+  lab_subscriptions: LabSubscriptionsTable
+  lab_holders: LabHoldersTable
+  medicines: MedicinesTable
+  presentations: PresentationsTable
+  availability: AvailabilityTable
+  audit_log: AuditLogTable
+  idempotency_keys: IdempotencyKeysTable
+}
+
+export type Organisation = Selectable<OrganisationsTable>
+export type NewOrganisation = Insertable<OrganisationsTable>
+export type OrganisationUpdate = Updateable<OrganisationsTable>
+export type Medicine = Selectable<MedicinesTable>
+export type Presentation = Selectable<PresentationsTable>

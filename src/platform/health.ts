@@ -1,0 +1,40 @@
+import type { FastifyInstance } from 'fastify'
+import { sql } from 'kysely'
+import { Type } from 'typebox'
+import type { Database } from './db/index.ts'
+import { sendProblem } from './errors.ts'
+
+const Health = Type.Object({ status: Type.String({ examples: ['ok'] }) })
+
+export default async function health(app: FastifyInstance, opts: { db: Database }) {
+  const common = { config: { roles: 'public' as const } }
+  app.get(
+    '/health/live',
+    { ...common, schema: { tags: ['operations'], summary: 'Liveness: the process answers', response: { 200: Health } } },
+    async () => ({ status: 'ok' }),
+  )
+  app.get(
+    '/health/ready',
+    {
+      ...common,
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: the database answers',
+        description: '503 when the database does not answer within 2 s.',
+        response: { 200: Type.Object({ status: Type.String(), database: Type.String() }) },
+      },
+    },
+    async (_request, reply) => {
+      try {
+        await Promise.race([
+          sql`select 1`.execute(opts.db),
+          new Promise((_, reject) => setTimeout(() => reject(new Error('database timeout')), 2000).unref()),
+        ])
+        return { status: 'ok', database: 'ok' }
+      } catch (err) {
+        reply.request.log.warn({ err }, 'readiness check failed')
+        return sendProblem(reply.header('retry-after', '5'), 'SERVICE_UNAVAILABLE')
+      }
+    },
+  )
+}

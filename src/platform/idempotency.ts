@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto'
+import { canonicalJson } from './canonical-json.ts'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { sql } from 'kysely'
+import type { Database } from './db/index.ts'
+import { AppError } from './errors.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    idempotency: { scope: string; key: string } | null
+  }
+}
+
+const KEY = /^[\x21-\x7e]{8,255}$/
+const METHODS = new Set(['POST', 'PATCH', 'PUT', 'DELETE'])
+/** A 'running' record older than this belonged to a request that died with its process: the key may be reused. */
+const STALE_MS = 120_000
+const KEPT_HEADERS = ['content-type', 'location', 'etag']
+
+/**
+ * Idempotency-Key for every write, one mechanism for all routes. The first request reserves the key
+ * (scoped per organisation); its response is stored when it is sent. A replay returns that response with
+ * `Idempotent-Replayed: true`. 5xx answers are not kept, so a retry after a failure runs again.
+ */
+export default fp(
+  async function idempotency(app: FastifyInstance, opts: { db: Database; ttlHours: number }) {
+    const { db } = opts
+    app.decorateRequest('idempotency', null)
+
+    app.addHook('preHandler', async (request, reply) => {
+      const key = request.headers['idempotency-key']
+      if (key === undefined || !METHODS.has(request.method)) return
+      if (typeof key !== 'string' || !KEY.test(key)) throw new AppError('IDEMPOTENCY_KEY_INVALID')
+      const scope = request.principal?.org ?? `anonymous:${request.ip}`
+      const hash = requestHash(request)
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const inserted = await db
+          .insertInto('idempotency_keys')
+          .values({ org_id: scope, key, request_hash: hash, state: 'running', expires_at: sql<Date>`now() + make_interval(hours => ${opts.ttlHours})` as any })
+          .onConflict((oc) => oc.columns(['org_id', 'key']).doNothing())
+          .returning('key')
+          .executeTakeFirst()
+        if (inserted) {
+          request.idempotency = { scope, key }
+          return
+        }
+        const existing = await db.selectFrom('idempotency_keys').selectAll().where('org_id', '=', scope).where('key', '=', key).executeTakeFirst()
+        if (!existing) continue // purged between the two statements
+        const stale = existing.state === 'running' && Date.now() - existing.created_at.getTime() > STALE_MS
+        if (existing.expires_at.getTime() < Date.now() || stale) {
+          await db.deleteFrom('idempotency_keys').where('org_id', '=', scope).where('key', '=', key).where('created_at', '=', existing.created_at).execute()
+          continue
+        }
+        if (existing.request_hash !== hash) throw new AppError('IDEMPOTENCY_KEY_REUSED')
+        if (existing.state === 'running') throw new AppError('IDEMPOTENCY_IN_PROGRESS')
+        return replay(reply, existing)
+      }
+      throw new AppError('IDEMPOTENCY_IN_PROGRESS')
+    })
+
+    app.addHook('onSend', async (request, reply, payload) => {
+      const idem = request.idempotency
+      if (!idem) return payload
+      request.idempotency = null
+      const where = db.deleteFrom('idempotency_keys').where('org_id', '=', idem.scope).where('key', '=', idem.key)
+      if (reply.statusCode >= 500 || (payload !== null && payload !== undefined && typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
+        await where.execute() // not replayable (failure, or a stream): let the client retry
+        return payload
+      }
+      const headers: Record<string, string> = {}
+      for (const h of KEPT_HEADERS) {
+        const v = reply.getHeader(h)
+        if (v !== undefined) headers[h] = String(v)
+      }
+      await db
+        .updateTable('idempotency_keys')
+        .set({ state: 'done', status_code: reply.statusCode, response_headers: JSON.stringify(headers), response_body: payload == null ? null : payload.toString() })
+        .where('org_id', '=', idem.scope)
+        .where('key', '=', idem.key)
+        .execute()
+      return payload
+    })
+
+    // If the request dies before a response is sent (client gone, crash in a hook), free the key.
+    app.addHook('onResponse', async (request) => {
+      const idem = request.idempotency
+      if (!idem) return
+      await db.deleteFrom('idempotency_keys').where('org_id', '=', idem.scope).where('key', '=', idem.key).where('state', '=', 'running').execute()
+    })
+  },
+  { name: 'idempotency', dependencies: ['auth'] },
+)
+
+function requestHash(request: FastifyRequest) {
+  return createHash('sha256')
+    .update(`${request.method} ${request.url}\n`)
+    .update(canonicalJson(request.body ?? null))
+    .digest('hex')
+}
+
+function replay(reply: FastifyReply, row: { status_code: number | null; response_headers: Record<string, string> | null; response_body: string | null }) {
+  reply.code(row.status_code ?? 200)
+  for (const [h, v] of Object.entries(row.response_headers ?? {})) reply.header(h, v)
+  reply.header('idempotent-replayed', 'true')
+  return reply.send(row.response_body ?? '')
+}
+
+/** Removes expired keys; run by the scheduled purge. */
+export async function purgeIdempotencyKeys(db: Database) {
+  const r = await db.deleteFrom('idempotency_keys').where('expires_at', '<', sql<Date>`now()`).executeTakeFirst()
+  return Number(r.numDeletedRows)
+}

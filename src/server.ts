@@ -1,0 +1,74 @@
+import closeWithGrace from 'close-with-grace'
+import type { FastifyServerOptions } from 'fastify'
+import { buildApp } from './app.ts'
+import { ConfigError, type Config, loadConfig } from './platform/config.ts'
+import { createDatabase } from './platform/db/index.ts'
+import { migrateToLatest } from './platform/db/migrate.ts'
+import { signDevToken } from './platform/tokens.ts'
+import { loadDemoData } from './demo/seed.ts'
+
+function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+  const base = {
+    level: config.LOG_LEVEL,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[masqué]' },
+  }
+  // JSON everywhere; human-readable only on a terminal.
+  return process.stdout.isTTY ? { ...base, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } } : base
+}
+
+async function main() {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message)
+      process.exit(78) // EX_CONFIG
+    }
+    throw err
+  }
+
+  const startedAt = Date.now()
+  const database = await createDatabase({ databaseUrl: config.DATABASE_URL, pgliteDir: config.PGLITE_DIR, poolMax: config.DATABASE_POOL_MAX })
+  if (config.AUTO_MIGRATE) await migrateToLatest(database.db)
+  const demo = config.DEMO_DATA ? await loadDemoData(database.db) : null
+
+  const app = await buildApp({ config, database, logger: loggerOptions(config) })
+  app.server.requestTimeout = 30_000
+  app.server.keepAliveTimeout = 65_000 // above common load-balancer idle timeouts
+
+  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    await app.close() // stops accepting, waits for in-flight requests
+    await database.close()
+  })
+
+  const address = await app.listen({ host: config.HOST, port: config.PORT })
+  const base = config.PUBLIC_URL ?? address.replace('0.0.0.0', 'localhost').replace('127.0.0.1', 'localhost')
+  app.log.info({ address, database: database.kind, ms: Date.now() - startedAt }, 'listening')
+
+  const lines = [
+    '',
+    `  Portail DP API — ${database.kind === 'pglite' ? `embedded database in ${config.PGLITE_DIR}` : 'PostgreSQL'}`,
+    `  Docs (contract):   ${base}/docs`,
+    `  OpenAPI document:  ${base}/openapi.json`,
+  ]
+  if (demo) lines.push(`  Demo data loaded:  ${demo.organisations} organisations, ${demo.products} products`)
+  if (config.authMode === 'secret') {
+    const pharmacy = signDevToken(config, { role: 'pharmacy', org: '750100010' })
+    lines.push(
+      '',
+      '  Development token (pharmacy 750100010, 12 h) — others: npm run token -- --role lab --org 301234563',
+      `  TOKEN=${pharmacy}`,
+      `  curl -H "Authorization: Bearer $TOKEN" ${base}/v1/products/3400949497294`,
+      '',
+    )
+  }
+  console.log(lines.join('\n'))
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { sql } from 'kysely'
+import pg from 'pg'
+import { buildApp } from '../src/app.ts'
+import { type Config, loadConfig } from '../src/platform/config.ts'
+import { createDatabase, type DatabaseHandle } from '../src/platform/db/index.ts'
+import type { Role } from '../src/platform/db/schema.ts'
+import { migrateToLatest } from '../src/platform/db/migrate.ts'
+import { signDevToken } from '../src/platform/tokens.ts'
+import { seedDemoOrganisations } from '../src/demo/seed.ts'
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/**
+ * A fresh, migrated database for one test file: a new PostgreSQL database when DATABASE_URL is set,
+ * otherwise an in-memory embedded one. Dropped at the end of the file, so files run in parallel.
+ */
+export async function testDatabase(t: Teardown): Promise<DatabaseHandle> {
+  const url = process.env.DATABASE_URL
+  if (!url) {
+    const handle = await createDatabase({ pgliteDir: 'memory://' })
+    await migrateToLatest(handle.db)
+    t.teardown(() => handle.close())
+    return handle
+  }
+  const name = `t_${process.pid}_${randomBytes(4).toString('hex')}`
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  await admin.query(`create database ${name}`)
+  await admin.end()
+  const dbUrl = new URL(url)
+  dbUrl.pathname = `/${name}`
+  const handle = await createDatabase({ databaseUrl: dbUrl.toString(), poolMax: 10 })
+  await migrateToLatest(handle.db)
+  t.teardown(async () => {
+    await handle.close()
+    const c = new pg.Client({ connectionString: url })
+    await c.connect()
+    await c.query(`drop database if exists ${name} with (force)`)
+    await c.end()
+  })
+  return handle
+}
+
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({ NODE_ENV: 'test', MAX_EVENT_LOOP_DELAY_MS: '0', LOG_LEVEL: 'silent', ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}), ...env })
+}
+
+export interface TestContext {
+  app: FastifyInstance
+  database: DatabaseHandle
+  config: Config
+  /** A bearer header for the given organisation (demo organisations are loaded). */
+  auth(role: Role, org: string, user?: string): { authorization: string }
+  clock: { now: Date; advance(ms: number): void }
+}
+
+export const ORG = {
+  ansm: 'ANSM',
+  ordre: 'ORDRE',
+  ministry: 'MINISTERE',
+  labArrow: '301234563', // subscribed
+  labBiogaran: '412345670', // subscribed
+  labViatris: '523456788', // subscribed
+  labAccord: '634567895', // not subscribed
+  pharmacyParis: '750100010',
+  pharmacyLyon: '690100020',
+  pharmacyAjaccio: '2A0100040',
+  pharmacyGuadeloupe: '971100050',
+  wholesaler: '920100070',
+  hospital: '750100080',
+  prescriber: '10001234565',
+  prescriber2: '10002345675',
+} as const
+
+/** The app over a fresh database with the demo organisations, and an injectable clock. */
+export async function testApp(t: Teardown, opts: { env?: Record<string, string>; seed?: boolean } = {}): Promise<TestContext> {
+  const database = await testDatabase(t)
+  if (opts.seed !== false) await seedDemoOrganisations(database.db)
+  const config = testConfig(opts.env)
+  const clock = {
+    now: new Date(),
+    advance(ms: number) {
+      clock.now = new Date(clock.now.getTime() + ms)
+    },
+  }
+  const app = await buildApp({ config, database, now: () => clock.now })
+  await app.ready()
+  t.teardown(() => app.close())
+  return {
+    app,
+    database,
+    config,
+    clock,
+    auth: (role, org, user) => ({ authorization: `Bearer ${signDevToken(config, { role, org, sub: user ?? `${role}-user` })}` }),
+  }
+}
+
+export { sql }
