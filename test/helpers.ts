@@ -77,7 +77,10 @@ export const ORG = {
 } as const
 
 /** The app over a fresh database with the demo organisations, and an injectable clock. */
-export async function testApp(t: Teardown, opts: { env?: Record<string, string>; seed?: boolean } = {}): Promise<TestContext> {
+export async function testApp(
+  t: Teardown,
+  opts: { env?: Record<string, string>; seed?: boolean; extend?: (app: FastifyInstance) => void } = {},
+): Promise<TestContext> {
   const database = await testDatabase(t)
   if (opts.seed !== false) await seedDemoOrganisations(database.db)
   const config = testConfig(opts.env)
@@ -88,6 +91,7 @@ export async function testApp(t: Teardown, opts: { env?: Record<string, string>;
     },
   }
   const app = await buildApp({ config, database, now: () => clock.now })
+  opts.extend?.(app)
   await app.ready()
   t.teardown(() => app.close())
   return {

@@ -268,11 +268,18 @@ function message(e: AjvError, lang: Lang): string {
 }
 
 export function validationErrors(errors: AjvError[], context: string, lang: Lang): FieldError[] {
+  // A nullable field (anyOf [T, null]) fails with one error per branch plus the anyOf summary: keep the errors
+  // of the branches that were not a mere type mismatch ("not null"), or the summary when all were.
+  const unions = new Set(errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').map((e) => e.instancePath))
+  const branchErrors = (path: string) => errors.filter((e) => e.instancePath === path && e.keyword !== 'anyOf' && e.keyword !== 'oneOf' && e.keyword !== 'type')
+  const kept = errors.filter((e) => {
+    if (e.keyword === 'anyOf' || e.keyword === 'oneOf') return branchErrors(e.instancePath).length === 0
+    if (unions.has(e.instancePath)) return e.keyword !== 'type'
+    return true
+  })
   const seen = new Set<string>()
   const out: FieldError[] = []
-  for (const e of errors) {
-    // Union branches produce one error each; the anyOf summary is the useful one.
-    if (errors.some((o) => (o.keyword === 'anyOf' || o.keyword === 'oneOf') && e.instancePath.startsWith(o.instancePath) && o !== e)) continue
+  for (const e of kept) {
     const path = e.instancePath.split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
     if (e.keyword === 'required') path.push(e.params.missingProperty)
     if (e.keyword === 'additionalProperties') path.push(e.params.additionalProperty)

@@ -49,7 +49,18 @@ export default fp(
         if (!existing) continue // purged between the two statements
         const stale = existing.state === 'running' && Date.now() - existing.created_at.getTime() > STALE_MS
         if (existing.expires_at.getTime() < Date.now() || stale) {
-          await db.deleteFrom('idempotency_keys').where('org_id', '=', scope).where('key', '=', key).where('created_at', '=', existing.created_at).execute()
+          // The database decides (its timestamps have microseconds): only an expired or abandoned record goes.
+          await db
+            .deleteFrom('idempotency_keys')
+            .where('org_id', '=', scope)
+            .where('key', '=', key)
+            .where((eb) =>
+              eb.or([
+                eb('expires_at', '<', sql<Date>`now()`),
+                eb.and([eb('state', '=', 'running'), eb('created_at', '<', sql<Date>`now() - make_interval(secs => ${STALE_MS / 1000})`)]),
+              ]),
+            )
+            .execute()
           continue
         }
         if (existing.request_hash !== hash) throw new AppError('IDEMPOTENCY_KEY_REUSED')

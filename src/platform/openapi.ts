@@ -50,7 +50,9 @@ function documentRoute(route: RouteOptions) {
   if (Array.isArray(roles)) {
     schema.security = [{ bearerAuth: [] }]
     schema['x-roles'] = roles
-    schema.description = `${schema.description ? `${schema.description}\n\n` : ''}**Rôles autorisés :** ${roles.map((r) => `\`${r}\``).join(', ')}`
+    const line = `**Rôles autorisés :** ${roles.map((r) => `\`${r}\``).join(', ')}`
+    // HEAD routes share the GET route's schema object: add the line once.
+    if (!String(schema.description ?? '').includes(line)) schema.description = schema.description ? `${schema.description}\n\n${line}` : line
     add(401, 403)
   } else if (roles === 'public') {
     schema.security = []

@@ -155,8 +155,9 @@ export async function isSubscribed(db: Kysely<DB> | Transaction<DB>, labId: stri
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 20 }) })
 const orgNotFound = () => notFound('L’organisation', 'The organisation')
 
+const OrganisationPage = Page(OrganisationSchema, 'OrganisationPage')
+
 const organisationRoutes: RoutePlugin = async (app) => {
-  const OrganisationPage = Page(OrganisationSchema, 'OrganisationPage')
 
   app.get(
     '/organisations/me',

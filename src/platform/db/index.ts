@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite'
-import { Kysely, PostgresDialect } from 'kysely'
+import { CompiledQuery, Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { DB } from './schema.ts'
 import { PGliteDialect } from './pglite-dialect.ts'
@@ -14,6 +14,14 @@ export interface DatabaseHandle {
   pglite?: PGlite
   /** The pool, when kind is 'postgres'. */
   pool?: pg.Pool
+  /** The connection string, when kind is 'postgres' (the notification listener opens its own connection). */
+  connectionString?: string
+  /**
+   * Runs a hot-path query as a named prepared statement on PostgreSQL, so that it is planned once per
+   * connection instead of on every call (a join of a few tables costs more to plan than to run). On the
+   * embedded database it goes through Kysely's connection lock like any query.
+   */
+  prepared<R>(name: string, sql: string, params: unknown[]): Promise<R[]>
   close(): Promise<void>
 }
 
@@ -41,7 +49,14 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   if (options.databaseUrl) {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolMax ?? 20, types: pgTypes })
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
-    return { db, kind: 'postgres', pool, close: () => db.destroy() }
+    return {
+      db,
+      kind: 'postgres',
+      pool,
+      connectionString: options.databaseUrl,
+      prepared: async <R>(name: string, text: string, values: unknown[]) => (await pool.query<R & pg.QueryResultRow>({ name, text, values })).rows,
+      close: once(() => db.destroy()),
+    }
   }
   const dir = options.pgliteDir ?? 'memory://'
   if (!dir.includes('://')) mkdirSync(dir, { recursive: true })
@@ -53,9 +68,15 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     db,
     kind: 'pglite',
     pglite,
-    close: async () => {
+    prepared: async <R>(_name: string, text: string, values: unknown[]) => (await db.executeQuery<R>(CompiledQuery.raw(text, values))).rows,
+    close: once(async () => {
       await db.destroy()
       await pglite.close()
-    },
+    }),
   }
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined
+  return () => (done ??= fn())
 }
