@@ -1,0 +1,538 @@
+/**
+ * Import of the public medicines database (BDPM) files into medicines, presentations and availability.
+ *
+ * Format of every file: Windows-1252, tab-separated, no header, CRLF, DD/MM/YYYY dates, decimal comma,
+ * stray spaces around fields, occasional blank lines. A bad line never stops the import: it is reported
+ * (file, 1-based line number, reason in French) and skipped. The whole run is one transaction.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import iconv from 'iconv-lite'
+import { type Insertable, type Kysely, sql, type Transaction } from 'kysely'
+import { type Actor, audit } from '../platform/audit.ts'
+import type { AvailabilityTable, DB, MedicinesTable, PresentationsTable } from '../platform/db/schema.ts'
+import { cip13Problem, cisProblem } from '../platform/identifiers.ts'
+
+export type BdpmFile = 'medicines' | 'presentations' | 'mitm' | 'availability'
+
+/** The published file names, and their columns: `min` tolerates missing trailing optional columns. */
+export const BDPM_FILES: Record<BdpmFile, { name: string; columns: number; min: number }> = {
+  medicines: { name: 'CIS_bdpm.txt', columns: 12, min: 12 },
+  presentations: { name: 'CIS_CIP_bdpm.txt', columns: 13, min: 12 }, // the last one (reimbursement text) is optional
+  mitm: { name: 'CIS_MITM.txt', columns: 4, min: 3 }, // the link is optional
+  availability: { name: 'CIS_CIP_Dispo_Spec.txt', columns: 8, min: 7 }, // the link is optional
+}
+
+export interface FileCounts {
+  /** Non-blank lines read. */
+  read: number
+  /** New rows (MITM: medicines newly flagged MITM). */
+  inserted: number
+  /** Existing rows that changed (MITM: ATC changed). */
+  updated: number
+  /** Existing rows identical to the line. */
+  unchanged: number
+  rejected: number
+  /** Availability only: statuses no longer published, removed (the file is the complete current list). */
+  removed: number
+}
+
+export interface RejectedLine {
+  file: string
+  /** 1-based, counting blank lines, as an editor shows it. */
+  line: number
+  reason: string
+}
+
+export interface BdpmImportReport {
+  /** The run's time, also the audit entry's objectId. */
+  at: string
+  /** Published names of the files that were given. */
+  files: string[]
+  medicines: FileCounts
+  presentations: FileCounts
+  mitm: FileCounts
+  availability: FileCounts
+  /** Medicines in the database, after the import, whose holder maps to no lab. */
+  medicinesWithoutLab: number
+  /** Those holders, with how many medicines each: map them with PUT /v1/lab-holders/{holder}. */
+  unmappedHolders: Array<{ holder: string | null; medicines: number }>
+  rejected: RejectedLine[]
+}
+
+export type BdpmBuffers = Partial<Record<BdpmFile, Buffer>>
+
+// ---- text helpers --------------------------------------------------------------------------------------
+
+/** Upper case without accents: what medicines.search_name holds and what searches compare with. */
+export const searchName = (s: string) =>
+  s
+    .normalize('NFD')
+    .replace(/\p{M}/gu, '')
+    .toUpperCase()
+
+/** Holder key: trimmed, upper case, single spaces (the BDPM has stray leading spaces). */
+export const normaliseHolder = (s: string) => s.trim().replace(/\s+/g, ' ').toUpperCase()
+
+/**
+ * The BDPM is published in Windows-1252. A file that is valid UTF-8 and has non-ASCII bytes was re-saved by
+ * an editor: decoding it as Windows-1252 would turn every "é" into "Ã©", so it is read as UTF-8 instead.
+ */
+export function decodeBdpm(buf: Buffer): string {
+  if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) return buf.subarray(3).toString('utf8')
+  if (buf.some((b) => b >= 0x80)) {
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(buf)
+    } catch {
+      // not UTF-8: the normal case
+    }
+  }
+  return iconv.decode(buf, 'win1252')
+}
+
+/** 'DD/MM/YYYY' -> 'YYYY-MM-DD'; '' -> null; undefined when it is not a real date. */
+export function parseDate(s: string): string | null | undefined {
+  if (s === '') return null
+  const m = /^(\d{2})\/(\d{2})\/(\d{4})$/.exec(s)
+  if (!m) return undefined
+  const [, dd, mm, yyyy] = m as unknown as [string, string, string, string]
+  const d = new Date(Date.UTC(Number(yyyy), Number(mm) - 1, Number(dd)))
+  if (d.getUTCFullYear() !== Number(yyyy) || d.getUTCMonth() !== Number(mm) - 1 || d.getUTCDate() !== Number(dd)) return undefined
+  return `${yyyy}-${mm}-${dd}`
+}
+
+/**
+ * '24,34' -> '24.34' (two decimals, as numeric(12,2) gives it back); '' -> null; undefined when unreadable.
+ * Prices of 1,000 € and more appear as '1,034,87' or '1 034,87': the last comma is the decimal one.
+ */
+export function parsePrice(s: string): string | null | undefined {
+  const v = s.replace(/[\s\u00a0\u202f]/g, '')
+  if (v === '') return null
+  // Thousands separators only with the decimal part: '24,345' is refused rather than read as 24,345.00 €.
+  const m = /^(?:(\d{1,3}(?:,\d{3})+),(\d{2})|(\d+)(?:[,.](\d{1,2}))?)$/.exec(v)
+  if (!m) return undefined
+  const units = (m[1] ?? m[3]!).replace(/,/g, '')
+  if (units.length > 10) return undefined
+  return `${BigInt(units)}.${(m[2] ?? m[4] ?? '').padEnd(2, '0')}`
+}
+
+/** A price as read from the database (pg: string; other drivers: number) in the same form. */
+const money = (v: string | number | null) => (v === null ? null : Number(v).toFixed(2))
+
+const rate = (s: string) => (s === '' ? null : s.replace(/\s+/g, ''))
+const yesNo = (s: string) => (/^oui$/i.test(s) ? true : /^non$/i.test(s) ? false : null)
+const orNull = (s: string) => (s === '' ? null : s)
+const ATC = /^[A-Z](\d{2}([A-Z]([A-Z](\d{2})?)?)?)?$/
+
+interface Line {
+  no: number
+  f: string[]
+}
+
+/** Splits a file into trimmed fields per non-blank line; wrong column counts are rejected here. */
+function splitLines(kind: BdpmFile, buf: Buffer, reject: (line: number, reason: string) => void): { lines: Line[]; read: number } {
+  const spec = BDPM_FILES[kind]
+  const lines: Line[] = []
+  let read = 0
+  const text = decodeBdpm(buf).split(/\r\n|\n|\r/)
+  for (let i = 0; i < text.length; i++) {
+    const raw = text[i]!
+    if (raw.trim() === '') continue
+    read++
+    const f = raw.split('\t').map((x) => x.trim())
+    // Trailing empty columns beyond the expected ones are harmless (an extra tab at the end of a line).
+    while (f.length > spec.columns && f[f.length - 1] === '') f.pop()
+    if (f.length < spec.min || f.length > spec.columns) {
+      reject(i + 1, `${spec.columns} colonnes attendues, ${f.length} trouvée${f.length > 1 ? 's' : ''}`)
+      continue
+    }
+    while (f.length < spec.columns) f.push('')
+    lines.push({ no: i + 1, f })
+  }
+  return { lines, read }
+}
+
+const emptyCounts = (): FileCounts => ({ read: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, removed: 0 })
+const chunks = <T>(rows: T[], size = 500): T[][] => Array.from({ length: Math.ceil(rows.length / size) }, (_, i) => rows.slice(i * size, (i + 1) * size))
+
+/** Serialises imports: two at once would race on the same keys. */
+const IMPORT_LOCK = 7_203_115
+
+type MedicineRow = Insertable<MedicinesTable> & { lab_id: string | null }
+type PresentationRow = Insertable<PresentationsTable>
+type AvailabilityRow = Omit<Insertable<AvailabilityTable>, 'id'>
+
+const MEDICINE_FIELDS = ['name', 'search_name', 'form', 'routes', 'authorisation_status', 'procedure', 'marketing_state', 'authorisation_date', 'holder', 'lab_id', 'enhanced_monitoring'] as const
+const PRESENTATION_FIELDS = ['cis', 'cip7', 'label', 'administrative_status', 'marketing_state', 'declaration_date', 'hospital_approved', 'reimbursement_rate', 'price_eur'] as const
+const AVAILABILITY_FIELDS = ['status_code', 'status_label', 'start_date', 'planned_end_date', 'return_date', 'link'] as const
+
+const same = <K extends string>(fields: readonly K[], a: Record<K, unknown>, b: Record<K, unknown>) => fields.every((k) => (a[k] ?? null) === (b[k] ?? null))
+
+/**
+ * Imports whichever BDPM files are given, in one transaction. Upserts: a second import of the same files
+ * changes nothing and reports every row unchanged. Returns counts per file and every rejected line.
+ */
+export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Actor, at: Date = new Date()): Promise<BdpmImportReport> {
+  const report: BdpmImportReport = {
+    at: at.toISOString(),
+    files: (Object.keys(BDPM_FILES) as BdpmFile[]).filter((k) => files[k]).map((k) => BDPM_FILES[k].name),
+    medicines: emptyCounts(),
+    presentations: emptyCounts(),
+    mitm: emptyCounts(),
+    availability: emptyCounts(),
+    medicinesWithoutLab: 0,
+    unmappedHolders: [],
+    rejected: [],
+  }
+  const rejecter = (kind: BdpmFile) => (line: number, reason: string) => {
+    report.rejected.push({ file: BDPM_FILES[kind].name, line, reason })
+    report[kind].rejected++
+  }
+
+  return db.transaction().execute(async (tx) => {
+    await sql`select pg_advisory_xact_lock(${IMPORT_LOCK})`.execute(tx)
+    const now = new Date()
+
+    // Every CIS the presentations, MITM and availability files may refer to: the database's and the file's.
+    const existingMedicines = new Map((await tx.selectFrom('medicines').selectAll().execute()).map((m) => [m.cis, m]))
+    const knownCis = new Set(existingMedicines.keys())
+    const rejectedCis = new Set<string>()
+    const unknownCis = (cis: string) => `CIS inconnu ${cis}${rejectedCis.has(cis) ? ` (sa ligne de ${BDPM_FILES.medicines.name} a été rejetée)` : ''}`
+
+    // ---- CIS_bdpm.txt -------------------------------------------------------------------------------------
+    if (files.medicines) {
+      const reject = rejecter('medicines')
+      const { lines, read } = splitLines('medicines', files.medicines, reject)
+      report.medicines.read = read
+      const holders = await holderResolver(tx)
+      const seen = new Map<string, number>()
+      const rows: MedicineRow[] = []
+      for (const { no, f } of lines) {
+        const [cis, name, form, routes, authStatus, procedure, state, authDate, , , holderRaw, monitoring] = f as [string, string, string, string, string, string, string, string, string, string, string, string]
+        const cisBad = cisProblem(cis)
+        if (cisBad) {
+          reject(no, `CIS « ${cis} » : ${cisBad.fr}`)
+          continue
+        }
+        const date = parseDate(authDate)
+        const reason = !name
+          ? 'dénomination du médicament absente'
+          : date === undefined
+            ? `date d’autorisation invalide « ${authDate} » (attendue : JJ/MM/AAAA)`
+            : seen.has(cis)
+              ? `CIS ${cis} en double (déjà ligne ${seen.get(cis)})`
+              : null
+        if (reason) {
+          if (!seen.has(cis) && !knownCis.has(cis)) rejectedCis.add(cis)
+          reject(no, reason)
+          continue
+        }
+        seen.set(cis, no)
+        knownCis.add(cis)
+        const holder = holderRaw ? normaliseHolder(holderRaw) : null
+        const before = existingMedicines.get(cis)
+        // An operator's per-medicine correction survives re-imports unless the holder itself changed.
+        const labId = before && before.lab_id !== null && before.holder === holder ? before.lab_id : holders.labOf(holder)
+        const row: MedicineRow = {
+          cis, name, search_name: searchName(name), form: orNull(form), routes: orNull(routes), authorisation_status: orNull(authStatus),
+          procedure: orNull(procedure), marketing_state: orNull(state), authorisation_date: date ?? null, holder, lab_id: labId,
+          enhanced_monitoring: /^oui$/i.test(monitoring), updated_at: now,
+        }
+        if (!before) report.medicines.inserted++
+        else if (same(MEDICINE_FIELDS, before, row as Record<(typeof MEDICINE_FIELDS)[number], unknown>)) {
+          report.medicines.unchanged++
+          continue
+        } else report.medicines.updated++
+        rows.push(row)
+      }
+      await holders.save()
+      for (const chunk of chunks(rows)) {
+        await tx
+          .insertInto('medicines')
+          .values(chunk)
+          .onConflict((oc) =>
+            oc.column('cis').doUpdateSet((eb) => ({
+              name: eb.ref('excluded.name'), search_name: eb.ref('excluded.search_name'), form: eb.ref('excluded.form'), routes: eb.ref('excluded.routes'),
+              authorisation_status: eb.ref('excluded.authorisation_status'), procedure: eb.ref('excluded.procedure'),
+              marketing_state: eb.ref('excluded.marketing_state'), authorisation_date: eb.ref('excluded.authorisation_date'),
+              holder: eb.ref('excluded.holder'), lab_id: eb.ref('excluded.lab_id'), enhanced_monitoring: eb.ref('excluded.enhanced_monitoring'),
+              updated_at: eb.ref('excluded.updated_at'),
+            })),
+          )
+          .execute()
+      }
+    }
+
+    // CIP13 -> CIS, to check that an availability line names a presentation of its own medicine.
+    const presentationCis = new Map<string, string>()
+
+    // ---- CIS_CIP_bdpm.txt ---------------------------------------------------------------------------------
+    if (files.presentations || files.availability) {
+      for (const p of await tx.selectFrom('presentations').select(['cip13', 'cis']).execute()) presentationCis.set(p.cip13, p.cis)
+    }
+    if (files.presentations) {
+      const reject = rejecter('presentations')
+      const { lines, read } = splitLines('presentations', files.presentations, reject)
+      report.presentations.read = read
+      const existing = new Map((await tx.selectFrom('presentations').selectAll().execute()).map((p) => [p.cip13, { ...p, price_eur: money(p.price_eur) }]))
+      const seen = new Map<string, number>()
+      const rows: PresentationRow[] = []
+      for (const { no, f } of lines) {
+        const [cis, cip7, label, adminStatus, state, declDate, cip13, hospital, reimbursement, price] = f as [string, string, string, string, string, string, string, string, string, string]
+        const cisBad = cisProblem(cis)
+        const cipBad = cip13Problem(cip13)
+        const date = parseDate(declDate)
+        const priceEur = parsePrice(price)
+        const reason = cisBad
+          ? `CIS « ${cis} » : ${cisBad.fr}`
+          : cipBad
+            ? `CIP13 ${cip13} : ${cipBad.fr}`
+            : cip7 !== '' && !/^\d{7}$/.test(cip7)
+              ? `CIP7 « ${cip7} » : 7 chiffres attendus`
+              : !label
+                ? 'libellé de la présentation absent'
+                : date === undefined
+                  ? `date de déclaration invalide « ${declDate} » (attendue : JJ/MM/AAAA)`
+                  : priceEur === undefined
+                    ? `prix invalide « ${price} » (attendu : 12,34)`
+                    : !knownCis.has(cis)
+                      ? unknownCis(cis)
+                      : seen.has(cip13)
+                        ? `CIP13 ${cip13} en double (déjà ligne ${seen.get(cip13)})`
+                        : null
+        if (reason) {
+          reject(no, reason)
+          continue
+        }
+        seen.set(cip13, no)
+        presentationCis.set(cip13, cis)
+        const row: PresentationRow = {
+          cip13, cis, cip7: orNull(cip7), label, administrative_status: orNull(adminStatus), marketing_state: orNull(state),
+          declaration_date: date ?? null, hospital_approved: yesNo(hospital), reimbursement_rate: rate(reimbursement), price_eur: priceEur ?? null,
+          updated_at: now,
+        }
+        const before = existing.get(cip13)
+        if (!before) report.presentations.inserted++
+        else if (same(PRESENTATION_FIELDS, before, row as Record<(typeof PRESENTATION_FIELDS)[number], unknown>)) {
+          report.presentations.unchanged++
+          continue
+        } else report.presentations.updated++
+        rows.push(row)
+      }
+      for (const chunk of chunks(rows)) {
+        await tx
+          .insertInto('presentations')
+          .values(chunk)
+          .onConflict((oc) =>
+            oc.column('cip13').doUpdateSet((eb) => ({
+              cis: eb.ref('excluded.cis'), cip7: eb.ref('excluded.cip7'), label: eb.ref('excluded.label'),
+              administrative_status: eb.ref('excluded.administrative_status'), marketing_state: eb.ref('excluded.marketing_state'),
+              declaration_date: eb.ref('excluded.declaration_date'), hospital_approved: eb.ref('excluded.hospital_approved'),
+              reimbursement_rate: eb.ref('excluded.reimbursement_rate'), price_eur: eb.ref('excluded.price_eur'), updated_at: eb.ref('excluded.updated_at'),
+            })),
+          )
+          .execute()
+      }
+    }
+
+    // ---- CIS_MITM.txt -------------------------------------------------------------------------------------
+    // Flags the listed medicines; it does not un-flag others (the operator corrects with PATCH /v1/medicines/{cis}).
+    if (files.mitm) {
+      const reject = rejecter('mitm')
+      const { lines, read } = splitLines('mitm', files.mitm, reject)
+      report.mitm.read = read
+      const current = new Map((await tx.selectFrom('medicines').select(['cis', 'mitm', 'atc']).where('mitm', '=', true).execute()).map((m) => [m.cis, m]))
+      const seen = new Map<string, number>()
+      const rows: Array<{ cis: string; atc: string | null }> = []
+      for (const { no, f } of lines) {
+        const [cis, atcRaw] = f as [string, string]
+        const atc = atcRaw.toUpperCase()
+        const cisBad = cisProblem(cis)
+        const reason = cisBad
+          ? `CIS « ${cis} » : ${cisBad.fr}`
+          : atc !== '' && !ATC.test(atc)
+            ? `code ATC invalide « ${atcRaw} » (ex. J01CA04)`
+            : !knownCis.has(cis)
+              ? unknownCis(cis)
+              : seen.has(cis)
+                ? `CIS ${cis} en double (déjà ligne ${seen.get(cis)})`
+                : null
+        if (reason) {
+          reject(no, reason)
+          continue
+        }
+        seen.set(cis, no)
+        const before = current.get(cis)
+        // An empty ATC keeps the one already known.
+        const next = atc === '' ? (before?.atc ?? null) : atc
+        if (!before) report.mitm.inserted++
+        else if (before.atc === next) {
+          report.mitm.unchanged++
+          continue
+        } else report.mitm.updated++
+        rows.push({ cis, atc: atc === '' ? null : atc })
+      }
+      for (const chunk of chunks(rows)) {
+        const values = sql.join(chunk.map((r) => sql`(${r.cis}::text, ${r.atc}::text)`))
+        await sql`update medicines m set mitm = true, atc = coalesce(v.atc, m.atc), updated_at = ${now}
+          from (values ${values}) as v(cis, atc) where m.cis = v.cis`.execute(tx)
+      }
+    }
+
+    // ---- CIS_CIP_Dispo_Spec.txt ---------------------------------------------------------------------------
+    // The file is the complete list of current statuses: a status no longer published is over and is removed.
+    if (files.availability) {
+      const reject = rejecter('availability')
+      const { lines, read } = splitLines('availability', files.availability, reject)
+      report.availability.read = read
+      const existing = new Map((await tx.selectFrom('availability').selectAll().execute()).map((a) => [`${a.cis}|${a.cip13 ?? ''}`, a]))
+      const keep = new Set<string>()
+      const seen = new Map<string, number>()
+      const rows: AvailabilityRow[] = []
+      const replaced: string[] = []
+      for (const { no, f } of lines) {
+        const [cis, cip13, code, label, start, plannedEnd, returned, link] = f as [string, string, string, string, string, string, string, string]
+        const key = `${cis}|${cip13}`
+        // A line rejected for its content still keeps the status already known for its key: a typo in a date
+        // must not erase a published shortage.
+        keep.add(key)
+        const cisBad = cisProblem(cis)
+        const cipBad = cip13 === '' ? null : cip13Problem(cip13)
+        const dates = { start: parseDate(start), plannedEnd: parseDate(plannedEnd), returned: parseDate(returned) }
+        const badDate = (
+          [
+            ['de début', start, dates.start],
+            ['de fin prévue', plannedEnd, dates.plannedEnd],
+            ['de remise à disposition', returned, dates.returned],
+          ] as const
+        ).find(([, , v]) => v === undefined)
+        const owner = cip13 ? presentationCis.get(cip13) : undefined
+        const reason = cisBad
+          ? `CIS « ${cis} » : ${cisBad.fr}`
+          : cipBad
+            ? `CIP13 ${cip13} : ${cipBad.fr}`
+            : !/^[1-4]$/.test(code)
+              ? `code de statut invalide « ${code} » (attendu : 1, 2, 3 ou 4)`
+              : !label
+                ? 'libellé du statut absent'
+                : badDate
+                  ? `date ${badDate[0]} invalide « ${badDate[1]} » (attendue : JJ/MM/AAAA)`
+                  : !knownCis.has(cis)
+                    ? unknownCis(cis)
+                    : owner !== undefined && owner !== cis
+                      ? `CIP13 ${cip13} : présentation du CIS ${owner}, pas du CIS ${cis}`
+                      : seen.has(key)
+                        ? `statut en double pour CIS ${cis}${cip13 ? ` CIP13 ${cip13}` : ''} (déjà ligne ${seen.get(key)})`
+                        : null
+        if (reason) {
+          reject(no, reason)
+          continue
+        }
+        seen.set(key, no)
+        const row: AvailabilityRow = {
+          cis, cip13: orNull(cip13), status_code: Number(code), status_label: label, start_date: dates.start ?? null,
+          planned_end_date: dates.plannedEnd ?? null, return_date: dates.returned ?? null, link: orNull(link), updated_at: now,
+        }
+        const before = existing.get(key)
+        if (!before) report.availability.inserted++
+        else if (same(AVAILABILITY_FIELDS, before, row as Record<(typeof AVAILABILITY_FIELDS)[number], unknown>)) {
+          report.availability.unchanged++
+          continue
+        } else {
+          report.availability.updated++
+          replaced.push(before.id)
+        }
+        rows.push(row)
+      }
+      // The unique key is an expression (cis, coalesce(cip13, '')), which ON CONFLICT cannot name portably:
+      // replace changed rows by delete + insert instead.
+      const stale = [...existing].filter(([key]) => !keep.has(key)).map(([, a]) => a.id)
+      report.availability.removed = stale.length
+      for (const ids of chunks([...replaced, ...stale])) await tx.deleteFrom('availability').where('id', 'in', ids).execute()
+      for (const chunk of chunks(rows)) await tx.insertInto('availability').values(chunk).execute()
+    }
+
+    const unmapped = await tx
+      .selectFrom('medicines')
+      .select(['holder', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('lab_id', 'is', null)
+      .groupBy('holder')
+      .orderBy('holder')
+      .execute()
+    report.unmappedHolders = unmapped.map((u) => ({ holder: u.holder, medicines: Number(u.n) }))
+    report.medicinesWithoutLab = report.unmappedHolders.reduce((s, u) => s + u.medicines, 0)
+
+    await audit(
+      tx,
+      actor,
+      {
+        action: 'bdpm.imported',
+        objectType: 'bdpm-import',
+        objectId: report.at,
+        changes: {
+          files: report.files,
+          medicines: report.medicines,
+          presentations: report.presentations,
+          mitm: report.mitm,
+          availability: report.availability,
+          medicinesWithoutLab: report.medicinesWithoutLab,
+        },
+      },
+      at,
+    )
+    return report
+  })
+}
+
+/**
+ * Holder -> lab: the lab_holders table first (the operator's corrections, including "no lab"); else a lab
+ * organisation whose name is the holder, and that match is recorded. An unmatched holder is not recorded,
+ * so that a lab registered later is matched by the next import.
+ */
+async function holderResolver(tx: Transaction<DB>) {
+  const mapped = new Map((await tx.selectFrom('lab_holders').select(['holder', 'lab_id']).execute()).map((h) => [h.holder, h.lab_id]))
+  const fold = (s: string) => searchName(normaliseHolder(s))
+  const labs = new Map<string, string>()
+  for (const o of await tx.selectFrom('organisations').select(['id', 'name']).where('role', '=', 'lab').orderBy('id').execute()) {
+    if (!labs.has(fold(o.name))) labs.set(fold(o.name), o.id)
+  }
+  const found = new Map<string, string>()
+  return {
+    labOf(holder: string | null): string | null {
+      if (!holder) return null
+      if (mapped.has(holder)) return mapped.get(holder) ?? null
+      const lab = labs.get(fold(holder)) ?? null
+      if (lab) {
+        found.set(holder, lab)
+        mapped.set(holder, lab)
+      }
+      return lab
+    },
+    async save() {
+      const rows = [...found].map(([holder, lab_id]) => ({ holder, lab_id, updated_at: new Date() }))
+      for (const chunk of chunks(rows)) {
+        await tx.insertInto('lab_holders').values(chunk).onConflict((oc) => oc.column('holder').doNothing()).execute()
+      }
+    },
+  }
+}
+
+/** Reads whichever of the four BDPM files are in the folder (names matched without regard to case). */
+export async function readBdpmDirectory(dir: string): Promise<BdpmBuffers> {
+  const info = await stat(dir).catch(() => null)
+  if (!info?.isDirectory()) throw new Error(`Dossier introuvable : ${dir}`)
+  const names = await readdir(dir)
+  const files: BdpmBuffers = {}
+  for (const kind of Object.keys(BDPM_FILES) as BdpmFile[]) {
+    const name = names.find((n) => n.toLowerCase() === BDPM_FILES[kind].name.toLowerCase())
+    if (name) files[kind] = await readFile(join(dir, name))
+  }
+  if (Object.keys(files).length === 0) {
+    throw new Error(`Aucun fichier BDPM dans ${dir} (attendus : ${Object.values(BDPM_FILES).map((f) => f.name).join(', ')})`)
+  }
+  return files
+}
+
+export async function importBdpmDirectory(db: Kysely<DB>, dir: string, actor: Actor): Promise<BdpmImportReport> {
+  return importBdpm(db, await readBdpmDirectory(dir), actor)
+}
