@@ -1,0 +1,127 @@
+// npm run bench [-- --duration 10 --connections 50 --only product-lookup]
+// Runs, in one run and with the same connections, a bare Fastify hello world and the service's scenarios,
+// and prints one line per scenario: requests/s, p99 latency, ratio to the baseline.
+// The service runs on DATABASE_URL when set (a fresh database is created beside it), else on a fresh embedded one.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import autocannon from 'autocannon'
+import pg from 'pg'
+import { loadConfig } from '../src/platform/config.ts'
+import { signDevToken } from '../src/platform/tokens.ts'
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    only: { type: 'string' },
+  },
+})
+const duration = Number(values.duration)
+const connections = Number(values.connections)
+
+interface Scenario {
+  name: string
+  /** What the scenario measures, for the printed table. */
+  what: string
+  requests: (ctx: { token: (role: 'pharmacy' | 'lab' | 'ansm' | 'ordre', org: string) => string }) => autocannon.Request[]
+  target?: string
+}
+
+/** Later services add their scenarios here. */
+const scenarios: Scenario[] = [
+  {
+    name: 'product-lookup',
+    what: 'GET /v1/products/{cip13}, authenticated pharmacy',
+    target: 'informative',
+    requests: ({ token }) => [{ method: 'GET', path: '/v1/products/3400949497294', headers: { authorization: `Bearer ${token('pharmacy', '750100010')}` } }],
+  },
+]
+
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start:\n${out}`)), 120_000)
+    const onData = (d: Buffer) => {
+      out += d.toString()
+      const m = /listening (http:\/\/[^\s"]+)|Docs \(contract\):\s+(http:\/\/\S+)\/docs/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        child.stdout!.off('data', onData)
+        resolve({ child, url: (m[1] ?? m[2])! })
+      }
+    }
+    child.stdout!.on('data', onData)
+    child.stderr!.on('data', (d) => (out += d.toString()))
+    child.on('exit', (code) => reject(new Error(`exited with ${code}:\n${out}`)))
+  })
+}
+
+async function run(url: string, requests: autocannon.Request[]) {
+  const result = await autocannon({ url, connections, duration, requests, pipelining: 1 })
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  }
+}
+
+const tsx = path.join('node_modules', '.bin', 'tsx')
+const children: ChildProcess[] = []
+const cleanups: Array<() => Promise<void> | void> = []
+try {
+  const hello = await start(tsx, ['scripts/bench/hello.ts'], { PORT: '0' })
+  children.push(hello.child)
+
+  const env: NodeJS.ProcessEnv = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DEMO_DATA: 'true', AUTO_MIGRATE: 'true', MAX_EVENT_LOOP_DELAY_MS: '0' }
+  let database = 'embedded'
+  if (process.env.DATABASE_URL) {
+    const name = `bench_${Date.now()}`
+    const admin = new pg.Client({ connectionString: process.env.DATABASE_URL })
+    await admin.connect()
+    await admin.query(`create database ${name}`)
+    await admin.end()
+    const url = new URL(process.env.DATABASE_URL)
+    url.pathname = `/${name}`
+    env.DATABASE_URL = url.toString()
+    database = 'PostgreSQL'
+    cleanups.push(async () => {
+      const c = new pg.Client({ connectionString: process.env.DATABASE_URL })
+      await c.connect()
+      await c.query(`drop database if exists ${name} with (force)`)
+      await c.end()
+    })
+  } else {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bench-pglite-'))
+    env.PGLITE_DIR = dir
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  }
+  const service = await start(tsx, ['src/server.ts'], env)
+  children.push(service.child)
+
+  const config = loadConfig({ ...process.env, DATABASE_URL: undefined })
+  const token = (role: 'pharmacy' | 'lab' | 'ansm' | 'ordre', org: string) => signDevToken(config, { role, org })
+
+  console.log(`bench: ${connections} connections, ${duration} s per scenario, service on ${database}, node ${process.version}`)
+  // Warm-up, so that JIT and caches do not favour the second run.
+  await autocannon({ url: hello.url, connections, duration: 2 })
+  const baseline = await run(hello.url, [{ method: 'GET', path: '/' }])
+  const line = (name: string, r: { rps: number; p99: number; errors: number; non2xx: number }, ratio: string, note = '') =>
+    console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(8)} req/s   p99 ${String(r.p99).padStart(5)} ms   ${ratio.padStart(6)}   errors ${r.errors} non-2xx ${r.non2xx}${note ? `   ${note}` : ''}`)
+  line('baseline-hello', baseline, '100%')
+  for (const s of scenarios) {
+    if (values.only && !values.only.split(',').includes(s.name)) continue
+    const requests = s.requests({ token })
+    await autocannon({ url: service.url, connections, duration: 2, requests })
+    const r = await run(service.url, requests)
+    line(s.name, r, `${((r.rps / baseline.rps) * 100).toFixed(0)}%`, `${s.what}${s.target ? ` (target: ${s.target})` : ''}`)
+  }
+} finally {
+  for (const c of children) c.kill('SIGTERM')
+  await new Promise((r) => setTimeout(r, 500))
+  for (const c of cleanups) await c()
+}
