@@ -3,7 +3,7 @@
 // and prints one line per scenario: requests/s, p99 latency, ratio to the baseline.
 // The service runs on DATABASE_URL when set (a fresh database is created beside it), else on a fresh embedded one.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
     only: { type: 'string' },
+    streams: { type: 'string', default: '10000' },
   },
 })
 const duration = Number(values.duration)
@@ -70,11 +71,74 @@ async function run(url: string, requests: autocannon.Request[]) {
   }
 }
 
+const rssMiB = (pid: number) => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return m ? Number(m[1]) / 1024 : NaN
+}
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!
+
+/**
+ * Push: N streams (one per pharmacy) on the instance, one broadcast to every pharmacy, time from the commit
+ * of the publication until each stream has it; the server's memory before and after opening the streams.
+ */
+async function pushScenario(service: { child: ChildProcess; url: string }, databaseUrl: string, streams: number) {
+  const { createDatabase } = await import('../src/platform/db/index.ts')
+  const { publish } = await import('../src/platform/events/publish.ts')
+  const database = await createDatabase({ databaseUrl, poolMax: 2 })
+  try {
+    const first = 100_000_000 // synthetic FINESS-shaped identifiers 100000000…, department 10
+    for (let i = 0; i < streams; i += 1000) {
+      await database.db
+        .insertInto('organisations')
+        .values(Array.from({ length: Math.min(1000, streams - i) }, (_, k) => ({ id: String(first + i + k), role: 'pharmacy' as const, name: `Pharmacie bench ${i + k}`, department: '10', region: '44', city: null, email: null, phone: null, fax: null, updated_at: new Date() })))
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute()
+    }
+    const { last_pos } = await database.db.selectFrom('feed_sequence').select('last_pos').where('id', '=', 1).executeTakeFirstOrThrow()
+    const rssBefore = rssMiB(service.child.pid!)
+    const client = spawn(tsx, ['scripts/bench/push-client.ts', service.url, String(last_pos), String(first), String(streams)], { stdio: ['pipe', 'pipe', 'inherit'] })
+    children.push(client)
+    let out = ''
+    const waitFor = (prefix: string, ms: number) =>
+      new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`push client: no "${prefix}" within ${ms} ms`)), ms)
+        const check = () => {
+          const line = out.split('\n').slice(0, -1).find((l) => l.startsWith(prefix)) // complete lines only
+          if (line) {
+            clearTimeout(timer)
+            client.stdout!.off('data', onData)
+            resolve(line.slice(prefix.length + 1))
+          }
+        }
+        const onData = (d: Buffer) => {
+          out += d.toString()
+          check()
+        }
+        client.stdout!.on('data', onData)
+        check()
+      })
+    const opened = Number(await waitFor('ready', 300_000))
+    await new Promise((r) => setTimeout(r, 1000))
+    const rssAfter = rssMiB(service.child.pid!)
+    await database.db.transaction().execute((tx) => publish(tx, { type: 'bench.broadcast', payload: { message: 'Rappel de lot (bench)' }, audience: { roles: ['pharmacy'] } }))
+    const committed = Date.now()
+    const times = (JSON.parse(await waitFor('done', 120_000)) as number[]).map((t) => t - committed).sort((a, b) => a - b)
+    const rssPeak = rssMiB(service.child.pid!)
+    console.log(
+      `${'push'.padEnd(22)} ${String(times.length).padStart(5)}/${opened} streams reached   p50 ${pct(times, 50)} ms   p99 ${pct(times, 99)} ms   max ${times.at(-1)} ms   ` +
+        `server RSS ${rssBefore.toFixed(0)} MiB idle, ${rssAfter.toFixed(0)} MiB with the streams (${(((rssAfter - rssBefore) * 1024) / Math.max(1, opened)).toFixed(1)} KiB each), ${rssPeak.toFixed(0)} MiB after the broadcast   (target: p99 ≤ 2000 ms)`,
+    )
+    client.kill('SIGTERM')
+  } finally {
+    await database.close()
+  }
+}
+
 const tsx = path.join('node_modules', '.bin', 'tsx')
 const children: ChildProcess[] = []
 const cleanups: Array<() => Promise<void> | void> = []
 try {
-  const hello = await start(tsx, ['scripts/bench/hello.ts'], { PORT: '0' })
+  const hello = await start(process.execPath, ['--import', 'tsx', 'scripts/bench/hello.ts'], { PORT: '0' })
   children.push(hello.child)
 
   const env: NodeJS.ProcessEnv = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DEMO_DATA: 'true', AUTO_MIGRATE: 'true', MAX_EVENT_LOOP_DELAY_MS: '0' }
@@ -100,7 +164,8 @@ try {
     env.PGLITE_DIR = dir
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
   }
-  const service = await start(tsx, ['src/server.ts'], env)
+  // Node itself (not the tsx wrapper) so that the memory read is the server's.
+  const service = await start(process.execPath, ['--import', 'tsx', 'src/server.ts'], env)
   children.push(service.child)
 
   const config = loadConfig({ ...process.env, DATABASE_URL: undefined })
@@ -119,6 +184,10 @@ try {
     await autocannon({ url: service.url, connections, duration: 2, requests })
     const r = await run(service.url, requests)
     line(s.name, r, `${((r.rps / baseline.rps) * 100).toFixed(0)}%`, `${s.what}${s.target ? ` (target: ${s.target})` : ''}`)
+  }
+  if (!values.only || values.only.split(',').includes('push')) {
+    if (env.DATABASE_URL) await pushScenario(service, env.DATABASE_URL, Number(values.streams))
+    else console.log('push                   skipped: needs DATABASE_URL (the broadcast is published from this process)')
   }
 } finally {
   for (const c of children) c.kill('SIGTERM')

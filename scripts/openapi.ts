@@ -10,7 +10,7 @@ const FILE = new URL('../openapi/openapi.json', import.meta.url)
 export async function generateOpenApi(): Promise<string> {
   // The document does not depend on data: a pool that is never used (pg connects lazily) is enough.
   const database = await createDatabase({ databaseUrl: 'postgres://unused@127.0.0.1:1/unused' })
-  const app = await buildApp({ config: loadConfig({ NODE_ENV: 'test', MAX_EVENT_LOOP_DELAY_MS: '0' }), database })
+  const app = await buildApp({ config: loadConfig({ NODE_ENV: 'test', MAX_EVENT_LOOP_DELAY_MS: '0' }), database, background: 'off' })
   await app.ready()
   const doc = JSON.stringify(app.swagger(), null, 2) + '\n'
   await app.close()

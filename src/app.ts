@@ -13,6 +13,13 @@ import idempotency from './platform/idempotency.ts'
 import openapi from './platform/openapi.ts'
 import { isCip13 } from './platform/identifiers.ts'
 import referential from './referential/routes.ts'
+import events from './platform/events/plugin.ts'
+import type { FaxGateway } from './platform/fax/gateway.ts'
+import eventRoutes from './platform/events/routes.ts'
+import { registerWebhookJobs } from './platform/webhooks/deliver.ts'
+import { registerFaxJobs } from './platform/fax/job.ts'
+import { SpoolFaxGateway } from './platform/fax/spool.ts'
+import webhookRoutes from './platform/webhooks/routes.ts'
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
 
@@ -22,6 +29,10 @@ export interface AppOptions {
   /** The clock the services use for business rules; tests inject their own. */
   now?: () => Date
   logger?: FastifyServerOptions['logger']
+  /** Where faxes go; the default writes them to FAX_SPOOL_DIR. */
+  faxGateway?: FaxGateway
+  /** Background work: feed dispatch and scheduled jobs ('off' for the contract export, 'manual-jobs' for tests). */
+  background?: 'on' | 'off' | 'manual-jobs'
 }
 
 declare module 'fastify' {
@@ -75,6 +86,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(auth, { config: opts.config, db: opts.database.db })
   await app.register(idempotency, { db: opts.database.db, ttlHours: opts.config.IDEMPOTENCY_TTL_HOURS })
   await app.register(health, { db: opts.database.db })
+  const background = opts.background ?? 'on'
+  await app.register(events, { database: opts.database, background: background !== 'off', pollJobs: background === 'on' })
+  await app.register(eventRoutes, { prefix: '/v1' })
+  registerWebhookJobs(app)
+  registerFaxJobs(app, opts.faxGateway ?? new SpoolFaxGateway(opts.config.FAX_SPOOL_DIR, { now: app.now }))
+  await app.register(webhookRoutes, { prefix: '/v1' })
   await app.register(referential, { prefix: '/v1' })
   await app.register(auditRoutes, { prefix: '/v1' })
   return app

@@ -29,7 +29,12 @@ async function main() {
   }
 
   const startedAt = Date.now()
-  const database = await createDatabase({ databaseUrl: config.DATABASE_URL, pgliteDir: config.PGLITE_DIR, poolMax: config.DATABASE_POOL_MAX })
+  const database = await createDatabase({
+    databaseUrl: config.DATABASE_URL,
+    pgliteDir: config.PGLITE_DIR,
+    poolMax: config.DATABASE_POOL_MAX,
+    onIdleError: (err) => console.error(JSON.stringify({ level: 50, msg: 'idle database connection failed', err: err.message })),
+  })
   if (config.AUTO_MIGRATE) await migrateToLatest(database.db)
   const demo = config.DEMO_DATA ? await loadDemoData(database.db) : null
 

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
 import pg from 'pg'
@@ -19,12 +21,17 @@ interface Teardown {
  * otherwise an in-memory embedded one. Dropped at the end of the file, so files run in parallel.
  */
 export async function testDatabase(t: Teardown): Promise<DatabaseHandle> {
+  const { handle, drop } = await createTestDatabase()
+  t.teardown(drop)
+  return handle
+}
+
+async function createTestDatabase(): Promise<{ handle: DatabaseHandle; drop: () => Promise<void> }> {
   const url = process.env.DATABASE_URL
   if (!url) {
     const handle = await createDatabase({ pgliteDir: 'memory://' })
     await migrateToLatest(handle.db)
-    t.teardown(() => handle.close())
-    return handle
+    return { handle, drop: () => handle.close() }
   }
   const name = `t_${process.pid}_${randomBytes(4).toString('hex')}`
   const admin = new pg.Client({ connectionString: url })
@@ -33,20 +40,22 @@ export async function testDatabase(t: Teardown): Promise<DatabaseHandle> {
   await admin.end()
   const dbUrl = new URL(url)
   dbUrl.pathname = `/${name}`
-  const handle = await createDatabase({ databaseUrl: dbUrl.toString(), poolMax: 10 })
+  const handle = await createDatabase({ databaseUrl: dbUrl.toString(), poolMax: 10, onIdleError: () => {} })
   await migrateToLatest(handle.db)
-  t.teardown(async () => {
-    await handle.close()
-    const c = new pg.Client({ connectionString: url })
-    await c.connect()
-    await c.query(`drop database if exists ${name} with (force)`)
-    await c.end()
-  })
-  return handle
+  return {
+    handle,
+    drop: async () => {
+      await handle.close()
+      const c = new pg.Client({ connectionString: url })
+      await c.connect()
+      await c.query(`drop database if exists ${name} with (force)`)
+      await c.end()
+    },
+  }
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', MAX_EVENT_LOOP_DELAY_MS: '0', LOG_LEVEL: 'silent', ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}), ...env })
+  return loadConfig({ NODE_ENV: 'test', MAX_EVENT_LOOP_DELAY_MS: '0', LOG_LEVEL: 'silent', FAX_SPOOL_DIR: path.join(tmpdir(), `fax-spool-${process.pid}`), ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}), ...env })
 }
 
 export interface TestContext {
@@ -81,7 +90,7 @@ export async function testApp(
   t: Teardown,
   opts: { env?: Record<string, string>; seed?: boolean; extend?: (app: FastifyInstance) => void } = {},
 ): Promise<TestContext> {
-  const database = await testDatabase(t)
+  const { handle: database, drop } = await createTestDatabase()
   if (opts.seed !== false) await seedDemoOrganisations(database.db)
   const config = testConfig(opts.env)
   const clock = {
@@ -90,10 +99,14 @@ export async function testApp(
       clock.now = new Date(clock.now.getTime() + ms)
     },
   }
-  const app = await buildApp({ config, database, now: () => clock.now })
+  const app = await buildApp({ config, database, now: () => clock.now, background: 'manual-jobs' })
   opts.extend?.(app)
+  // One teardown, in order: the app (its streams, listener and pool users) before its database.
+  t.teardown(async () => {
+    await app.close()
+    await drop()
+  })
   await app.ready()
-  t.teardown(() => app.close())
   return {
     app,
     database,

@@ -32,12 +32,23 @@ export const ConfigSchema = Type.Object({
   /** Load shedding: answer 503 when the event loop lags more than this (ms). 0 disables. */
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, default: 10000 }),
+  /** Let webhook endpoints point at private or loopback addresses (development only). */
+  WEBHOOK_ALLOW_PRIVATE: Type.Optional(Bool),
+  /** How long a webhook receiver has to answer (ms). */
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60000, default: 10000 }),
+  /** Consecutive failed webhook attempts after which an endpoint is disabled. */
+  WEBHOOK_DISABLE_AFTER: Type.Integer({ minimum: 1, default: 50 }),
+  /** A Server-Sent Events client that has not read for this long is disconnected (it resumes). */
+  STREAM_STALL_MS: Type.Integer({ minimum: 100, default: 10000 }),
+  /** Folder where the default fax adapter writes the PDF it would send. */
+  FAX_SPOOL_DIR: Type.String({ minLength: 1, default: '.data/fax-spool' }),
 })
 
 type Raw = Static<typeof ConfigSchema>
 
-export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS'> {
+export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS' | 'WEBHOOK_ALLOW_PRIVATE'> {
   AUTO_MIGRATE: boolean
+  WEBHOOK_ALLOW_PRIVATE: boolean
   DEMO_DATA: boolean
   JWT_ALGORITHMS: string[]
   /** 'secret' (development HS256), 'pem' or 'jwks' (asymmetric, production). */
@@ -89,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const algorithms = raw.JWT_ALGORITHMS.split(',')
   if (authMode !== 'secret' && algorithms.includes('HS256')) problems.push('JWT_ALGORITHMS : HS256 interdit avec une clé publique')
+  if (production && truthy(raw.WEBHOOK_ALLOW_PRIVATE)) problems.push('WEBHOOK_ALLOW_PRIVATE : interdit en production')
   if (problems.length) throw new ConfigError(problems)
 
   const embedded = !raw.DATABASE_URL
@@ -97,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     JWT_SECRET: authMode === 'secret' ? (raw.JWT_SECRET ?? DEV_JWT_SECRET) : undefined,
     JWT_ALGORITHMS: authMode === 'secret' ? ['HS256'] : algorithms,
     AUTO_MIGRATE: embedded || truthy(raw.AUTO_MIGRATE),
+    WEBHOOK_ALLOW_PRIVATE: truthy(raw.WEBHOOK_ALLOW_PRIVATE),
     DEMO_DATA: raw.DEMO_DATA === undefined ? embedded : truthy(raw.DEMO_DATA),
     authMode,
     embedded,

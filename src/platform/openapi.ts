@@ -90,6 +90,8 @@ export default fp(
         },
         tags: [
           { name: 'referential', description: 'Products (BDPM) and organisations' },
+          { name: 'events', description: 'Your feed of events (pull, long-poll, Server-Sent Events), read receipts, coverage of what you sent' },
+          { name: 'webhooks', description: 'Your webhook endpoints (Standard Webhooks), deliveries, replay, secret rotation' },
           { name: 'audit', description: 'Tamper-evident audit trail' },
           { name: 'operations', description: 'Health, contract, error catalogue' },
         ],

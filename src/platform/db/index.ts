@@ -43,11 +43,16 @@ export interface DatabaseOptions {
   /** Folder of the embedded database; 'memory://' for a throw-away one. */
   pgliteDir?: string
   poolMax?: number
+  /** Told when an idle pooled connection fails (logged by the server). */
+  onIdleError?: (err: Error) => void
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolMax ?? 20, types: pgTypes })
+    // An idle connection closed by the server (restart, failover) emits here; without a listener it would end the
+    // process. The pool drops it and opens a new one on the next query.
+    pool.on('error', (err) => options.onIdleError?.(err))
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
     return {
       db,

@@ -18,6 +18,7 @@ export interface OrganisationsTable {
   phone: string | null
   fax: string | null
   active: Generated<boolean>
+  feed_read_at: Timestamp | null
   created_at: Generated<Date>
   updated_at: Timestamp
 }
@@ -110,6 +111,89 @@ export interface IdempotencyKeysTable {
   expires_at: Timestamp
 }
 
+export interface EventsTable {
+  id: string
+  seq: Generated<number>
+  type: string
+  sender_org: string | null
+  subject_type: string | null
+  subject_id: string | null
+  payload: ColumnType<unknown, string, never>
+  audience: ColumnType<unknown, string, never>
+  recipients: number
+  created_at: Timestamp
+}
+
+export interface EventDeliveriesTable {
+  event_id: string
+  org_id: string
+  pos: number | null
+  role: Role
+  department: string | null
+  region: string | null
+  fax: Generated<boolean>
+  fax_status: 'queued' | 'sent' | 'failed' | 'paper_letter' | null
+  fax_attempts: Generated<number>
+  delivered_at: Timestamp | null
+  delivered_via: string | null
+  read_at: Timestamp | null
+  ack: ColumnType<unknown, string | null, string | null>
+  acked_at: Timestamp | null
+  created_at: Timestamp
+}
+
+export interface FeedSequenceTable {
+  id: number
+  last_pos: number
+}
+
+export interface WebhookEndpointsTable {
+  id: string
+  org_id: string
+  url: string
+  description: string | null
+  event_types: string[]
+  secret: string
+  previous_secret: string | null
+  previous_secret_expires_at: Timestamp | null
+  active: Generated<boolean>
+  disabled_reason: string | null
+  failure_streak: Generated<number>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface WebhookDeliveriesTable {
+  id: string
+  endpoint_id: string
+  event_id: string
+  org_id: string
+  status: 'pending' | 'succeeded' | 'failed'
+  attempts: Generated<number>
+  next_attempt_at: Timestamp | null
+  last_attempt_at: Timestamp | null
+  last_status_code: number | null
+  last_error: string | null
+  created_at: Timestamp
+  succeeded_at: Timestamp | null
+}
+
+export interface JobsTable {
+  id: string
+  queue: string
+  payload: ColumnType<unknown, string, string>
+  run_at: Timestamp
+  attempts: Generated<number>
+  max_attempts: Generated<number>
+  state: 'pending' | 'running' | 'done' | 'failed'
+  locked_by: string | null
+  locked_until: Timestamp | null
+  last_error: string | null
+  singleton_key: string | null
+  created_at: Timestamp
+  finished_at: Timestamp | null
+}
+
 export interface DB {
   organisations: OrganisationsTable
   lab_subscriptions: LabSubscriptionsTable
@@ -119,6 +203,12 @@ export interface DB {
   availability: AvailabilityTable
   audit_log: AuditLogTable
   idempotency_keys: IdempotencyKeysTable
+  events: EventsTable
+  event_deliveries: EventDeliveriesTable
+  feed_sequence: FeedSequenceTable
+  webhook_endpoints: WebhookEndpointsTable
+  webhook_deliveries: WebhookDeliveriesTable
+  jobs: JobsTable
 }
 
 export type Organisation = Selectable<OrganisationsTable>

@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto'
+import { sql, type Transaction } from 'kysely'
+import type { DB, Role } from '../db/schema.ts'
+import { enqueue } from '../jobs.ts'
+
+/**
+ * Who receives an event. `orgs` names recipients; `roles` addresses every active organisation of those roles,
+ * narrowed to `departments` and/or `regions` when given (a recall for overseas departments only, say).
+ * Both may be combined: the recipients are the union.
+ */
+export interface Audience {
+  orgs?: string[]
+  roles?: Role[]
+  departments?: string[]
+  regions?: string[]
+}
+
+export interface NewEvent {
+  type: string
+  payload: unknown
+  audience: Audience
+  /** The organisation whose action caused it (it may follow coverage); null for the system. */
+  senderOrg?: string | null
+  subject?: { type: string; id: string }
+  /**
+   * Also send by fax to recipients without an integration (wholesalers and hospital pharmacies that have a fax
+   * number, no active webhook and have not read their feed in FAX_INTEGRATION_DAYS).
+   */
+  fax?: boolean
+}
+
+/** Channels on which a committed publication wakes the instances (see hub.ts). */
+export const CHANNEL_PUBLISHED = 'dp_events_published'
+export const CHANNEL_SEQUENCED = 'dp_feed_sequenced'
+export const FAX_INTEGRATION_DAYS = 7
+
+/**
+ * Publishes an event inside the caller's transaction: the event and one delivery row per recipient are
+ * written with the change that causes them. A rollback publishes nothing; a commit wakes the sequencer.
+ */
+export async function publish(tx: Transaction<DB>, event: NewEvent, now: Date = new Date()): Promise<{ id: string; recipients: number }> {
+  const id = randomUUID()
+  const { orgs = [], roles = [], departments = [], regions = [] } = event.audience
+  if (orgs.length === 0 && roles.length === 0) throw new Error('an event needs recipients: orgs or roles')
+  await tx
+    .insertInto('events')
+    .values({
+      id,
+      type: event.type,
+      sender_org: event.senderOrg ?? null,
+      subject_type: event.subject?.type ?? null,
+      subject_id: event.subject?.id ?? null,
+      payload: JSON.stringify(event.payload ?? null),
+      audience: JSON.stringify(event.audience),
+      recipients: 0,
+      created_at: now,
+    })
+    .execute()
+
+  const faxCutoff = new Date(now.getTime() - FAX_INTEGRATION_DAYS * 86_400_000)
+  const inserted = await sql<{ org_id: string; fax: boolean }>`
+    insert into event_deliveries (event_id, org_id, role, department, region, fax, fax_status, created_at)
+    select ${id}::uuid, o.id, o.role, o.department, o.region, f.fax, case when f.fax then 'queued' end, ${now}::timestamptz
+    from organisations o
+    cross join lateral (
+      select ${event.fax === true}::boolean
+        and o.role in ('wholesaler', 'hospital')
+        and o.fax is not null
+        and not exists (select 1 from webhook_endpoints w where w.org_id = o.id and w.active)
+        and (o.feed_read_at is null or o.feed_read_at <= ${faxCutoff}::timestamptz)
+        as fax
+    ) f
+    where o.active and (
+      o.id = any(${orgs}::text[])
+      or (o.role = any(${roles}::text[])
+          and (cardinality(${departments}::text[]) = 0 or o.department = any(${departments}::text[]))
+          and (cardinality(${regions}::text[]) = 0 or o.region = any(${regions}::text[])))
+    )
+    returning org_id, fax`.execute(tx)
+  const recipients = inserted.rows.length
+  await tx.updateTable('events').set({ recipients }).where('id', '=', id).execute()
+  for (const r of inserted.rows) {
+    if (r.fax) await enqueue(tx, 'fax.send', { eventId: id, orgId: r.org_id }, { singletonKey: `${id}:${r.org_id}`, maxAttempts: 5, runAt: now })
+  }
+  // pg_notify is transactional: it is delivered at commit, never for a rollback.
+  await sql`select pg_notify(${CHANNEL_PUBLISHED}, '')`.execute(tx)
+  return { id, recipients }
+}
+
+/** Records that a recipient read an event (idempotent). */
+export async function markRead(db: Transaction<DB> | import('kysely').Kysely<DB>, orgId: string, eventIds: string[], now: Date) {
+  if (eventIds.length === 0) return [] as string[]
+  const rows = await db
+    .updateTable('event_deliveries')
+    .set({ read_at: sql`coalesce(read_at, ${now}::timestamptz)`, delivered_at: sql`coalesce(delivered_at, ${now}::timestamptz)`, delivered_via: sql`coalesce(delivered_via, 'read')` })
+    .where('org_id', '=', orgId)
+    .where('event_id', 'in', eventIds)
+    .returning('event_id')
+    .execute()
+  return rows.map((r) => r.event_id)
+}
+
+/**
+ * Records a service's acknowledgement of an event by a recipient (a recall's "12 boxes quarantined").
+ * Implies read. Returns false when the event was not addressed to that organisation.
+ */
+export async function acknowledge(tx: Transaction<DB>, orgId: string, eventId: string, ack: unknown, now: Date): Promise<boolean> {
+  const row = await tx
+    .updateTable('event_deliveries')
+    .set({
+      ack: JSON.stringify(ack ?? null),
+      acked_at: now,
+      read_at: sql`coalesce(read_at, ${now}::timestamptz)`,
+      delivered_at: sql`coalesce(delivered_at, ${now}::timestamptz)`,
+      delivered_via: sql`coalesce(delivered_via, 'read')`,
+    })
+    .where('org_id', '=', orgId)
+    .where('event_id', '=', eventId)
+    .returning('event_id')
+    .executeTakeFirst()
+  return row !== undefined
+}
