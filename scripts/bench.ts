@@ -27,7 +27,7 @@ interface Scenario {
   name: string
   /** What the scenario measures, for the printed table. */
   what: string
-  requests: (ctx: { token: (role: 'pharmacy' | 'lab' | 'ansm' | 'ordre', org: string) => string }) => autocannon.Request[]
+  requests: (ctx: { token: (role: 'pharmacy' | 'lab' | 'ansm' | 'ordre' | 'prescriber', org: string) => string }) => autocannon.Request[]
   target?: string
 }
 
@@ -38,6 +38,63 @@ const scenarios: Scenario[] = [
     what: 'GET /v1/products/{cip13}, authenticated pharmacy',
     target: 'informative',
     requests: ({ token }) => [{ method: 'GET', path: '/v1/products/3400949497294', headers: { authorization: `Bearer ${token('pharmacy', '750100010')}` } }],
+  },
+  {
+    // The first request creates the signal; every later one takes the duplicate path (the open signal, its
+    // declaration and automatic response): the path every LGO retry takes.
+    name: 'shortage-signal',
+    what: 'POST /v1/shortage-signals, authenticated pharmacy, duplicate path with automatic-response lookup',
+    target: 'informative',
+    requests: ({ token }) => [
+      {
+        method: 'POST', path: '/v1/shortage-signals',
+        headers: { authorization: `Bearer ${token('pharmacy', '750100010')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ code: '3400936128149', wholesaler: 'OCP', unavailableSince: '2025-01-01' }),
+      },
+    ],
+  },
+  {
+    name: 'shortage-public-stats',
+    what: 'GET /v1/public/shortage-statistics, no token',
+    target: 'informative',
+    requests: () => [{ method: 'GET', path: '/v1/public/shortage-statistics' }],
+  },
+  {
+    name: 'eprescription-cycle',
+    what: 'issue → take (QR) → record 1 line → close with signed receipt; req/s counts the 4 requests',
+    target: 'informative',
+    requests: ({ token }) => {
+      const prescriber = `Bearer ${token('prescriber', '10001234565')}`
+      const pharmacy = `Bearer ${token('pharmacy', '750100010')}`
+      const json = 'application/json'
+      return [
+        {
+          method: 'POST', path: '/v1/eprescriptions', headers: { authorization: prescriber, 'content-type': json },
+          body: JSON.stringify({ patient: { familyName: 'BENCH', givenName: 'Test', birthDate: '1980-01-01' }, lines: [{ cip13: '3400949497294', dosage: '1 comprimé le soir', quantity: 1 }] }),
+          onResponse: (status: number, body: string, c: any) => { c.qr = status === 201 ? JSON.parse(body).qrPayload : 'none' },
+        },
+        {
+          method: 'POST', path: '/v1/eprescriptions/accept', headers: { authorization: pharmacy, 'content-type': json },
+          setupRequest: (req: any, c: any) => ({ ...req, body: JSON.stringify({ qr: c.qr }) }),
+          onResponse: (status: number, body: string, c: any) => {
+            const r = status === 200 ? JSON.parse(body) : null
+            c.id = r?.prescription.id ?? 'none'
+            c.secret = r?.secret ?? 'none'
+          },
+        },
+        {
+          method: 'PUT', path: '/', headers: { authorization: pharmacy, 'content-type': json },
+          setupRequest: (req: any, c: any) => ({
+            ...req, path: `/v1/eprescriptions/${c.id}/dispensation/lines/1`, headers: { ...req.headers, 'x-eprescription-secret': c.secret },
+            body: JSON.stringify({ outcome: 'delivered', cip13: '3400949497294', quantity: 1, batch: 'B1' }),
+          }),
+        },
+        {
+          method: 'POST', path: '/', headers: { authorization: pharmacy }, // close has no body
+          setupRequest: (req: any, c: any) => ({ ...req, path: `/v1/eprescriptions/${c.id}/close`, headers: { ...req.headers, 'x-eprescription-secret': c.secret } }),
+        },
+      ] as autocannon.Request[]
+    },
   },
 ]
 
@@ -169,7 +226,7 @@ try {
   children.push(service.child)
 
   const config = loadConfig({ ...process.env, DATABASE_URL: undefined })
-  const token = (role: 'pharmacy' | 'lab' | 'ansm' | 'ordre', org: string) => signDevToken(config, { role, org })
+  const token = (role: 'pharmacy' | 'lab' | 'ansm' | 'ordre' | 'prescriber', org: string) => signDevToken(config, { role, org })
 
   console.log(`bench: ${connections} connections, ${duration} s per scenario, service on ${database}, node ${process.version}`)
   // Warm-up, so that JIT and caches do not favour the second run.

@@ -19,6 +19,8 @@ import eventRoutes from './platform/events/routes.ts'
 import { registerWebhookJobs } from './platform/webhooks/deliver.ts'
 import { registerFaxJobs } from './platform/fax/job.ts'
 import { SpoolFaxGateway } from './platform/fax/spool.ts'
+import eprescriptionRoutes, { registerEprescriptionJobs } from './eprescription/routes.ts'
+import shortageRoutes, { registerShortageJobs } from './shortages/routes.ts'
 import webhookRoutes from './platform/webhooks/routes.ts'
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
@@ -82,17 +84,24 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       },
     })
   }
+  // The platform every service uses.
   await app.register(openapi, { version: VERSION })
   await app.register(auth, { config: opts.config, db: opts.database.db })
   await app.register(idempotency, { db: opts.database.db, ttlHours: opts.config.IDEMPOTENCY_TTL_HOURS })
   await app.register(health, { db: opts.database.db })
+  await app.register(auditRoutes, { prefix: '/v1' })
   const background = opts.background ?? 'on'
   await app.register(events, { database: opts.database, background: background !== 'off', pollJobs: background === 'on' })
   await app.register(eventRoutes, { prefix: '/v1' })
+  await app.register(webhookRoutes, { prefix: '/v1' })
   registerWebhookJobs(app)
   registerFaxJobs(app, opts.faxGateway ?? new SpoolFaxGateway(opts.config.FAX_SPOOL_DIR, { now: app.now }))
-  await app.register(webhookRoutes, { prefix: '/v1' })
+
+  // The services, each in its folder with its routes, schemas, queries and scheduled jobs.
   await app.register(referential, { prefix: '/v1' })
-  await app.register(auditRoutes, { prefix: '/v1' })
+  await app.register(shortageRoutes, { prefix: '/v1', signalLapseDays: opts.config.SHORTAGE_SIGNAL_LAPSE_DAYS })
+  registerShortageJobs(app)
+  await app.register(eprescriptionRoutes, { prefix: '/v1' })
+  registerEprescriptionJobs(app)
   return app
 }

@@ -43,7 +43,9 @@ t.test('out-of-range and too-short values', async (t) => {
 t.test('production refuses the shared secret and needs issuer and audience', async (t) => {
   t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) }), /JWT_PUBLIC_KEY ou JWT_JWKS_URL/)
   t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_JWKS_URL: 'https://idp.example/jwks' }), /JWT_ISSUER et JWT_AUDIENCE/)
-  const c = loadConfig({ NODE_ENV: 'production', JWT_JWKS_URL: 'https://idp.example/jwks', JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'portail-dp' })
+  const prod = { NODE_ENV: 'production', JWT_JWKS_URL: 'https://idp.example/jwks', JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'portail-dp' }
+  t.throws(() => loadConfig(prod), /RECEIPT_SIGNING_KEY/, 'receipts must be signed with a configured key')
+  const c = loadConfig({ ...prod, RECEIPT_SIGNING_KEY: '-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----' })
   t.equal(c.authMode, 'jwks')
   t.same(c.JWT_ALGORITHMS, ['RS256', 'ES256'])
   t.equal(c.JWT_SECRET, undefined)

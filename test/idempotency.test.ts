@@ -2,11 +2,20 @@ import t from 'tap'
 import { ORG, testApp } from './helpers.ts'
 
 t.test('Idempotency-Key', async (t) => {
+  let throttled = true
   let release: () => void = () => {}
   let started: () => void = () => {}
   const { app, auth, database } = await testApp(t, {
     extend(app) {
       // A write that stays in flight until the test lets it finish.
+      // Throttled once, then accepted.
+      app.post('/v1/test/throttled', { config: { roles: ['ordre'] } }, async (_request, reply) => {
+        if (throttled) {
+          throttled = false
+          return reply.code(429).header('retry-after', '1').send({ code: 'RATE_LIMITED' })
+        }
+        return { ok: true }
+      })
       app.post('/v1/test/slow', { config: { roles: ['ordre'] } }, async () => {
         started()
         await new Promise<void>((resolve) => (release = resolve))
@@ -82,6 +91,14 @@ t.test('Idempotency-Key', async (t) => {
       .execute()
     const res = await create('key-expired', { ...body, id: '130100888' })
     t.equal(res.statusCode, 201)
+  })
+
+  t.test('a 429 is not kept: the retry with the same key runs again', async (t) => {
+    const call = () => app.inject({ method: 'POST', url: '/v1/test/throttled', headers: { ...ordre, 'idempotency-key': 'key-throttled' }, payload: {} })
+    t.equal((await call()).statusCode, 429)
+    const retry = await call()
+    t.equal(retry.statusCode, 200)
+    t.notOk(retry.headers['idempotent-replayed'])
   })
 
   t.test('an invalid key → 400', async (t) => {

@@ -40,6 +40,10 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_DISABLE_AFTER: Type.Integer({ minimum: 1, default: 50 }),
   /** A Server-Sent Events client that has not read for this long is disconnected (it resumes). */
   STREAM_STALL_MS: Type.Integer({ minimum: 100, default: 10000 }),
+  /** Days after which a pharmacy's shortage signal that was not renewed lapses. */
+  SHORTAGE_SIGNAL_LAPSE_DAYS: Type.Integer({ minimum: 1, maximum: 365, default: 30 }),
+  /** EC P-256 private key (PEM PKCS#8; one line with \n accepted) that signs e-prescription receipts (ES256). */
+  RECEIPT_SIGNING_KEY: Type.Optional(Type.String({ pattern: '-----BEGIN PRIVATE KEY-----' })),
   /** Folder where the default fax adapter writes the PDF it would send. */
   FAX_SPOOL_DIR: Type.String({ minLength: 1, default: '.data/fax-spool' }),
 })
@@ -101,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const algorithms = raw.JWT_ALGORITHMS.split(',')
   if (authMode !== 'secret' && algorithms.includes('HS256')) problems.push('JWT_ALGORITHMS : HS256 interdit avec une clé publique')
   if (production && truthy(raw.WEBHOOK_ALLOW_PRIVATE)) problems.push('WEBHOOK_ALLOW_PRIVATE : interdit en production')
+  if (production && !raw.RECEIPT_SIGNING_KEY) problems.push('RECEIPT_SIGNING_KEY : obligatoire en production (clé privée EC P-256, PEM PKCS#8, qui signe les reçus de délivrance)')
   if (problems.length) throw new ConfigError(problems)
 
   const embedded = !raw.DATABASE_URL

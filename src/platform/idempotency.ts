@@ -21,7 +21,7 @@ const KEPT_HEADERS = ['content-type', 'location', 'etag']
 /**
  * Idempotency-Key for every write, one mechanism for all routes. The first request reserves the key
  * (scoped per organisation); its response is stored when it is sent. A replay returns that response with
- * `Idempotent-Replayed: true`. 5xx answers are not kept, so a retry after a failure runs again.
+ * `Idempotent-Replayed: true`. 5xx and 429 answers are not kept, so a retry after a failure runs again.
  */
 export default fp(
   async function idempotency(app: FastifyInstance, opts: { db: Database; ttlHours: number }) {
@@ -75,7 +75,8 @@ export default fp(
       if (!idem) return payload
       request.idempotency = null
       const where = db.deleteFrom('idempotency_keys').where('org_id', '=', idem.scope).where('key', '=', idem.key)
-      if (reply.statusCode >= 500 || (payload !== null && payload !== undefined && typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
+      // Failures and throttling are not kept: a retry after Retry-After must run again.
+      if (reply.statusCode >= 500 || reply.statusCode === 429 || (payload !== null && payload !== undefined && typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
         await where.execute() // not replayable (failure, or a stream): let the client retry
         return payload
       }

@@ -90,8 +90,10 @@ export default fp(
         },
         tags: [
           { name: 'referential', description: 'Products (BDPM) and organisations' },
+          { name: 'shortages', description: 'DP-Ruptures: shortage signals, declarations, automatic responses, ANSM reporting, statistics' },
           { name: 'events', description: 'Your feed of events (pull, long-poll, Server-Sent Events), read receipts, coverage of what you sent' },
           { name: 'webhooks', description: 'Your webhook endpoints (Standard Webhooks), deliveries, replay, secret rotation' },
+          { name: 'eprescription', description: 'E-prescription: issue, take with the QR code, dispense, signed receipts, patient access' },
           { name: 'audit', description: 'Tamper-evident audit trail' },
           { name: 'operations', description: 'Health, contract, error catalogue' },
         ],

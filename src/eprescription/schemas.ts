@@ -1,0 +1,240 @@
+import { type TSchema, Type } from 'typebox'
+import { component } from '../platform/schemas.ts'
+
+const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
+const text = (max: number, description?: string, examples?: string[]) =>
+  Type.String({ minLength: 1, maxLength: max, ...(description ? { description } : {}), ...(examples ? { examples } : {}) })
+
+export const PrescriptionIdParam = Type.String({
+  minLength: 1,
+  maxLength: 40,
+  description: 'Prescription ID as printed (12 characters, dashes and case ignored; the last one is a check character).',
+  examples: ['K3F8-2QZP-7M4B'],
+})
+
+export const LineInput = Type.Object(
+  {
+    cip13: Type.Optional(Type.String({ format: 'cip13', description: 'A presentation (box) by CIP13. Either cip13 or substance.', examples: ['3400949497294'] })),
+    substance: Type.Optional(text(200, 'A substance by name (prescription in DCI). Either cip13 or substance.', ['amoxicilline'])),
+    strength: Type.Optional(text(100, 'With substance: the strength.', ['500 mg'])),
+    form: Type.Optional(text(100, 'With substance: the pharmaceutical form.', ['gélule'])),
+    dosage: text(1000, 'Dosage instructions (posologie).', ['1 gélule matin, midi et soir pendant 7 jours']),
+    quantity: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'Boxes to deliver. Quantity or duration (or both).' })),
+    durationDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 366, description: 'Treatment duration in days.' })),
+    renewals: Type.Optional(Type.Integer({ minimum: 0, maximum: 12, default: 0, description: '“À renouveler N fois”: the line may be dispensed 1 + N times over the validity.' })),
+    nonSubstitutable: Type.Optional(Type.Boolean({ default: false, description: '“Non substituable”: the pharmacy must deliver the prescribed presentation.' })),
+  },
+  { additionalProperties: false },
+)
+
+export const EprescriptionCreate = component(
+  Type.Object(
+    {
+      patient: Type.Object(
+        {
+          familyName: text(100, undefined, ['DUPONT']),
+          givenName: text(100, undefined, ['Marie']),
+          birthDate: Type.String({ format: 'date', examples: ['1984-05-17'] }),
+        },
+        { additionalProperties: false, description: 'Only what a prescription needs: name and birth date.' },
+      ),
+      lines: Type.Array(LineInput, { minItems: 1, maxItems: 30 }),
+      validUntil: Type.Optional(
+        Type.String({
+          format: 'date-time',
+          description: 'End of validity. Default: 3 months after issue; for a renewable prescription, long enough for the renewals (at most 12 months). A non-renewable prescription is valid 3 months at most.',
+        }),
+      ),
+    },
+    {
+      $id: 'EprescriptionCreate',
+      additionalProperties: false,
+      examples: [
+        {
+          patient: { familyName: 'DUPONT', givenName: 'Marie', birthDate: '1984-05-17' },
+          lines: [
+            { cip13: '3400949497294', dosage: '1 comprimé le soir', quantity: 1, durationDays: 30, renewals: 2 },
+            { substance: 'amoxicilline', strength: '500 mg', form: 'gélule', dosage: '1 gélule 3 fois par jour pendant 7 jours', durationDays: 7 },
+          ],
+        },
+      ],
+    },
+  ),
+)
+
+const DispensedLine = Type.Object({
+  line: Type.Integer(),
+  outcome: Type.Enum(['delivered', 'not_delivered']),
+  cip13: nullable(Type.String()),
+  quantity: nullable(Type.Integer()),
+  batch: nullable(Type.String()),
+  substituted: Type.Boolean(),
+  dosageChange: nullable(Type.Object({ dosage: Type.String(), reason: Type.String() })),
+  reason: nullable(Type.String({ description: 'Why the line was not delivered.' })),
+  recordedAt: Type.String({ format: 'date-time' }),
+})
+
+export const Eprescription = component(
+  Type.Object(
+    {
+      id: Type.String({ description: 'Canonical ID (12 characters).' }),
+      displayId: Type.String({ description: 'As printed, in groups of four.' }),
+      status: Type.Enum(['draft', 'ready', 'in_progress', 'completed', 'cancelled', 'expired']),
+      issuedAt: Type.String({ format: 'date-time' }),
+      validUntil: Type.String({ format: 'date-time' }),
+      prescriber: Type.Object({ rpps: Type.String(), name: nullable(Type.String()) }),
+      patient: Type.Object({ familyName: Type.String(), givenName: Type.String(), birthDate: Type.String({ format: 'date' }) }),
+      lines: Type.Array(
+        Type.Object({
+          line: Type.Integer(),
+          cip13: nullable(Type.String()),
+          substance: nullable(Type.String()),
+          strength: nullable(Type.String()),
+          form: nullable(Type.String()),
+          label: Type.String(),
+          dosage: Type.String(),
+          quantity: nullable(Type.Integer()),
+          durationDays: nullable(Type.Integer()),
+          renewals: Type.Integer(),
+          nonSubstitutable: Type.Boolean(),
+          dispensationsAllowed: Type.Integer({ description: '1 + renewals.' }),
+          dispensed: nullable(Type.Integer({ description: 'Times delivered so far; null for the prescriber when the patient objected.' })),
+          remaining: nullable(Type.Integer({ description: 'Deliveries left (renewals); null when hidden.' })),
+        }),
+      ),
+      dispensationCount: Type.Integer({ description: 'Closed dispensations.' }),
+      patientObjection: Type.Boolean({ description: 'The patient objected to the prescriber seeing the dispensations.' }),
+      dispensedLinesHidden: Type.Boolean({ description: 'True when the dispensations are hidden from this caller (patient objection).' }),
+      dispensations: Type.Array(
+        Type.Object({
+          seq: Type.Integer(),
+          pharmacy: nullable(Type.Object({ id: Type.String(), name: nullable(Type.String()) })),
+          acceptedAt: Type.String({ format: 'date-time' }),
+          closedAt: Type.String({ format: 'date-time' }),
+          lines: Type.Array(DispensedLine),
+        }),
+      ),
+      cancelledAt: nullable(Type.String({ format: 'date-time' })),
+      cancelReason: nullable(Type.String()),
+      accessCode: Type.Optional(Type.String({ description: 'Prescriber only: the access code, to reprint.' })),
+      qrPayload: Type.Optional(Type.String({ description: 'Prescriber only: the QR code content (ID + access code).' })),
+    },
+    { $id: 'Eprescription', description: 'An e-prescription as its caller may see it.' },
+  ),
+)
+
+export const EprescriptionTake = component(
+  Type.Object(
+    {
+      qr: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'The scanned QR code content, as read.' })),
+      id: Type.Optional(Type.String({ minLength: 1, maxLength: 40, description: 'Typed ID (when the QR code cannot be read).' })),
+      accessCode: Type.Optional(Type.String({ minLength: 1, maxLength: 60, description: 'Typed access code.' })),
+    },
+    {
+      $id: 'EprescriptionTake',
+      additionalProperties: false,
+      description: 'Either `qr`, or `id` and `accessCode`.',
+      examples: [{ qr: 'ORDO1:K3F82QZP7M4B:7XQ2M9PZK4R8T1VWB6DB' }, { id: 'K3F8-2QZP-7M4B', accessCode: '7XQ2-M9PZ-K4R8-T1VW-B6DB' }],
+    },
+  ),
+)
+
+export const Dispensation = component(
+  Type.Object(
+    {
+      id: Type.String({ format: 'uuid' }),
+      status: Type.Enum(['open', 'released', 'closed']),
+      acceptedAt: Type.String({ format: 'date-time' }),
+      lines: Type.Array(DispensedLine, { description: 'What was recorded so far.' }),
+    },
+    { $id: 'EprescriptionDispensation' },
+  ),
+)
+
+export const EprescriptionTaken = component(
+  Type.Object(
+    {
+      secret: Type.String({ description: 'Send it in the x-eprescription-secret header of every later call (record, release, close).' }),
+      prescription: Eprescription,
+      dispensation: Dispensation,
+    },
+    { $id: 'EprescriptionTaken' },
+  ),
+)
+
+export const DispensedLineInput = component(
+  Type.Object(
+    {
+      outcome: Type.Enum(['delivered', 'not_delivered']),
+      cip13: Type.Optional(Type.String({ format: 'cip13', description: 'delivered: the presentation delivered.' })),
+      quantity: Type.Optional(Type.Integer({ minimum: 1, maximum: 99, description: 'delivered: boxes.' })),
+      batch: Type.Optional(
+        Type.String({
+          minLength: 1,
+          maxLength: 20,
+          pattern: "^[!-\"%-/0-9:-?A-Z_a-z]+$",
+          'x-message': { fr: 'un numéro de lot compte au plus 20 caractères du jeu GS1', en: 'a batch has at most 20 characters of the GS1 set' },
+        }),
+      ),
+      substituted: Type.Optional(Type.Boolean({ description: 'delivered: a substitution (generic). Deduced when omitted (another CIP13 than prescribed).' })),
+      dosageChange: Type.Optional(Type.Object({ dosage: text(1000), reason: text(500) }, { additionalProperties: false, description: 'delivered: the dosage was changed, and why.' })),
+      reason: Type.Optional(text(500, 'not_delivered: why.', ['rupture de stock'])),
+    },
+    {
+      $id: 'EprescriptionDispensedLineInput',
+      additionalProperties: false,
+      examples: [
+        { outcome: 'delivered', cip13: '3400949497294', quantity: 1, batch: 'LOT123' },
+        { outcome: 'not_delivered', reason: 'Rupture de stock' },
+      ],
+    },
+  ),
+)
+
+export const Receipt = component(
+  Type.Object(
+    {
+      jws: Type.String({ description: 'Compact JWS (ES256) signed by the service; verify with GET /v1/eprescriptions/receipt-keys.' }),
+      kid: Type.String(),
+      claims: Type.Object({
+        iss: Type.String(),
+        iat: Type.Integer(),
+        prescriptionId: Type.String(),
+        dispensation: Type.Integer(),
+        pharmacy: Type.String(),
+        acceptedAt: Type.String({ format: 'date-time' }),
+        closedAt: Type.String({ format: 'date-time' }),
+        digest: Type.String({ description: 'sha-256 of the canonical JSON (RFC 8785) of `dispensed`, base64url.' }),
+      }),
+      dispensed: Type.Array(DispensedLine),
+      prescriptionStatus: Type.String({ description: 'The prescription’s status after this dispensation (ready when renewals remain).' }),
+    },
+    { $id: 'EprescriptionReceipt', description: 'Proof of what the service recorded for one dispensation.' },
+  ),
+)
+
+export const Jwks = component(
+  Type.Object(
+    {
+      keys: Type.Array(
+        Type.Object(
+          { kty: Type.String(), crv: Type.String(), x: Type.String(), y: Type.String(), kid: Type.String(), alg: Type.String(), use: Type.String() },
+          { additionalProperties: true },
+        ),
+      ),
+    },
+    { $id: 'EprescriptionReceiptKeys', description: 'JSON Web Key Set (RFC 7517) of the receipt signing keys, current and past.' },
+  ),
+)
+
+export const AccessLogEntry = component(
+  Type.Object(
+    {
+      at: Type.String({ format: 'date-time' }),
+      role: Type.String({ description: 'prescriber, pharmacy, patient or system.' }),
+      organisation: nullable(Type.Object({ id: Type.String(), name: nullable(Type.String()) })),
+      action: Type.String({ examples: ['accepted', 'read', 'pdf'] }),
+    },
+    { $id: 'EprescriptionAccessLogEntry' },
+  ),
+)

@@ -1,0 +1,57 @@
+/**
+ * Europe/Paris calendar helpers. Node's Intl carries the time-zone database, so no library is needed for the
+ * three conversions the service makes: a calendar day to the instant it starts in Paris, an instant to its
+ * Paris day, and an instant written in Paris time for a message.
+ */
+export const PARIS = 'Europe/Paris'
+
+const partsFormat = new Intl.DateTimeFormat('en-GB', {
+  timeZone: PARIS,
+  hourCycle: 'h23',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+})
+
+function parisParts(at: Date) {
+  const p = Object.fromEntries(partsFormat.formatToParts(at).map((x) => [x.type, x.value]))
+  return { y: Number(p.year), m: Number(p.month), d: Number(p.day), h: Number(p.hour), min: Number(p.minute), s: Number(p.second) }
+}
+
+/** Offset of Paris from UTC at an instant, in milliseconds (+1 h in winter, +2 h in summer). */
+function parisOffsetMs(at: Date): number {
+  const p = parisParts(at)
+  return Date.UTC(p.y, p.m - 1, p.d, p.h, p.min, p.s) - Math.floor(at.getTime() / 1000) * 1000
+}
+
+/** The instant a Paris calendar day (YYYY-MM-DD) starts: 00:00 local, whatever the offset that day. */
+export function parisStartOfDay(date: string): Date {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number]
+  const localAsUtc = Date.UTC(y, m - 1, d)
+  // Two passes: the offset at the guess may differ from the offset at the result around a change.
+  let guess = localAsUtc - parisOffsetMs(new Date(localAsUtc))
+  guess = localAsUtc - parisOffsetMs(new Date(guess))
+  return new Date(guess)
+}
+
+/** The Paris calendar day (YYYY-MM-DD) of an instant. */
+export function parisDay(at: Date): string {
+  const p = parisParts(at)
+  return `${p.y}-${String(p.m).padStart(2, '0')}-${String(p.d).padStart(2, '0')}`
+}
+
+/** The Paris month (YYYY-MM) of an instant. */
+export const parisMonth = (at: Date) => parisDay(at).slice(0, 7)
+
+/** "30/03/2026 à 01:00" (fr) or "30/03/2026 at 01:00" (en), Paris time. */
+export function parisText(at: Date, lang: 'fr' | 'en'): string {
+  const p = parisParts(at)
+  const two = (n: number) => String(n).padStart(2, '0')
+  return `${two(p.d)}/${two(p.m)}/${p.y} ${lang === 'fr' ? 'à' : 'at'} ${two(p.h)}:${two(p.min)}`
+}
+
+export const HOUR = 3_600_000
+export const DAY = 24 * HOUR
