@@ -60,6 +60,20 @@ const scenarios: Scenario[] = [
     requests: () => [{ method: 'GET', path: '/v1/public/shortage-statistics' }],
   },
   {
+    // The demo data has no packs: this measures the "unknown product" answer, which runs the same single
+    // prepared query as a hit. Upload packs first (see the README) to measure hits.
+    name: 'pack-verify',
+    what: 'POST /v1/serialization/packs/verify (DataMatrix), authenticated pharmacy',
+    target: '≥ 40% of baseline',
+    requests: ({ token }) => [
+      {
+        method: 'POST', path: '/v1/serialization/packs/verify',
+        headers: { authorization: `Bearer ${token('pharmacy', '750100010')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ dataMatrix: ']d2010340094949729421BENCH0000001\u001d10BENCHLOT\u001d17301231' }),
+      },
+    ],
+  },
+  {
     name: 'eprescription-cycle',
     what: 'issue → take (QR) → record 1 line → close with signed receipt; req/s counts the 4 requests',
     target: 'informative',

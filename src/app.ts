@@ -21,6 +21,7 @@ import { registerFaxJobs } from './platform/fax/job.ts'
 import { SpoolFaxGateway } from './platform/fax/spool.ts'
 import eprescriptionRoutes, { registerEprescriptionJobs } from './eprescription/routes.ts'
 import shortageRoutes, { registerShortageJobs } from './shortages/routes.ts'
+import serializationRoutes from './serialization/routes.ts'
 import webhookRoutes from './platform/webhooks/routes.ts'
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
@@ -101,6 +102,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(referential, { prefix: '/v1' })
   await app.register(shortageRoutes, { prefix: '/v1', signalLapseDays: opts.config.SHORTAGE_SIGNAL_LAPSE_DAYS })
   registerShortageJobs(app)
+  await app.register(serializationRoutes, { prefix: '/v1' })
   await app.register(eprescriptionRoutes, { prefix: '/v1' })
   registerEprescriptionJobs(app)
   return app

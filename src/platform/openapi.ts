@@ -93,6 +93,7 @@ export default fp(
           { name: 'shortages', description: 'DP-Ruptures: shortage signals, declarations, automatic responses, ANSM reporting, statistics' },
           { name: 'events', description: 'Your feed of events (pull, long-poll, Server-Sent Events), read receipts, coverage of what you sent' },
           { name: 'webhooks', description: 'Your webhook endpoints (Standard Webhooks), deliveries, replay, secret rotation' },
+          { name: 'serialization', description: 'Pack verification and decommissioning (falsified-medicines rules), lab uploads, return codes' },
           { name: 'eprescription', description: 'E-prescription: issue, take with the QR code, dispense, signed receipts, patient access' },
           { name: 'audit', description: 'Tamper-evident audit trail' },
           { name: 'operations', description: 'Health, contract, error catalogue' },

@@ -1,0 +1,319 @@
+import type { FastifyRequest } from 'fastify'
+import { type Static, Type } from 'typebox'
+import { actorOf } from '../platform/audit.ts'
+import { principalOf } from '../platform/auth.ts'
+import { decodeCursor, encodeCursor } from '../platform/cursor.ts'
+import { ROLES, type Role } from '../platform/db/schema.ts'
+import { AppError, notFound } from '../platform/errors.ts'
+import { type Lang, langOf } from '../platform/i18n.ts'
+import { IdempotencyKeyHeader, problems } from '../platform/openapi.ts'
+import { PageQuery } from '../platform/schemas.ts'
+import type { RoutePlugin } from '../platform/types.ts'
+import { RETURN_CODE_NAMES, RETURN_CODES, type ReturnCodeName } from './codes.ts'
+import { expiryField, productCode } from './gs1.ts'
+import {
+  BatchFigures,
+  BatchPage,
+  Batch,
+  BulkChange,
+  BulkResult,
+  BulkVerify,
+  PackChange,
+  PackInput,
+  PackResult,
+  PackUpload,
+  PackUploadReport,
+  ProductCodeParam,
+  ProductStatus,
+  ReturnCodeEntry,
+  StatusChange,
+} from './schemas.ts'
+import {
+  assertLabProduct,
+  batchFigures,
+  changePackState,
+  type PackInput as PackInputValue,
+  type PackResult as PackOutcome,
+  resolvePack,
+  setBatchStatus,
+  setProductStatus,
+  uploadPacks,
+  verifyPack,
+} from './service.ts'
+
+/** Who verifies and decommissions packs. */
+const VERIFIERS: readonly Role[] = ['pharmacy', 'hospital', 'wholesaler']
+const TAG = 'serialization'
+
+type Result = Static<typeof PackResult>
+
+function render(outcome: PackOutcome, lang: Lang): Result {
+  const def = RETURN_CODES[outcome.code]
+  return { ...outcome, message: def[lang], alert: def.alert }
+}
+
+function invalid(errors: Array<{ field: string; code: string; position?: number; fr: string; en: string }>, lang: Lang): Result {
+  return {
+    ok: false,
+    code: 'INVALID_CODE' satisfies ReturnCodeName,
+    message: RETURN_CODES.INVALID_CODE[lang],
+    alert: false,
+    pack: null,
+    errors: errors.map((e) => ({ field: e.field, code: e.code, ...(e.position !== undefined ? { position: e.position } : {}), message: e[lang] })),
+  }
+}
+
+const summary = (results: Result[]) => ({
+  total: results.length,
+  ok: results.filter((r) => r.ok).length,
+  failed: results.filter((r) => !r.ok).length,
+  alerts: results.filter((r) => r.alert).length,
+})
+
+/** A product named in a path or body: CIP13 or GTIN-14, else 400 naming the field. */
+function cip13Of(value: string, field: string, lang: Lang): string {
+  const r = productCode(value, field)
+  if ('error' in r) throw new AppError('INVALID_IDENTIFIER', { field, fr: r.error.fr, en: r.error.en }, { errors: [{ field, code: 'identifier', message: r.error[lang] }] })
+  return r.cip13
+}
+
+const ProductParams = Type.Object({ code: ProductCodeParam })
+const BatchParams = Type.Object({ code: ProductCodeParam, batch: Batch })
+
+const routes: RoutePlugin = async (app) => {
+  const verifyOne = async (request: FastifyRequest, input: PackInputValue): Promise<Result> => {
+    const lang = langOf(request)
+    const now = app.now()
+    const resolved = resolvePack(input, now)
+    if (!resolved.ok) return invalid(resolved.errors, lang)
+    return render(await verifyPack(app.database, resolved.pack, now), lang)
+  }
+  const changeOne = async (request: FastifyRequest, input: Static<typeof PackChange>): Promise<Result> => {
+    const lang = langOf(request)
+    const now = app.now()
+    const { action, transactionId, ...pack } = input
+    const resolved = resolvePack(pack, now)
+    if (!resolved.ok) return invalid(resolved.errors, lang)
+    return render(await changePackState(app.database, principalOf(request), { action, pack: resolved.pack, transactionId }, now), lang)
+  }
+
+  app.get(
+    '/serialization/return-codes',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags: [TAG],
+        operationId: 'listSerializationReturnCodes',
+        summary: 'Catalogue of pack verification return codes',
+        description: 'Every `code` a pack verification or state change may answer, with what the pharmacist should do (French and English), whether it raises an alert, and the closest NMVS code.',
+        response: { 200: Type.Array(ReturnCodeEntry) },
+      },
+    },
+    async () => RETURN_CODE_NAMES.map((code) => ({ code, ...RETURN_CODES[code] })),
+  )
+
+  app.post(
+    '/serialization/packs/verify',
+    {
+      config: { roles: VERIFIERS },
+      schema: {
+        tags: [TAG],
+        operationId: 'verifyPack',
+        summary: 'Verify one pack (read-only)',
+        description:
+          'Give the scanned DataMatrix string, or the product, serial, batch and expiry. The answer is always 200 with a return code: `PACK_ACTIVE` means the box may be dispensed; anything else says why not and what to do (`alert: true`: quarantine the box). An unreadable scan answers `INVALID_CODE` with each problem and its position, before any pack is looked up.',
+        body: PackInput,
+        response: { 200: PackResult },
+      },
+    },
+    async (request) => verifyOne(request, request.body),
+  )
+
+  app.post(
+    '/serialization/packs/verify-bulk',
+    {
+      config: { roles: VERIFIERS },
+      schema: {
+        tags: [TAG],
+        operationId: 'verifyPacks',
+        summary: 'Verify up to 100 packs in one call',
+        description: 'One result per pack, in the order given; partial success is normal.',
+        body: BulkVerify,
+        response: { 200: BulkResult },
+      },
+    },
+    async (request) => {
+      const results: Result[] = []
+      for (const p of request.body.packs) results.push(await verifyOne(request, p))
+      return { results, summary: summary(results) }
+    },
+  )
+
+  app.post(
+    '/serialization/packs/state',
+    {
+      config: { roles: VERIFIERS },
+      schema: {
+        tags: [TAG],
+        operationId: 'changePackState',
+        summary: 'Dispense, destroy, mark stolen, sample, free sample, lock, export, unlock or undo one pack',
+        description:
+          'Exactly once: of many concurrent requests for the same active pack, one answers `STATE_CHANGED` with its `transactionId`; the others `ALREADY_INACTIVE` with the pack’s state. Undo (and unlock) names the `transactionId` of the change to revert and is accepted within 10 days, from the same organisation and user, never for a destroyed or stolen pack nor on a recalled, withdrawn or expired batch. Another organisation’s transaction answers `UNDO_OTHER_ORGANISATION`, without its details. Send an `Idempotency-Key` to retry safely: a retry replays the first answer.',
+        headers: IdempotencyKeyHeader,
+        body: PackChange,
+        response: { 200: PackResult, ...problems(409, 422) },
+      },
+    },
+    async (request) => changeOne(request, request.body),
+  )
+
+  app.post(
+    '/serialization/packs/state-bulk',
+    {
+      config: { roles: VERIFIERS },
+      schema: {
+        tags: [TAG],
+        operationId: 'changePackStates',
+        summary: 'Change the state of up to 100 packs in one call',
+        description: 'Each item has its own action; one result per item, in order (a pack named twice: the second sees the first’s change). Partial success is normal.',
+        headers: IdempotencyKeyHeader,
+        body: BulkChange,
+        response: { 200: BulkResult, ...problems(409, 422) },
+      },
+    },
+    async (request) => {
+      const results: Result[] = []
+      for (const item of request.body.items) results.push(await changeOne(request, item))
+      return { results, summary: summary(results) }
+    },
+  )
+
+  // ---- the lab's side --------------------------------------------------------------------------------------
+
+  app.post(
+    '/serialization/packs',
+    {
+      config: { roles: ['lab'] },
+      schema: {
+        tags: [TAG],
+        operationId: 'uploadPacks',
+        summary: 'Upload packs of one batch (lab)',
+        description:
+          'Product (one of your presentations: another lab’s product answers 404), batch, expiry and up to 10,000 serials per call; send larger batches in several calls. Idempotent: a serial already uploaded in this batch is counted `unchanged`; in another batch of the product, it is reported in `conflicts` and left as it was. A batch already declared with another expiry answers 409.',
+        headers: IdempotencyKeyHeader,
+        body: PackUpload,
+        response: { 200: PackUploadReport, ...problems(404, 409, 413, 422) },
+      },
+    },
+    async (request) => {
+      const lang = langOf(request)
+      const principal = principalOf(request)
+      const cip13 = cip13Of(request.body.product, 'body.product', lang)
+      const expiry = expiryField(request.body.expiry, 'body.expiry', app.now())
+      if ('error' in expiry) throw new AppError('VALIDATION_FAILED', { count: 1 }, { errors: [{ field: 'body.expiry', code: 'format', message: expiry.error[lang] }] })
+      return uploadPacks(app.db, { ...actorOf(principal, request.id), org: principal.org }, { cip13, batch: request.body.batch, expiry: expiry.expiry, serials: request.body.serials }, app.now())
+    },
+  )
+
+  app.get(
+    '/serialization/products/:code/batches',
+    {
+      config: { roles: ['lab'] },
+      schema: {
+        tags: [TAG],
+        operationId: 'listSerialBatches',
+        summary: 'Your batches of a product with their figures (lab)',
+        description: 'Each batch with its status and its packs counted per state. Another lab’s product answers 404.',
+        params: ProductParams,
+        querystring: Type.Object(PageQuery),
+        response: { 200: BatchPage, ...problems(404) },
+      },
+    },
+    async (request) => {
+      const cip13 = cip13Of(request.params.code, 'params.code', langOf(request))
+      await assertLabProduct(app.db, principalOf(request).org, cip13)
+      const limit = request.query.limit ?? 50
+      const after = request.query.cursor ? decodeCursor<{ batch: string }>(request.query.cursor, { cip13 }).batch : undefined
+      const items = await batchFigures(app.db, cip13, { limit, ...(after !== undefined ? { after } : {}) })
+      return { items, nextCursor: items.length === limit ? encodeCursor({ batch: items.at(-1)!.batch }, { cip13 }) : null }
+    },
+  )
+
+  app.get(
+    '/serialization/products/:code/batches/:batch',
+    {
+      config: { roles: ['lab'] },
+      schema: {
+        tags: [TAG],
+        operationId: 'getSerialBatch',
+        summary: 'One of your batches with its figures (lab)',
+        params: BatchParams,
+        response: { 200: BatchFigures, ...problems(404) },
+      },
+    },
+    async (request) => {
+      const cip13 = cip13Of(request.params.code, 'params.code', langOf(request))
+      await assertLabProduct(app.db, principalOf(request).org, cip13)
+      const [batch] = await batchFigures(app.db, cip13, { batch: request.params.batch, limit: 1 })
+      if (!batch) throw notFound(`Le lot ${request.params.batch}`, `Batch ${request.params.batch}`)
+      return batch
+    },
+  )
+
+  app.put(
+    '/serialization/products/:code/batches/:batch/status',
+    {
+      config: { roles: ['lab'] },
+      schema: {
+        tags: [TAG],
+        operationId: 'setSerialBatchStatus',
+        summary: 'Recall, withdraw or expire one of your batches (lab)',
+        description: 'Every pack of the batch then verifies as not dispensable (BATCH_RECALLED, WITHDRAWN or EXPIRED) and no undo is accepted on it. Setting the current status again changes nothing. Recorded in the audit trail.',
+        headers: IdempotencyKeyHeader,
+        params: BatchParams,
+        body: StatusChange,
+        response: { 200: BatchFigures, ...problems(404, 409, 422) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const cip13 = cip13Of(request.params.code, 'params.code', langOf(request))
+      const { batch } = request.params
+      await app.db.transaction().execute(async (tx) => {
+        await assertLabProduct(tx, principal.org, cip13)
+        const previous = await setBatchStatus(tx, actorOf(principal, request.id), { cip13, batch, status: request.body.status, reason: request.body.reason ?? null }, app.now())
+        if (previous === null) throw notFound(`Le lot ${batch}`, `Batch ${batch}`)
+      })
+      const [figures] = await batchFigures(app.db, cip13, { batch, limit: 1 })
+      return figures!
+    },
+  )
+
+  app.put(
+    '/serialization/products/:code/status',
+    {
+      config: { roles: ['lab'] },
+      schema: {
+        tags: [TAG],
+        operationId: 'setSerialProductStatus',
+        summary: 'Recall, withdraw or expire a whole product (lab)',
+        description: 'Applies to every batch of the product (its own batch statuses are kept and apply again when the product is set back to active). Recorded in the audit trail.',
+        headers: IdempotencyKeyHeader,
+        params: ProductParams,
+        body: StatusChange,
+        response: { 200: ProductStatus, ...problems(404, 409, 422) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const cip13 = cip13Of(request.params.code, 'params.code', langOf(request))
+      const previous = await app.db.transaction().execute(async (tx) => {
+        await assertLabProduct(tx, principal.org, cip13)
+        return setProductStatus(tx, { ...actorOf(principal, request.id), org: principal.org }, { cip13, status: request.body.status, reason: request.body.reason ?? null }, app.now())
+      })
+      return { product: cip13, status: request.body.status, previous }
+    },
+  )
+}
+
+export default routes
