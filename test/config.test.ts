@@ -45,7 +45,8 @@ t.test('production refuses the shared secret and needs issuer and audience', asy
   t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_JWKS_URL: 'https://idp.example/jwks' }), /JWT_ISSUER et JWT_AUDIENCE/)
   const prod = { NODE_ENV: 'production', JWT_JWKS_URL: 'https://idp.example/jwks', JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'portail-dp' }
   t.throws(() => loadConfig(prod), /RECEIPT_SIGNING_KEY/, 'receipts must be signed with a configured key')
-  const c = loadConfig({ ...prod, RECEIPT_SIGNING_KEY: '-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----' })
+  t.throws(() => loadConfig({ ...prod, RECEIPT_SIGNING_KEY: '-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----' }), /SCAN_PSEUDONYM_SECRET/, 'scan pseudonyms need a configured key')
+  const c = loadConfig({ ...prod, RECEIPT_SIGNING_KEY: '-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----', SCAN_PSEUDONYM_SECRET: 'x'.repeat(40) })
   t.equal(c.authMode, 'jwks')
   t.same(c.JWT_ALGORITHMS, ['RS256', 'ES256'])
   t.equal(c.JWT_SECRET, undefined)

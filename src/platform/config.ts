@@ -46,11 +46,14 @@ export const ConfigSchema = Type.Object({
   RECEIPT_SIGNING_KEY: Type.Optional(Type.String({ pattern: '-----BEGIN PRIVATE KEY-----' })),
   /** Folder where the default fax adapter writes the PDF it would send. */
   FAX_SPOOL_DIR: Type.String({ minLength: 1, default: '.data/fax-spool' }),
+  /** Key of the pharmacy pseudonym in the serialization scan log (HMAC-SHA256 of the FINESS); at least 32 characters. */
+  SCAN_PSEUDONYM_SECRET: Type.Optional(Type.String({ minLength: 32 })),
 })
 
 type Raw = Static<typeof ConfigSchema>
 
-export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS' | 'WEBHOOK_ALLOW_PRIVATE'> {
+export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS' | 'WEBHOOK_ALLOW_PRIVATE' | 'SCAN_PSEUDONYM_SECRET'> {
+  SCAN_PSEUDONYM_SECRET: string
   AUTO_MIGRATE: boolean
   WEBHOOK_ALLOW_PRIVATE: boolean
   DEMO_DATA: boolean
@@ -62,6 +65,8 @@ export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_AL
 
 /** The development secret used when nothing is configured outside production. Never valid in production. */
 export const DEV_JWT_SECRET = 'development-only-secret-never-use-in-production-0000'
+/** The development key of the scan-log pharmacy pseudonyms when none is configured. Never valid in production. */
+export const DEV_SCAN_PSEUDONYM_SECRET = 'development-only-scan-pseudonym-key-never-in-production'
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -106,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (authMode !== 'secret' && algorithms.includes('HS256')) problems.push('JWT_ALGORITHMS : HS256 interdit avec une clé publique')
   if (production && truthy(raw.WEBHOOK_ALLOW_PRIVATE)) problems.push('WEBHOOK_ALLOW_PRIVATE : interdit en production')
   if (production && !raw.RECEIPT_SIGNING_KEY) problems.push('RECEIPT_SIGNING_KEY : obligatoire en production (clé privée EC P-256, PEM PKCS#8, qui signe les reçus de délivrance)')
+  if (production && !raw.SCAN_PSEUDONYM_SECRET) problems.push('SCAN_PSEUDONYM_SECRET : obligatoire en production (au moins 32 caractères aléatoires ; clé des pseudonymes des pharmacies dans le journal des scans)')
   if (problems.length) throw new ConfigError(problems)
 
   const embedded = !raw.DATABASE_URL
@@ -113,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...raw,
     JWT_SECRET: authMode === 'secret' ? (raw.JWT_SECRET ?? DEV_JWT_SECRET) : undefined,
     JWT_ALGORITHMS: authMode === 'secret' ? ['HS256'] : algorithms,
+    SCAN_PSEUDONYM_SECRET: raw.SCAN_PSEUDONYM_SECRET ?? DEV_SCAN_PSEUDONYM_SECRET,
     AUTO_MIGRATE: embedded || truthy(raw.AUTO_MIGRATE),
     WEBHOOK_ALLOW_PRIVATE: truthy(raw.WEBHOOK_ALLOW_PRIVATE),
     DEMO_DATA: raw.DEMO_DATA === undefined ? embedded : truthy(raw.DEMO_DATA),

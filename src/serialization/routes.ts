@@ -9,6 +9,8 @@ import { type Lang, langOf } from '../platform/i18n.ts'
 import { IdempotencyKeyHeader, problems } from '../platform/openapi.ts'
 import { PageQuery } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
+import { recordScan } from './alerts.ts'
+import alertRoutes from './alerts-routes.ts'
 import { RETURN_CODE_NAMES, RETURN_CODES, type ReturnCodeName } from './codes.ts'
 import { expiryField, productCode } from './gs1.ts'
 import {
@@ -33,6 +35,7 @@ import {
   batchFigures,
   changePackState,
   type PackInput as PackInputValue,
+  type PackRef,
   type PackResult as PackOutcome,
   resolvePack,
   setBatchStatus,
@@ -81,12 +84,19 @@ const ProductParams = Type.Object({ code: ProductCodeParam })
 const BatchParams = Type.Object({ code: ProductCodeParam, batch: Batch })
 
 const routes: RoutePlugin = async (app) => {
+  const scans = { database: app.database, secret: app.config.SCAN_PSEUDONYM_SECRET }
+  // Every answer about a readable French pack is logged (pseudonymised) and, when it may mean a falsification,
+  // raises an alert whose reference the pharmacy gets back (alerts.ts).
+  const logged = async (request: FastifyRequest, ref: PackRef, action: string, outcome: PackOutcome, now: Date): Promise<PackOutcome> => {
+    const alertReference = await recordScan(scans, principalOf(request), ref, action, outcome, now)
+    return alertReference ? { ...outcome, alertReference } : outcome
+  }
   const verifyOne = async (request: FastifyRequest, input: PackInputValue): Promise<Result> => {
     const lang = langOf(request)
     const now = app.now()
     const resolved = resolvePack(input, now)
     if (!resolved.ok) return invalid(resolved.errors, lang)
-    return render(await verifyPack(app.database, resolved.pack, now), lang)
+    return render(await logged(request, resolved.pack, 'verify', await verifyPack(app.database, resolved.pack, now), now), lang)
   }
   const changeOne = async (request: FastifyRequest, input: Static<typeof PackChange>): Promise<Result> => {
     const lang = langOf(request)
@@ -94,8 +104,10 @@ const routes: RoutePlugin = async (app) => {
     const { action, transactionId, ...pack } = input
     const resolved = resolvePack(pack, now)
     if (!resolved.ok) return invalid(resolved.errors, lang)
-    return render(await changePackState(app.database, principalOf(request), { action, pack: resolved.pack, transactionId }, now), lang)
+    const outcome = await changePackState(app.database, principalOf(request), { action, pack: resolved.pack, transactionId }, now)
+    return render(await logged(request, resolved.pack, action, outcome, now), lang)
   }
+  await app.register(alertRoutes)
 
   app.get(
     '/serialization/return-codes',
@@ -121,7 +133,7 @@ const routes: RoutePlugin = async (app) => {
         operationId: 'verifyPack',
         summary: 'Verify one pack (read-only)',
         description:
-          'Give the scanned DataMatrix string, or the product, serial, batch and expiry. The answer is always 200 with a return code: `PACK_ACTIVE` means the box may be dispensed; anything else says why not and what to do (`alert: true`: quarantine the box). An unreadable scan answers `INVALID_CODE` with each problem and its position, before any pack is looked up.',
+          'Give the scanned DataMatrix string, or the product, serial, batch and expiry. The answer is always 200 with a return code: `PACK_ACTIVE` means the box may be dispensed; anything else says why not and what to do (`alert: true`: quarantine the box). An unreadable scan answers `INVALID_CODE` with each problem and its position, before any pack is looked up. Read-only for the pack; the scan is logged under a pseudonym of your organisation, and an alert code also answers `alertReference`: the alert sent to the product’s lab.',
         body: PackInput,
         response: { 200: PackResult },
       },
@@ -158,7 +170,7 @@ const routes: RoutePlugin = async (app) => {
         operationId: 'changePackState',
         summary: 'Dispense, destroy, mark stolen, sample, free sample, lock, export, unlock or undo one pack',
         description:
-          'Exactly once: of many concurrent requests for the same active pack, one answers `STATE_CHANGED` with its `transactionId`; the others `ALREADY_INACTIVE` with the pack’s state. Undo (and unlock) names the `transactionId` of the change to revert and is accepted within 10 days, from the same organisation and user, never for a destroyed or stolen pack nor on a recalled, withdrawn or expired batch. Another organisation’s transaction answers `UNDO_OTHER_ORGANISATION`, without its details. Send an `Idempotency-Key` to retry safely: a retry replays the first answer.',
+          'Exactly once: of many concurrent requests for the same active pack, one answers `STATE_CHANGED` with its `transactionId`; the others `ALREADY_INACTIVE` with the pack’s state. Undo (and unlock) names the `transactionId` of the change to revert and is accepted within 10 days, from the same organisation and user, never for a destroyed or stolen pack nor on a recalled, withdrawn or expired batch. Another organisation’s transaction answers `UNDO_OTHER_ORGANISATION`, without its details. An answer with `alert: true` (possible falsification) carries `alertReference`, the alert sent to the product’s lab. Send an `Idempotency-Key` to retry safely: a retry replays the first answer.',
         headers: IdempotencyKeyHeader,
         body: PackChange,
         response: { 200: PackResult, ...problems(409, 422) },

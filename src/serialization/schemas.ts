@@ -115,6 +115,9 @@ export const PackResult = component(
       ),
       transactionId: Type.Optional(Type.String({ format: 'uuid', description: 'The transaction of a state change: keep it to undo.' })),
       undid: Type.Optional(Type.String({ format: 'uuid', description: 'The transaction an undo reverted.' })),
+      alertReference: Type.Optional(
+        Type.String({ description: 'When `alert` is true: the reference of the alert raised and sent to the product’s lab (quarantine the box and keep this reference).', examples: ['ALR-2026-000123'] }),
+      ),
       errors: Type.Optional(Type.Array(InputError, { description: 'Why the pack could not be read (INVALID_CODE).' })),
     },
     {

@@ -118,6 +118,8 @@ export interface PackResult {
   transactionId?: string
   /** The transaction an undo reverted. */
   undid?: string
+  /** The alert raised by this answer (alerts.ts): quote it to the lab. */
+  alertReference?: string
 }
 
 function blockingStatus(row: PackRow, today: string): BatchStatus | null {
