@@ -58,6 +58,12 @@ t.test('audit trail', async (t) => {
     t.ok(res.json().checked > 20)
     const refused = await app.inject({ method: 'GET', url: '/v1/audit/verify', headers: auth('ansm', ORG.ansm) })
     t.equal(refused.statusCode, 403)
+    for (const [role, org] of [['pharmacy', ORG.pharmacyParis], ['lab', ORG.labArrow], ['ansm', ORG.ansm]] as const) {
+      const entries = await app.inject({ method: 'GET', url: `/v1/audit/entries?objectType=organisation&objectId=${ORG.pharmacyParis}`, headers: auth(role, org) })
+      t.equal(entries.statusCode, 403, `${role} cannot read the audit trail`)
+    }
+    const own = await app.inject({ method: 'GET', url: `/v1/audit/entries?objectType=organisation&objectId=${ORG.pharmacyParis}`, headers: ordre })
+    t.ok(own.json().length >= 1, 'the operator reads any object’s history')
   })
 
   t.test('a modified row is detected at its sequence number', async (t) => {

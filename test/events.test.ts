@@ -113,7 +113,7 @@ t.test('outbox and pull feed', async (t) => {
     const again = await send(ctx, { audience: { roles: ['pharmacy'], departments: ['971'] } })
     t.same(await recipients(again.id), [])
     await app.db.updateTable('organisations').set({ active: true }).where('id', '=', ORG.pharmacyGuadeloupe).execute()
-    t.rejects(send(ctx, { audience: {} }), /recipients/)
+    await t.rejects(send(ctx, { audience: {} }), /recipients/)
   })
 
   t.test('an organisation never sees another’s events, coverage or recipients', async (t) => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Selectable, Transaction } from 'kysely'
+import type { Kysely, Selectable, Transaction } from 'kysely'
 import { sql } from 'kysely'
 import { type Static, Type } from 'typebox'
 import { type Actor, actorOf, audit, SYSTEM } from '../platform/audit.ts'
@@ -116,7 +116,7 @@ const Settings = component(
 )
 
 /** Lapses one signal if it is still open and its deadline passed; otherwise runs again at the (renewed) deadline. */
-export async function lapseSignal(db: import('kysely').Kysely<DB>, signalId: string, now: Date) {
+export async function lapseSignal(db: Kysely<DB>, signalId: string, now: Date) {
   await db.transaction().execute(async (tx) => {
     const s = await tx.selectFrom('shortage_signals').select(['status', 'lapses_at', 'pharmacy_id', 'cip13']).where('id', '=', signalId).forUpdate().executeTakeFirst()
     if (!s || s.status !== 'open') return

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { sql, type Transaction } from 'kysely'
+import { type Kysely, sql, type Transaction } from 'kysely'
 import type { DB, Role } from '../db/schema.ts'
 import { enqueue } from '../jobs.ts'
 
@@ -88,7 +88,7 @@ export async function publish(tx: Transaction<DB>, event: NewEvent, now: Date = 
 }
 
 /** Records that a recipient read an event (idempotent). */
-export async function markRead(db: Transaction<DB> | import('kysely').Kysely<DB>, orgId: string, eventIds: string[], now: Date) {
+export async function markRead(db: Transaction<DB> | Kysely<DB>, orgId: string, eventIds: string[], now: Date) {
   if (eventIds.length === 0) return [] as string[]
   const rows = await db
     .updateTable('event_deliveries')

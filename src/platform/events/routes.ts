@@ -10,8 +10,6 @@ import type { RoutePlugin } from '../types.ts'
 import { type FeedItem, markDelivered, readFeed, touchFeedReader } from './feed.ts'
 import { markRead } from './publish.ts'
 
-/** Roles that receive events on a feed. */
-export const RECIPIENT_ROLES: Role[] = [...ROLES]
 
 const nullableString = Type.Union([Type.String(), Type.Null()])
 
@@ -132,7 +130,7 @@ const routes: RoutePlugin = async (app) => {
   app.get(
     '/feed',
     {
-      config: { roles: RECIPIENT_ROLES },
+      config: { roles: ROLES }, // every role receives events
       schema: {
         tags: ['events'],
         operationId: 'readFeed',
@@ -167,7 +165,7 @@ const routes: RoutePlugin = async (app) => {
   app.get(
     '/feed/stream',
     {
-      config: { roles: RECIPIENT_ROLES },
+      config: { roles: ROLES }, // every role receives events
       schema: {
         tags: ['events'],
         operationId: 'streamFeed',
@@ -271,7 +269,7 @@ const routes: RoutePlugin = async (app) => {
   app.post(
     '/feed/read',
     {
-      config: { roles: RECIPIENT_ROLES },
+      config: { roles: ROLES }, // every role receives events
       schema: {
         tags: ['events'],
         operationId: 'markEventsRead',
