@@ -22,6 +22,7 @@ import { SpoolFaxGateway } from './platform/fax/spool.ts'
 import eprescriptionRoutes, { registerEprescriptionJobs } from './eprescription/routes.ts'
 import shortageRoutes, { registerShortageJobs } from './shortages/routes.ts'
 import serializationRoutes from './serialization/routes.ts'
+import dispensationBlocking from './recalls/blocking-routes.ts'
 import webhookRoutes from './platform/webhooks/routes.ts'
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
@@ -103,6 +104,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(shortageRoutes, { prefix: '/v1', signalLapseDays: opts.config.SHORTAGE_SIGNAL_LAPSE_DAYS })
   registerShortageJobs(app)
   await app.register(serializationRoutes, { prefix: '/v1' })
+  await app.register(dispensationBlocking, { database: opts.database, live: background !== 'off' })
   await app.register(eprescriptionRoutes, { prefix: '/v1' })
   registerEprescriptionJobs(app)
   return app

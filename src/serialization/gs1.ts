@@ -123,6 +123,113 @@ export interface ParseOptions {
 }
 
 export function parseDataMatrix(input: unknown, options: ParseOptions = {}): Gs1Result {
+  return readWellFormed(input, options) ?? parseDataMatrixDetailed(input, options)
+}
+
+// ---- fast path: a well-formed scan, read without allocating per character -------------------------------
+
+const SET82_CODES = new Uint8Array(128)
+for (let c = 0; c < 128; c++) SET82_CODES[c] = SET82.test(String.fromCharCode(c)) ? 1 : 0
+const isDigitCode = (c: number) => c >= 48 && c <= 57
+const GS_CODE = 0x1d
+
+/**
+ * The common case, on the checkout's hot path (verification, dispensation check): an input with nothing to
+ * report. Returns null at the first thing that is not plainly well formed (a written separator, a CIP13 in
+ * place of the GTIN, a duplicated AI, anything the detailed reader would refuse or comment on), and the detailed
+ * reader then gives the answer and its reasons. Both agree wherever this one answers (test/gs1.test.ts).
+ */
+function readWellFormed(input: unknown, options: ParseOptions): Gs1Result | null {
+  if (typeof input !== 'string' || input.length === 0 || input.length > MAX_INPUT_LENGTH) return null
+  let i = 0
+  let symbology: PackCode['symbology'] = null
+  if (input.charCodeAt(0) === 93 /* ] */) {
+    const id = input.slice(0, 3)
+    if (id !== ']d2' && id !== ']Q3' && id !== ']C1') return null
+    symbology = id
+    i = 3
+  }
+  let end = input.length
+  if (input.endsWith('\r\n')) end -= 2
+  else if (input.endsWith('\n') || input.endsWith('\r')) end -= 1
+  if (i < end && input.charCodeAt(i) === GS_CODE) i++
+  // Not a keyboard-corrupted start, nor an empty one: the detailed reader names those.
+  if (i + 1 >= end || !isDigitCode(input.charCodeAt(i)) || !isDigitCode(input.charCodeAt(i + 1))) return null
+  const ais: Array<{ ai: string; value: string }> = []
+  let gtin: string | null = null
+  let serial: string | null = null
+  let batch: string | null = null
+  let expiryRaw: string | null = null
+  while (i < end) {
+    const c0 = input.charCodeAt(i)
+    if (c0 === GS_CODE) {
+      i++
+      continue
+    }
+    const c1 = input.charCodeAt(i + 1)
+    if (!isDigitCode(c0) || !isDigitCode(c1)) return null
+    let ai = input.slice(i, i + 2)
+    if (ai === '01' || ai === '17') {
+      const len = ai === '01' ? 14 : 6
+      if (i + 2 + len > end) return null
+      for (let k = i + 2; k < i + 2 + len; k++) if (!isDigitCode(input.charCodeAt(k))) return null
+      const value = input.slice(i + 2, i + 2 + len)
+      if (ai === '01') {
+        if (gtin !== null || Number(value[13]) !== gs1CheckDigit(value.slice(0, 13))) return null
+        gtin = value
+      } else {
+        if (expiryRaw !== null || expiryDate(value, options.now ?? new Date()) === null) return null
+        expiryRaw = value
+      }
+      ais.push({ ai, value })
+      i += 2 + len
+      continue
+    }
+    if (ai === '71') {
+      const c2 = input.charCodeAt(i + 2)
+      if (c2 < 48 || c2 > 53) return null
+      ai = input.slice(i, i + 3)
+    } else if (ai !== '10' && ai !== '21') return null
+    let j = i + ai.length
+    const from = j
+    while (j < end && input.charCodeAt(j) !== GS_CODE) {
+      const c = input.charCodeAt(j)
+      if (c >= 128 || SET82_CODES[c] === 0) return null
+      j++
+    }
+    if (j === from || j - from > MAX_VARIABLE_LENGTH) return null
+    const value = input.slice(from, j)
+    if (ai === '10') {
+      if (batch !== null) return null
+      batch = value
+    } else if (ai === '21') {
+      if (serial !== null) return null
+      serial = value
+    } else if (ais.some((a) => a.ai === ai)) return null
+    ais.push({ ai, value })
+    i = j
+  }
+  for (const ai of options.require ?? ['01', '21', '10', '17']) {
+    if (!ais.some((a) => a.ai === ai)) return null
+  }
+  const cip13 = gtin !== null && gtin.startsWith('0') && isCip13(gtin.slice(1)) ? gtin.slice(1) : null
+  return {
+    ok: true,
+    value: {
+      gtin: gtin ?? '',
+      cip13,
+      serial,
+      batch,
+      expiry: expiryRaw !== null ? expiryDate(expiryRaw, options.now ?? new Date()) : null,
+      nhrn: ais.filter((a) => a.ai.startsWith('71')),
+      ais,
+      symbology,
+    },
+  }
+}
+
+/** The full reader: every refusal with its code, position and messages. Exported for the tests. */
+export function parseDataMatrixDetailed(input: unknown, options: ParseOptions = {}): Gs1Result {
   const errors: Gs1Error[] = []
   const fail = (code: Gs1ErrorCode, position: number, fr: string, en: string, ai?: string) => {
     errors.push({ code, position, fr, en, ...(ai ? { ai } : {}) })
@@ -157,7 +264,14 @@ export function parseDataMatrix(input: unknown, options: ParseOptions = {}): Gs1
   else if (input.endsWith('\n') || input.endsWith('\r')) end -= 1
 
   const chars: Char[] = []
-  for (let i = start; i < end; ) {
+  // Most scans hold no character that can start a written separator: skip that search (hot path).
+  const plain = !/[{[\\^<]/.test(input)
+  for (let i = start; i < end && plain; ) {
+    const c = input.charCodeAt(i) >= 0xd800 ? String.fromCodePoint(input.codePointAt(i)!) : input[i]!
+    chars.push({ c, at: i + 1 })
+    i += c.length
+  }
+  for (let i = start; i < end && !plain; ) {
     const rest = input.slice(i, i + 6).toLowerCase()
     const textual = TEXT_SEPARATORS.find((t) => rest.startsWith(t))
     if (textual) {

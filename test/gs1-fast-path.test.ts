@@ -1,0 +1,87 @@
+import t from 'tap'
+import { parseDataMatrix, parseDataMatrixDetailed } from '../src/serialization/gs1.ts'
+
+// parseDataMatrix answers well-formed scans on a fast path and hands anything else to the detailed reader.
+// Whatever the input, both must give the same answer: checked on generated inputs, valid and hostile.
+
+const GS = '\x1d'
+const now = new Date('2026-11-22T10:00:00Z')
+
+// A small deterministic generator (mulberry32), so that a failure can be replayed.
+function rng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const GTINS = ['03400949497294', '03400936128149', '03400949497295', '13400949497294', '05012345678900', '3400949497294', '0340094949729X']
+const pieces = (r: () => number) => {
+  const pick = <T>(a: readonly T[]) => a[Math.floor(r() * a.length)]!
+  const text = (alphabet: string, max: number) => Array.from({ length: Math.floor(r() * max) }, () => pick([...alphabet])).join('')
+  const field = () =>
+    pick([
+      () => `01${pick(GTINS)}`,
+      () => `17${pick(['271231', '270200', '271300', '991231', '2712', 'ABCDEF', '000000'])}`,
+      () => `10${text('AB12-./_xyz', 24)}`,
+      () => `21${text('0123456789ABCDEFabc<>é ', 24)}`,
+      () => `71${pick(['0', '1', '5', '6', '9'])}${text('0123456789', 22)}`,
+      () => pick(['99ABC', '', 'à&', GS, `${GS}${GS}`, '{GS}', '^]', '\\x1d', '<GS>', '\r\n', '\n']),
+    ])()
+  const sep = () => pick([GS, GS, GS, '', '{GS}', '[gs]'])
+  const prefix = pick(['', '', ']d2', ']Q3', ']C1', ']D2', ']X9', GS])
+  const n = 1 + Math.floor(r() * 5)
+  const body = Array.from({ length: n }, field).join(sep() === '' ? '' : sep())
+  return prefix + body + pick(['', '', GS, '\r\n', '\n', 'garbage'])
+}
+
+/** A well-formed scan (fields in a random order), then with even odds one random edit from a hostile alphabet. */
+const mutated = (r: () => number) => {
+  const pick = <T>(a: readonly T[]) => a[Math.floor(r() * a.length)]!
+  const text = (alphabet: string, min: number, max: number) => Array.from({ length: min + Math.floor(r() * (max - min + 1)) }, () => pick([...alphabet])).join('')
+  const fields = [`01${pick(GTINS.slice(0, 2))}`, `17${pick(['271231', '270200', '300630'])}`, `10${text('AB12-./_xyz', 1, 20)}${GS}`, `21${text('0123456789ABCDEFabc', 1, 20)}${GS}`]
+  if (r() < 0.3) fields.push(`71${pick(['0', '4'])}${text('0123456789', 1, 20)}${GS}`)
+  fields.sort(() => r() - 0.5)
+  let s = pick(['', ']d2', GS]) + fields.join('')
+  if (r() < 0.5) {
+    const at = Math.floor(r() * (s.length + 1))
+    const c = pick([GS, '0', '1', '7', 'A', 'a', ' ', 'é', '<', '{', '\n', '%', '"'])
+    s = pick([() => s.slice(0, at) + c + s.slice(at), () => s.slice(0, at) + s.slice(at + 1), () => s.slice(0, at) + c + s.slice(at + 1)])()
+  }
+  return s
+}
+
+t.test('fast path and detailed reader agree on 20,000 generated inputs', async (t) => {
+  const r = rng(20261122)
+  let fast = 0
+  let disagreements = 0
+  for (let k = 0; k < 20_000; k++) {
+    const input = k % 2 === 0 ? pieces(r) : mutated(r)
+    for (const require of [undefined, ['01', '10']]) {
+      const a = parseDataMatrix(input, { now, require })
+      const b = parseDataMatrixDetailed(input, { now, require })
+      if (a.ok) fast++
+      if (JSON.stringify(a) !== JSON.stringify(b)) {
+        disagreements++
+        if (disagreements <= 5) t.fail(`disagreement on ${JSON.stringify(input)} (require ${require})`, { fast: a, detailed: b })
+      }
+    }
+  }
+  t.equal(disagreements, 0, 'no disagreement')
+  t.ok(fast > 500, `the generator produces enough well-formed inputs to exercise the fast path (${fast})`)
+})
+
+t.test('typical scans take the fast path and read the same fields', async (t) => {
+  for (const input of [
+    `]d201034009494972942110000000001${GS}10LOT2026A${GS}17271231`,
+    `010340094949729417271231${GS}10LOT2026A${GS}2110000000001`,
+    `${GS}01034009494972942110000000001${GS}10LOT2026A${GS}17271200${GS}7140123456789`,
+    `]d2010340094949729421SER${GS}10B${GS}17271231\r\n`,
+  ]) {
+    const a = parseDataMatrix(input, { now })
+    t.ok(a.ok, JSON.stringify(input))
+    t.same(a, parseDataMatrixDetailed(input, { now }))
+  }
+})
