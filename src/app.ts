@@ -21,6 +21,8 @@ import { registerFaxJobs } from './platform/fax/job.ts'
 import { SpoolFaxGateway } from './platform/fax/spool.ts'
 import eprescriptionRoutes, { registerEprescriptionJobs } from './eprescription/routes.ts'
 import shortageRoutes, { registerShortageJobs } from './shortages/routes.ts'
+import emergencyRoutes, { registerEmergencyJobs } from './emergency/routes.ts'
+import stockRoutes, { registerStockJobs } from './stock/routes.ts'
 import serializationRoutes from './serialization/routes.ts'
 import dispensationBlocking from './recalls/blocking-routes.ts'
 import webhookRoutes from './platform/webhooks/routes.ts'
@@ -103,6 +105,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(referential, { prefix: '/v1' })
   await app.register(shortageRoutes, { prefix: '/v1', signalLapseDays: opts.config.SHORTAGE_SIGNAL_LAPSE_DAYS })
   registerShortageJobs(app)
+  await app.register(emergencyRoutes, { prefix: '/v1', escalationBusinessHours: opts.config.EMERGENCY_ESCALATION_BUSINESS_HOURS })
+  registerEmergencyJobs(app)
+  await app.register(stockRoutes, { prefix: '/v1' })
+  registerStockJobs(app)
   await app.register(serializationRoutes, { prefix: '/v1' })
   await app.register(dispensationBlocking, { database: opts.database, live: background !== 'off' })
   await app.register(eprescriptionRoutes, { prefix: '/v1' })

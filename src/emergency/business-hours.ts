@@ -1,0 +1,94 @@
+/**
+ * Business hours in Europe/Paris, for the escalation delay of emergency requests.
+ *
+ * Why business hours: a lab's emergency service ("service dépannage d'urgence") is staffed during office
+ * hours, like its pharmaceutical-affairs desk; a request sent on Friday at 17:30 that escalates on Friday
+ * night would reach nobody and only add noise for the operator. Counting 4 business hours (Monday to Friday,
+ * 09:00–18:00 Paris time) means a morning request escalates the same afternoon and an evening request the
+ * next working morning, which keeps the patient's wait bounded to about one working day while leaving the
+ * service half a day to answer. Public holidays are not counted as closed (no authoritative list is loaded);
+ * a lab can shorten or lengthen the delay per opening.
+ *
+ * Node's Intl carries the time-zone database, so no library is needed: local wall-clock times are converted
+ * to instants with the offset at that instant (two passes, correct across the DST changes, which happen at
+ * night, outside business hours).
+ */
+export const PARIS = 'Europe/Paris'
+const HOUR = 3_600_000
+
+export interface BusinessCalendar {
+  /** Opening hour (local, 0–23). */
+  open: number
+  /** Closing hour (local, 1–24). */
+  close: number
+  /** ISO weekdays that are working days (1 = Monday … 7 = Sunday). */
+  days: readonly number[]
+}
+export const PARIS_OFFICE_HOURS: BusinessCalendar = { open: 9, close: 18, days: [1, 2, 3, 4, 5] }
+
+const partsFormat = new Intl.DateTimeFormat('en-GB', {
+  timeZone: PARIS,
+  hourCycle: 'h23',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
+})
+
+function parisParts(at: Date) {
+  const p = Object.fromEntries(partsFormat.formatToParts(at).map((x) => [x.type, x.value]))
+  return { y: Number(p.year), m: Number(p.month), d: Number(p.day), h: Number(p.hour), min: Number(p.minute), s: Number(p.second) }
+}
+
+function offsetMs(at: Date): number {
+  const p = parisParts(at)
+  return Date.UTC(p.y, p.m - 1, p.d, p.h, p.min, p.s) - Math.floor(at.getTime() / 1000) * 1000
+}
+
+/** The instant of a Paris wall-clock time (hour may be 24: midnight at the end of the day). */
+export function parisInstant(y: number, m: number, d: number, hour = 0): Date {
+  const local = Date.UTC(y, m - 1, d, hour)
+  let guess = local - offsetMs(new Date(local))
+  guess = local - offsetMs(new Date(guess))
+  return new Date(guess)
+}
+
+/** The Paris calendar day of an instant, with its ISO weekday. */
+export function parisDate(at: Date) {
+  const p = parisParts(at)
+  const weekday = ((new Date(Date.UTC(p.y, p.m - 1, p.d)).getUTCDay() + 6) % 7) + 1
+  return { y: p.y, m: p.m, d: p.d, weekday }
+}
+
+/** The instant a Paris day (YYYY-MM-DD) starts. */
+export function parisStartOfDay(date: string): Date {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number]
+  return parisInstant(y, m, d, 0)
+}
+
+/** `start` plus `hours` counted only inside business hours. */
+export function addBusinessHours(start: Date, hours: number, cal: BusinessCalendar = PARIS_OFFICE_HOURS): Date {
+  if (!(hours >= 0)) throw new Error('hours must be >= 0')
+  if (cal.days.length === 0 || cal.close <= cal.open) throw new Error('empty business calendar')
+  let remaining = hours * HOUR
+  let t = start
+  for (;;) {
+    const { y, m, d, weekday } = parisDate(t)
+    if (cal.days.includes(weekday)) {
+      const open = parisInstant(y, m, d, cal.open).getTime()
+      const close = parisInstant(y, m, d, cal.close).getTime()
+      const from = Math.max(t.getTime(), open)
+      if (from < close) {
+        if (from + remaining <= close) return new Date(from + remaining)
+        remaining -= close - from
+      } else if (remaining === 0 && from === close) {
+        return new Date(close)
+      }
+    }
+    // Next Paris day, 00:00 local (day + 1 at noon UTC is always the next calendar day).
+    const next = new Date(Date.UTC(y, m - 1, d, 12) + 24 * HOUR)
+    t = parisInstant(next.getUTCFullYear(), next.getUTCMonth() + 1, next.getUTCDate(), 0)
+  }
+}
