@@ -23,6 +23,8 @@ import eprescriptionRoutes, { registerEprescriptionJobs } from './eprescription/
 import shortageRoutes, { registerShortageJobs } from './shortages/routes.ts'
 import emergencyRoutes, { registerEmergencyJobs } from './emergency/routes.ts'
 import stockRoutes, { registerStockJobs } from './stock/routes.ts'
+import recallRoutes, { registerRecallJobs } from './recalls/routes.ts'
+import alertRoutes from './alerts/routes.ts'
 import serializationRoutes from './serialization/routes.ts'
 import dispensationBlocking from './recalls/blocking-routes.ts'
 import webhookRoutes from './platform/webhooks/routes.ts'
@@ -109,6 +111,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerEmergencyJobs(app)
   await app.register(stockRoutes, { prefix: '/v1' })
   registerStockJobs(app)
+  await app.register(recallRoutes, { prefix: '/v1' })
+  await app.register(alertRoutes, { prefix: '/v1' })
+  registerRecallJobs(app) // scheduled broadcasts and reminders, for recalls and alerts
   await app.register(serializationRoutes, { prefix: '/v1' })
   await app.register(dispensationBlocking, { database: opts.database, live: background !== 'off' })
   await app.register(eprescriptionRoutes, { prefix: '/v1' })

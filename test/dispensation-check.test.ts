@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { buildApp } from '../src/app.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
+import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
+import { importBdpmDirectory } from '../src/referential/bdpm.ts'
 import { applyBlocks, type RecallBlocks } from '../src/recalls/blocking.ts'
 import { ORG, sql, testApp } from './helpers.ts'
 
@@ -173,4 +175,46 @@ t.test('a failed broadcast blocks nothing; serialization follows the blocking', 
   await applyBlocks(app, recall([]), SYSTEM, async () => undefined)
   t.equal(await status('Ser-1'), 'active', 'and active again when the recall no longer blocks it')
   t.equal(await status('WD-1'), 'withdrawn')
+})
+
+t.test('end to end: ANSM approval blocks on every instance at once, the close unblocks', async (t) => {
+  const { app, auth, config, database, clock } = await testApp(t)
+  await importBdpmDirectory(database.db, DEMO_BDPM_DIR, SYSTEM)
+  const second = await buildApp({ config, database, now: () => clock.now, background: 'manual-jobs' })
+  await second.ready()
+  t.teardown(() => second.close())
+  const biogaran = auth('lab', ORG.labBiogaran)
+  const ansm = auth('ansm', ORG.ansm)
+  const check = (on: typeof app) =>
+    on
+      .inject({ method: 'POST', url: '/v1/dispensation-checks', headers: auth('pharmacy', ORG.pharmacyAjaccio), payload: { boxes: [{ dataMatrix: `]d2010${OTHER}21S1${GS}10E2E-1${GS}17271231` }, { product: OTHER, batch: 'E2E-2' }] } })
+      .then((r) => r.json())
+
+  const created = await app.inject({
+    method: 'POST',
+    url: '/v1/recalls',
+    headers: biogaran,
+    payload: {
+      title: 'Rappel de lot',
+      reason: 'Défaut de fabrication',
+      message: 'Ne pas délivrer : mettez les boîtes en quarantaine.',
+      action: 'quarantine_return',
+      recipients: { categories: ['pharmacy'] },
+      contacts: [{ name: 'Pharmacien responsable', phone: '+33 1 00 00 00 01' }],
+      batches: [{ cip13: OTHER, batch: 'E2E-1', expiry: '2027-12-31' }],
+      blockDispensation: true,
+    },
+  })
+  t.equal(created.statusCode, 201)
+  const id = created.json().id
+  t.equal((await app.inject({ method: 'POST', url: `/v1/recalls/${id}/submit`, headers: biogaran })).statusCode, 200)
+  t.equal((await check(second)).blocked, false, 'nothing is blocked before approval')
+  t.equal((await app.inject({ method: 'POST', url: `/v1/recalls/${id}/approve`, headers: ansm })).statusCode, 200)
+  const after = await check(second)
+  t.same(after.boxes.map((b: { status: string }) => b.status), ['blocked', 'clear'], 'blocked on the other instance as soon as the approval answered')
+  t.match(after.boxes[0].recalls[0], { reference: /^R-\d{4}-\d{4}$/, message: /ne pas délivrer/ })
+
+  t.equal((await app.inject({ method: 'POST', url: `/v1/recalls/${id}/close`, headers: biogaran })).statusCode, 200)
+  await second.blockRegistry!.reload()
+  t.equal((await check(second)).blocked, false, 'the close unblocks')
 })

@@ -1,0 +1,135 @@
+import type { ColumnType, Generated } from 'kysely'
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
+type Json<T> = ColumnType<T, string, string>
+
+export type PipelineKind = 'recall' | 'alert'
+export type RecallStatus = 'draft' | 'submitted' | 'changes_requested' | 'rejected' | 'approved' | 'broadcast' | 'closed'
+export type VersionStatus = 'draft' | 'submitted' | 'changes_requested' | 'rejected' | 'approved' | 'broadcast' | 'superseded' | 'cancelled'
+export type Category = 'pharmacy' | 'wholesaler' | 'hospital'
+export type RequestedAction = 'quarantine_return' | 'destroy' | 'stop_dispensing'
+
+export interface RecallBatch {
+  cip13: string
+  batch: string
+  expiry: string | null
+}
+
+/** What a version says: the whole message as ANSM approved it. */
+export interface RecallContent {
+  title: string
+  reason: string
+  message: string
+  messageEn: string | null
+  action: RequestedAction | null
+  recipients: { categories: Category[]; regions: string[]; departments: string[] }
+  contacts: Array<{ name: string; phone: string | null; email: string | null }>
+  batches: RecallBatch[]
+  blockDispensation: boolean
+  scheduledAt: string | null
+  reminderDelaysHours: number[]
+}
+
+export interface AckContent {
+  quarantined: number
+  returned: number
+  destroyed: number
+  noStock: boolean
+  comment: string | null
+}
+
+export interface RecallsTable {
+  id: string
+  kind: PipelineKind
+  reference: string
+  lab_id: string
+  status: RecallStatus
+  version: number
+  live_version: number | null
+  blocking: ColumnType<boolean, boolean | undefined, boolean>
+  created_at: Timestamp
+  updated_at: Timestamp
+  first_submitted_at: Timestamp | null
+  broadcast_at: Timestamp | null
+  closed_at: Timestamp | null
+}
+
+export interface RecallVersionsTable {
+  recall_id: string
+  version: number
+  status: VersionStatus
+  content: Json<RecallContent>
+  event_id: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+  submitted_at: Timestamp | null
+  decided_at: Timestamp | null
+  broadcast_at: Timestamp | null
+}
+
+export interface RecallMessagesTable {
+  id: string
+  seq: Generated<number>
+  recall_id: string
+  version: number
+  kind: string
+  text: string | null
+  author_role: string | null
+  author_org: string | null
+  author_user: string | null
+  at: Timestamp
+}
+
+export interface RecallRecipientsTable {
+  recall_id: string
+  org_id: string
+  role: string
+  department: string | null
+  region: string | null
+  first_version: number
+  last_event_id: string
+  read_at: Timestamp | null
+  ack_status: 'read' | 'done' | null
+  ack: ColumnType<AckContent | null, string | null, string | null>
+  acked_at: Timestamp | null
+  done_at: Timestamp | null
+  reminders: ColumnType<number, number | undefined, number>
+  last_reminded_at: Timestamp | null
+  added_at: Timestamp
+}
+
+export interface RecallAckHistoryTable {
+  recall_id: string
+  org_id: string
+  seq: number
+  status: string
+  ack: Json<AckContent>
+  version: number
+  user_id: string | null
+  at: Timestamp
+}
+
+export interface RecallReportsTable {
+  recall_id: string
+  report: Json<unknown>
+  event_id: string
+  created_at: Timestamp
+}
+
+export interface RecallReferenceCountersTable {
+  kind: string
+  year: number
+  last: number
+}
+
+declare module '../platform/db/schema.ts' {
+  interface DB {
+    recalls: RecallsTable
+    recall_versions: RecallVersionsTable
+    recall_messages: RecallMessagesTable
+    recall_recipients: RecallRecipientsTable
+    recall_ack_history: RecallAckHistoryTable
+    recall_reports: RecallReportsTable
+    recall_reference_counters: RecallReferenceCountersTable
+  }
+}

@@ -1,0 +1,63 @@
+import type { FastifyInstance } from 'fastify'
+import { SYSTEM } from '../platform/audit.ts'
+import type { RoutePlugin } from '../platform/types.ts'
+import './db.ts'
+import type { PipelineKind } from './db.ts'
+import { approveOrBroadcast, QUEUE_BROADCAST, QUEUE_REMIND, remind } from './pipeline.ts'
+import { pipelineRoutes } from './pipeline-routes.ts'
+import { ReviewQueue } from './schemas.ts'
+
+/**
+ * DP-Rappels: batch recalls drafted by a lab, validated by ANSM, broadcast to pharmacies, wholesalers and
+ * hospital pharmacies (fax for those without an integration), tracked, closed with a report. Registered with
+ * prefix '/v1'. The ANSM review queue (recalls and alerts) lives here too.
+ */
+const recallRoutes: RoutePlugin = async (app) => {
+  await app.register(pipelineRoutes('recall'))
+
+  app.get(
+    '/recall-review-queue',
+    {
+      config: { roles: ['ansm'] },
+      schema: {
+        tags: ['recalls'],
+        operationId: 'listRecallReviewQueue',
+        summary: 'ANSM: recalls and alerts waiting for a decision',
+        description: 'Every submitted version (first versions and corrections of messages in force), recalls and alerts together, oldest submission first.',
+        response: { 200: ReviewQueue },
+      },
+    },
+    async () => {
+      const rows = await app.db
+        .selectFrom('recall_versions as v')
+        .innerJoin('recalls as r', 'r.id', 'v.recall_id')
+        .innerJoin('organisations as o', 'o.id', 'r.lab_id')
+        .select(['r.id', 'r.kind', 'r.reference', 'r.lab_id', 'o.name as lab_name', 'r.live_version', 'v.version', 'v.content', 'v.submitted_at'])
+        .where('v.status', '=', 'submitted')
+        .orderBy('v.submitted_at')
+        .orderBy('r.reference')
+        .limit(1000)
+        .execute()
+      return {
+        items: rows.map((r) => ({
+          id: r.id, kind: r.kind, reference: r.reference, lab: { id: r.lab_id, name: r.lab_name }, version: r.version,
+          revision: r.live_version !== null, title: r.content.title, submittedAt: r.submitted_at!.toISOString(),
+        })),
+      }
+    },
+  )
+}
+export default recallRoutes
+
+/** Scheduled work of DP-Rappels and DP-Alertes Labo (both kinds): scheduled broadcasts and reminders. */
+export function registerRecallJobs(app: FastifyInstance) {
+  app.jobs.register(QUEUE_BROADCAST, async (raw, ctx) => {
+    const p = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { recallId: string; kind: PipelineKind; version: number }
+    await approveOrBroadcast(app, p.kind, p.recallId, SYSTEM, { scheduled: { version: p.version } })
+    ctx.log.info({ recall: p.recallId, version: p.version }, 'scheduled broadcast done')
+  })
+  app.jobs.register(QUEUE_REMIND, async (raw, ctx) => {
+    const p = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { recallId: string; kind: PipelineKind; step: number }
+    await remind(app, p, ctx.now)
+  })
+}

@@ -1,0 +1,354 @@
+import { type TSchema, Type } from 'typebox'
+import { defineErrors, errorDef } from '../platform/errors.ts'
+import { component } from '../platform/schemas.ts'
+import type { PipelineKind } from './db.ts'
+
+defineErrors({
+  RECALL_INVALID_TRANSITION: errorDef(409, 'Action impossible dans cet état', 'Action not allowed in this state', (p) => ({
+    fr: `${p.label} ${p.reference} est à l’état « ${p.status} » (version ${p.version} : « ${p.versionStatus} ») : l’action « ${p.action} » est impossible ; actions possibles : ${p.allowedText || 'aucune'}.`,
+    en: `${p.labelEn} ${p.reference} is "${p.status}" (version ${p.version}: "${p.versionStatus}"): action "${p.action}" is not allowed; allowed actions: ${p.allowedText || 'none'}.`,
+  })),
+  RECALL_NOT_IN_FORCE: errorDef(409, 'Message non diffusé', 'Message not in force', (p) => ({
+    fr: `${p.reference} n’est pas en cours de diffusion (état « ${p.status} ») : aucun accusé de réception n’est possible.`,
+    en: `${p.reference} is not being broadcast (status "${p.status}"): no acknowledgement is possible.`,
+  })),
+})
+
+export const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
+
+export const CATEGORIES = ['pharmacy', 'wholesaler', 'hospital'] as const
+export const ACTIONS = ['quarantine_return', 'destroy', 'stop_dispensing'] as const
+export const ACTION_LABELS: Record<(typeof ACTIONS)[number], { fr: string; en: string }> = {
+  quarantine_return: { fr: 'Mettre en quarantaine et retourner les boîtes', en: 'Quarantine and return the boxes' },
+  destroy: { fr: 'Détruire les boîtes', en: 'Destroy the boxes' },
+  stop_dispensing: { fr: 'Cesser toute dispensation', en: 'Stop dispensing' },
+}
+export const RECALL_STATUSES = ['draft', 'submitted', 'changes_requested', 'rejected', 'approved', 'broadcast', 'closed'] as const
+export const VERSION_STATUSES = ['draft', 'submitted', 'changes_requested', 'rejected', 'approved', 'broadcast', 'superseded', 'cancelled'] as const
+export const PIPELINE_ACTIONS = ['edit', 'submit', 'approve', 'request-changes', 'reject', 'close'] as const
+
+const Region = Type.String({ pattern: '^\\d{2}$', description: 'INSEE region code (2016 regions; 01 Guadeloupe, 02 Martinique, 03 Guyane, 04 La Réunion, 06 Mayotte).', examples: ['11'] })
+const Department = Type.String({ pattern: '^(\\d{2}|2A|2B|97\\d)$', description: 'Department code (2A/2B for Corsica, 971–976 overseas).', examples: ['2A'] })
+const Contact = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    phone: Type.Optional(nullable(Type.String({ minLength: 4, maxLength: 40 }))),
+    email: Type.Optional(nullable(Type.String({ format: 'email', maxLength: 200 }))),
+  },
+  { additionalProperties: false },
+)
+const Batch = Type.Object(
+  {
+    cip13: Type.String({ pattern: '^\\d{13}$', description: 'CIP13 of the presentation (one of the lab’s own).', examples: ['3400936128149'] }),
+    batch: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9./-]{0,19}$', description: 'Batch number as printed on the box (GS1 AI 10, up to 20 characters).', examples: ['L2411A'] }),
+    expiry: Type.Optional(nullable(Type.String({ format: 'date', description: 'Expiry date (YYYY-MM-DD).' }))),
+  },
+  { additionalProperties: false },
+)
+
+function inputProperties(kind: PipelineKind) {
+  const common = {
+    title: Type.String({ minLength: 3, maxLength: 200, description: 'Subject line shown first at the workstation.' }),
+    reason: Type.String({ minLength: 3, maxLength: 2000, description: kind === 'recall' ? 'Why the batches are recalled.' : 'What the alert is about.' }),
+    message: Type.String({ minLength: 3, maxLength: 10000, description: 'The message text (French), as ANSM approves it.' }),
+    messageEn: Type.Optional(nullable(Type.String({ minLength: 3, maxLength: 10000, description: 'Optional English text.' }))),
+    contacts: Type.Array(Contact, { minItems: 1, maxItems: 10, description: 'Who recipients call.' }),
+    scheduledAt: Type.Optional(
+      nullable(Type.String({ format: 'date-time', description: 'Broadcast no earlier than this time; without it (or when it has passed), broadcast happens at approval.' })),
+    ),
+    reminderDelaysHours: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 1, maximum: 720 }), {
+        maxItems: 5,
+        description: 'Reminders to recipients that have not acted (recall) or read (alert), this many hours after the first broadcast. Default [24, 72].',
+      }),
+    ),
+  }
+  if (kind === 'alert') {
+    return {
+      ...common,
+      recipients: Type.Object(
+        {
+          categories: Type.Array(Type.Enum([...CATEGORIES]), { minItems: 1, maxItems: 3, uniqueItems: true }),
+          regions: Type.Optional(Type.Array(Region, { maxItems: 18, uniqueItems: true, description: 'Empty or absent: all of France, overseas included.' })),
+        },
+        { additionalProperties: false },
+      ),
+    }
+  }
+  return {
+    ...common,
+    action: Type.Enum([...ACTIONS], { description: 'What recipients must do: quarantine_return, destroy, stop_dispensing.' }),
+    recipients: Type.Object(
+      {
+        categories: Type.Array(Type.Enum([...CATEGORIES]), { minItems: 1, maxItems: 3, uniqueItems: true }),
+        regions: Type.Optional(Type.Array(Region, { maxItems: 18, uniqueItems: true })),
+        departments: Type.Optional(Type.Array(Department, { maxItems: 110, uniqueItems: true, description: 'With regions: the union. Both empty or absent: all of France, overseas included.' })),
+      },
+      { additionalProperties: false },
+    ),
+    batches: Type.Array(Batch, { minItems: 1, maxItems: 200 }),
+    blockDispensation: Type.Boolean({ description: 'Block dispensation of the batches from broadcast until the recall is closed.' }),
+  }
+}
+
+const Timestamp = Type.String({ format: 'date-time' })
+
+export interface PipelineSchemas {
+  Input: ReturnType<typeof inputSchema>
+  Patch: ReturnType<typeof patchSchema>
+  View: ReturnType<typeof viewSchema>
+  Page: ReturnType<typeof pageSchema>
+}
+
+const NAME: Record<PipelineKind, string> = { recall: 'Recall', alert: 'Alert' }
+
+function inputSchema(kind: PipelineKind) {
+  return component(Type.Object(inputProperties(kind), { $id: `${NAME[kind]}Input`, additionalProperties: false }))
+}
+function patchSchema(kind: PipelineKind) {
+  return component(
+    Type.Object(Object.fromEntries(Object.entries(inputProperties(kind)).map(([k, v]) => [k, Type.Optional(v as TSchema)])) as Record<string, TSchema>, {
+      $id: `${NAME[kind]}Patch`,
+      additionalProperties: false,
+      minProperties: 1,
+      description: 'The fields to change. On a draft (or after ANSM asked for changes) the version is edited; after broadcast a new version is drafted and must be approved again, the broadcast version staying in force meanwhile.',
+    }),
+  )
+}
+
+export const Acknowledgement = component(
+  Type.Object(
+    {
+      status: Type.Enum(['read', 'done'], { description: 'read: seen; done: the action asked was carried out (recalls only).' }),
+      quarantined: Type.Integer({ minimum: 0 }),
+      returned: Type.Integer({ minimum: 0 }),
+      destroyed: Type.Integer({ minimum: 0 }),
+      noStock: Type.Boolean({ description: 'None of the batches in stock.' }),
+      comment: nullable(Type.String()),
+      acknowledgedAt: Timestamp,
+      changes: Type.Integer({ description: 'How many distinct acknowledgements were recorded (1 = never changed).' }),
+    },
+    { $id: 'RecallAcknowledgement', examples: [{ status: 'done', quarantined: 12, returned: 0, destroyed: 0, noStock: false, comment: null, acknowledgedAt: '2026-11-22T10:20:00.000Z', changes: 1 }] },
+  ),
+)
+
+function viewSchema(kind: PipelineKind) {
+  const recall = kind === 'recall'
+  const props: Record<string, TSchema> = {
+    id: Type.String({ format: 'uuid' }),
+    reference: Type.String({ description: recall ? 'R-<year>-<number>, gapless per year.' : 'A-<year>-<number>, gapless per year.' }),
+    lab: Type.Object({ id: Type.String(), name: Type.String() }),
+    status: Type.Enum([...RECALL_STATUSES]),
+    version: Type.Integer({ description: 'The latest version (the one shown to the lab and ANSM).' }),
+    versionStatus: Type.Enum([...VERSION_STATUSES]),
+    liveVersion: nullable(Type.Integer({ description: 'The version in force (broadcast), null before the first broadcast.' })),
+    allowedActions: Type.Array(Type.Enum([...PIPELINE_ACTIONS])),
+    title: Type.String(),
+    reason: Type.String(),
+    message: Type.String(),
+    messageEn: nullable(Type.String()),
+    recipients: Type.Object({ categories: Type.Array(Type.Enum([...CATEGORIES])), regions: Type.Array(Type.String()), ...(recall ? { departments: Type.Array(Type.String()) } : {}) }),
+    contacts: Type.Array(Type.Object({ name: Type.String(), phone: nullable(Type.String()), email: nullable(Type.String()) })),
+    scheduledAt: nullable(Timestamp),
+    reminderDelaysHours: Type.Array(Type.Integer()),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    broadcastAt: nullable(Timestamp),
+    closedAt: nullable(Timestamp),
+    acknowledgement: Type.Optional(nullable(Acknowledgement)),
+  }
+  if (recall) {
+    Object.assign(props, {
+      action: Type.Object({ code: Type.Enum([...ACTIONS]), fr: Type.String(), en: Type.String() }),
+      batches: Type.Array(Type.Object({ cip13: Type.String(), batch: Type.String(), expiry: nullable(Type.String({ format: 'date' })), name: nullable(Type.String()) })),
+      blockDispensation: Type.Boolean(),
+    })
+  }
+  const example: Record<string, unknown> = {
+    id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', reference: recall ? 'R-2026-0001' : 'A-2026-0001', lab: { id: '412345670', name: 'BIOGARAN' },
+    status: 'broadcast', version: 1, versionStatus: 'broadcast', liveVersion: 1, allowedActions: ['edit', 'close'],
+    title: recall ? 'Rappel du lot L2411A d’Amoxicilline Biogaran 1 g' : 'Information de sécurité : nouvelle contre-indication',
+    reason: recall ? 'Défaut d’étanchéité de l’opercule' : 'Nouvelles données de pharmacovigilance', message: 'Merci de mettre en quarantaine les boîtes du lot concerné.', messageEn: null,
+    recipients: recall ? { categories: ['pharmacy', 'wholesaler'], regions: [], departments: [] } : { categories: ['pharmacy'], regions: [] },
+    contacts: [{ name: 'Pharmacien responsable', phone: '+33 1 00 00 00 00', email: null }], scheduledAt: null, reminderDelaysHours: [24, 72],
+    createdAt: '2026-11-22T09:00:00.000Z', updatedAt: '2026-11-22T09:14:03.000Z', broadcastAt: '2026-11-22T09:14:03.000Z', closedAt: null,
+  }
+  if (recall) Object.assign(example, { action: { code: 'quarantine_return', ...ACTION_LABELS.quarantine_return }, batches: [{ cip13: '3400936128149', batch: 'L2411A', expiry: '2027-06-30', name: 'AMOXICILLINE BIOGARAN 1 g' }], blockDispensation: true })
+  return component(Type.Object(props, { $id: NAME[kind], examples: [example] }))
+}
+
+function pageSchema(kind: PipelineKind, view: TSchema) {
+  return component(
+    Type.Object({ items: Type.Array(view), nextCursor: nullable(Type.String()) }, { $id: `${NAME[kind]}Page` }),
+  )
+}
+
+const cache = new Map<PipelineKind, PipelineSchemas>()
+export function schemasFor(kind: PipelineKind): PipelineSchemas {
+  let s = cache.get(kind)
+  if (!s) {
+    const View = viewSchema(kind)
+    s = { Input: inputSchema(kind), Patch: patchSchema(kind), View, Page: pageSchema(kind, View) }
+    cache.set(kind, s)
+  }
+  return s
+}
+
+export const AcknowledgementInput = component(
+  Type.Object(
+    {
+      status: Type.Enum(['read', 'done'], { description: 'read: the message was seen; done (recalls): the action asked was carried out.' }),
+      quarantined: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes put in quarantine.' })),
+      returned: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes returned to the lab or wholesaler.' })),
+      destroyed: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes destroyed.' })),
+      noStock: Type.Optional(Type.Boolean({ description: 'None of the batches in stock.' })),
+      comment: Type.Optional(nullable(Type.String({ maxLength: 1000 }))),
+    },
+    { $id: 'RecallAcknowledgementInput', additionalProperties: false },
+  ),
+)
+
+export const CommentInput = component(Type.Object({ text: Type.String({ minLength: 1, maxLength: 5000 }) }, { $id: 'RecallCommentInput', additionalProperties: false }))
+export const DecisionInput = component(
+  Type.Object({ comment: Type.Optional(Type.String({ minLength: 1, maxLength: 5000, description: 'Required to ask for changes or reject.' })) }, { $id: 'RecallDecisionInput', additionalProperties: false }),
+)
+
+export const ThreadEntry = component(
+  Type.Object(
+    {
+      at: Timestamp,
+      version: Type.Integer(),
+      kind: Type.String({ description: 'created, edited, revision, submitted, comment, approved, changes_requested, rejected, scheduled, broadcast, reminder, closed.' }),
+      text: nullable(Type.String()),
+      author: nullable(Type.Object({ role: nullable(Type.String()), org: nullable(Type.String()), user: nullable(Type.String()) })),
+    },
+    { $id: 'RecallThreadEntry' },
+  ),
+)
+export const History = component(
+  Type.Object(
+    {
+      id: Type.String({ format: 'uuid' }),
+      reference: Type.String(),
+      versions: Type.Array(
+        Type.Object({
+          version: Type.Integer(),
+          status: Type.Enum([...VERSION_STATUSES]),
+          createdAt: Timestamp,
+          submittedAt: nullable(Timestamp),
+          decidedAt: nullable(Timestamp),
+          broadcastAt: nullable(Timestamp),
+          content: Type.Unknown({ description: 'The version’s text, recipients, batches… as written.' }),
+        }),
+      ),
+      thread: Type.Array(ThreadEntry),
+    },
+    {
+      $id: 'RecallHistory',
+      description: 'Every version and the exchange history with ANSM (comments from both sides and every decision), oldest first.',
+      examples: [{ id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', reference: 'R-2026-0001', versions: [], thread: [{ at: '2026-11-22T09:05:00.000Z', version: 1, kind: 'changes_requested', text: 'Préciser la date de péremption.', author: { role: 'ansm', org: 'ANSM', user: 'eva' } }] }],
+    },
+  ),
+)
+
+const Counts = {
+  recipients: Type.Integer(),
+  reached: Type.Integer({ description: 'Delivered on any channel (feed, stream, webhook, fax) or read.' }),
+  read: Type.Integer(),
+  acknowledged: Type.Integer({ description: 'Gave any acknowledgement (read or done).' }),
+  done: Type.Integer({ description: 'Reported the action done (recalls).' }),
+}
+export const Quantities = Type.Object({ quarantined: Type.Integer(), returned: Type.Integer(), destroyed: Type.Integer(), noStock: Type.Integer({ description: 'Recipients reporting none in stock.' }) })
+export const Coverage = component(
+  Type.Object(
+    {
+      id: Type.String({ format: 'uuid' }),
+      reference: Type.String(),
+      status: Type.Enum([...RECALL_STATUSES]),
+      ...Counts,
+      quantities: Quantities,
+      byCategory: Type.Array(Type.Object({ category: Type.String(), ...Counts })),
+      byDepartment: Type.Array(Type.Object({ department: nullable(Type.String()), region: nullable(Type.String()), ...Counts })),
+      faxes: Type.Object({ queued: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), paperLetter: Type.Integer() }),
+    },
+    {
+      $id: 'RecallCoverage',
+      description: 'Live diffusion coverage of a recall or an alert (all broadcast versions together).',
+      examples: [{
+        id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', reference: 'R-2026-0001', status: 'broadcast', recipients: 3, reached: 2, read: 2, acknowledged: 1, done: 1,
+        quantities: { quarantined: 12, returned: 0, destroyed: 0, noStock: 0 },
+        byCategory: [{ category: 'pharmacy', recipients: 2, reached: 2, read: 2, acknowledged: 1, done: 1 }],
+        byDepartment: [{ department: '75', region: '11', recipients: 2, reached: 2, read: 2, acknowledged: 1, done: 1 }],
+        faxes: { queued: 0, sent: 1, failed: 0, paperLetter: 0 },
+      }],
+    },
+  ),
+)
+export const Recipient = Type.Object({
+  org: Type.Object({ id: Type.String(), name: Type.String(), role: Type.String(), department: nullable(Type.String()), region: nullable(Type.String()) }),
+  reached: Type.Boolean(),
+  readAt: nullable(Timestamp),
+  acknowledgement: nullable(Acknowledgement),
+  fax: nullable(Type.String({ description: 'Fax status of the latest notice: queued, sent, failed, paper_letter; null when not faxed.' })),
+  reminders: Type.Integer(),
+})
+export const RecipientPage = component(
+  Type.Object({ items: Type.Array(Recipient), nextCursor: nullable(Type.String()) }, {
+    $id: 'RecallRecipientPage',
+    examples: [{ items: [{ org: { id: '920100070', name: 'Répartition Île-de-France', role: 'wholesaler', department: '92', region: '11' }, reached: true, readAt: null, acknowledgement: null, fax: 'sent', reminders: 1 }], nextCursor: null }],
+  }),
+)
+export const QueueItem = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  kind: Type.Enum(['recall', 'alert']),
+  reference: Type.String(),
+  lab: Type.Object({ id: Type.String(), name: Type.String() }),
+  version: Type.Integer(),
+  revision: Type.Boolean({ description: 'A correction of a message already in force.' }),
+  title: Type.String(),
+  submittedAt: Timestamp,
+})
+export const ReviewQueue = component(
+  Type.Object({ items: Type.Array(QueueItem) }, {
+    $id: 'RecallReviewQueue',
+    description: 'Recalls and alerts waiting for an ANSM decision, oldest submission first.',
+    examples: [{ items: [{ id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', kind: 'recall', reference: 'R-2026-0001', lab: { id: '412345670', name: 'BIOGARAN' }, version: 1, revision: false, title: 'Rappel du lot L2411A', submittedAt: '2026-11-22T09:01:00.000Z' }] }],
+  }),
+)
+export const Report = component(
+  Type.Object(
+    {
+      id: Type.String({ format: 'uuid' }),
+      kind: Type.Enum(['recall', 'alert']),
+      reference: Type.String(),
+      lab: Type.Object({ id: Type.String(), name: Type.String() }),
+      title: Type.String(),
+      finalVersion: Type.Integer(),
+      batches: Type.Array(Type.Object({ cip13: Type.String(), batch: Type.String(), expiry: nullable(Type.String()) })),
+      coverage: Type.Object({ ...Counts }),
+      quantities: Quantities,
+      byCategory: Type.Array(Type.Object({ category: Type.String(), ...Counts })),
+      byDepartment: Type.Array(Type.Object({ department: nullable(Type.String()), region: nullable(Type.String()), ...Counts })),
+      notActing: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), role: Type.String(), department: nullable(Type.String()) }), { description: 'Recipients that never reported the action done (recalls) or never read (alerts); at most 500 listed.' }),
+      timeline: Type.Array(Type.Object({ at: Timestamp, version: Type.Integer(), event: Type.String() })),
+      createdAt: Timestamp,
+      broadcastAt: nullable(Timestamp),
+      closedAt: Timestamp,
+    },
+    {
+      $id: 'RecallReport',
+      description: 'The report (bilan) made when the lab closes the recall, also sent to ANSM on its feed (`recall.report`).',
+      examples: [{
+        id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', kind: 'recall', reference: 'R-2026-0001', lab: { id: '412345670', name: 'BIOGARAN' }, title: 'Rappel du lot L2411A', finalVersion: 1,
+        batches: [{ cip13: '3400936128149', batch: 'L2411A', expiry: '2027-06-30' }],
+        coverage: { recipients: 3, reached: 3, read: 3, acknowledged: 2, done: 2 }, quantities: { quarantined: 12, returned: 4, destroyed: 0, noStock: 1 },
+        byCategory: [], byDepartment: [], notActing: [], timeline: [{ at: '2026-11-22T09:14:03.000Z', version: 1, event: 'broadcast' }],
+        createdAt: '2026-11-22T09:00:00.000Z', broadcastAt: '2026-11-22T09:14:03.000Z', closedAt: '2026-11-29T17:00:00.000Z',
+      }],
+    },
+  ),
+)
+
+// Registered at load time: the app adds every component when it is built.
+schemasFor('recall')
+schemasFor('alert')
