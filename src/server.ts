@@ -59,7 +59,7 @@ async function main() {
     `  Docs (contract):   ${base}/docs`,
     `  OpenAPI document:  ${base}/openapi.json`,
   ]
-  if (demo) lines.push(`  Demo data loaded:  ${demo.organisations} organisations, ${demo.products} products`)
+  if (demo) lines.push(`  Demo data loaded:  ${demo.organisations} organisations, ${demo.products} products, ${demo.shortages} shortage declarations (BDPM availability file)`)
   if (config.authMode === 'secret') {
     const pharmacy = signDevToken(config, { role: 'pharmacy', org: '750100010' })
     lines.push(

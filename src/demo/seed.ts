@@ -29,11 +29,16 @@ export async function seedDemoOrganisations(db: Database): Promise<number> {
 }
 
 /** Demo data on a database that has none: organisations, then the BDPM-format demo products. */
-export async function loadDemoData(db: Database): Promise<{ organisations: number; products: number } | null> {
+export async function loadDemoData(db: Database): Promise<{ organisations: number; products: number; shortages: number } | null> {
   const already = await db.selectFrom('organisations').select('id').where('id', '=', 'ORDRE').executeTakeFirst()
   if (already) return null
   const organisations = await seedDemoOrganisations(db)
   const { importBdpmDirectory } = await import('../referential/bdpm.ts')
   const report = await importBdpmDirectory(db, DEMO_BDPM_DIR, actorOf(null))
-  return { organisations, products: report.presentations.inserted + report.presentations.updated }
+  // The country's shortages as the BDPM availability file gives them, as declarations of the products' labs.
+  const { importAvailability, importActor, AVAILABILITY_FILE } = await import('../shortages/availability.ts')
+  const { readFile } = await import('node:fs/promises')
+  const path = await import('node:path')
+  const shortages = await importAvailability(db, await readFile(path.join(DEMO_BDPM_DIR, AVAILABILITY_FILE)), { now: new Date(), actor: importActor('demo-seed'), file: AVAILABILITY_FILE, partial: false })
+  return { organisations, products: report.presentations.inserted + report.presentations.updated, shortages: shortages.created }
 }

@@ -109,6 +109,7 @@ export function snapshotOf(r: DeclarationRow, presentations: Static<typeof Decla
     kind: r.kind,
     status: r.status,
     version: r.version,
+    source: r.source,
     mitm: r.mitm,
     atc: r.atc,
     presentations,

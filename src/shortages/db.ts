@@ -1,4 +1,4 @@
-import type { ColumnType } from 'kysely'
+import type { ColumnType, Generated } from 'kysely'
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
 /** DATE columns are read as 'YYYY-MM-DD' strings on both drivers. */
@@ -43,6 +43,8 @@ export interface ShortageDeclarationsTable {
   updated_at: Timestamp
   declared_at: Date | null
   closed_at: Date | null
+  /** 'lab' (through the API) or 'bdpm' (src/shortages/availability.ts); migrations/0011_availability.ts. */
+  source: Generated<'lab' | 'bdpm'>
 }
 
 export interface ShortageDeclarationItemsTable {

@@ -283,6 +283,7 @@ export const DeclarationSnapshot = Type.Object({
   kind: Type.Enum([...KINDS]),
   status: Type.Enum([...STATUSES]),
   version: Type.Integer(),
+  source: Type.Enum(['lab', 'bdpm'], { description: 'Made by the lab through the API, or imported from the BDPM availability file (CIS_CIP_Dispo_Spec.txt); an imported declaration the lab changes stays `bdpm` but is no longer changed by the import.' }),
   mitm: Type.Boolean({ description: 'From the referential (any presentation of a MITM medicine).' }),
   atc: nullable(Type.String()),
   presentations: Type.Array(PresentationRef),
@@ -304,7 +305,7 @@ export const DeclarationSnapshot = Type.Object({
 })
 
 const DECLARATION_EXAMPLE = {
-  id: '0f8e2a55-3c1d-4c55-9d7e-8f3a2b1c4d5e', lab: { id: '412345670', name: 'BIOGARAN' }, kind: 'anticipated', status: 'declared', version: 1, mitm: true, atc: 'J01CA04',
+  id: '0f8e2a55-3c1d-4c55-9d7e-8f3a2b1c4d5e', lab: { id: '412345670', name: 'BIOGARAN' }, kind: 'anticipated', status: 'declared', version: 1, source: 'lab', mitm: true, atc: 'J01CA04',
   presentations: [{ cip13: '3400936128149', gtin: '03400936128149', name: 'AMOXICILLINE BIOGARAN 500 mg, gélule', label: 'plaquette(s) thermoformée(s) PVC aluminium de 12 gélule(s)' }],
   cause: { code: 'raw_material', ...CAUSES.raw_material }, causeText: null, anticipatedStart: '2026-12-01', actualStart: null, estimatedEnd: '2027-01-15',
   estimatedEndUnknown: false, actualEnd: null, stockCoverageDays: 21, allocation: { inPlace: true, details: '80 % des ventes 2025' }, alternatives: [], advice: null,
