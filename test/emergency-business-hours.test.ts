@@ -1,5 +1,6 @@
 import t from 'tap'
-import { addBusinessHours, parisInstant } from '../src/emergency/business-hours.ts'
+import { addBusinessHours } from '../src/emergency/business-hours.ts'
+import { parisInstant } from '../src/platform/paris-time.ts'
 
 const add = (iso: string, hours: number) => addBusinessHours(new Date(iso), hours).toISOString()
 

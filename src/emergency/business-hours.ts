@@ -9,11 +9,11 @@
  * service half a day to answer. Public holidays are not counted as closed (no authoritative list is loaded);
  * a lab can shorten or lengthen the delay per opening.
  *
- * Node's Intl carries the time-zone database, so no library is needed: local wall-clock times are converted
- * to instants with the offset at that instant (two passes, correct across the DST changes, which happen at
- * night, outside business hours).
+ * Local wall-clock times are converted to instants by platform/paris-time.ts (correct across the DST changes,
+ * which happen at night, outside business hours).
  */
-export const PARIS = 'Europe/Paris'
+import { parisDate, parisInstant } from '../platform/paris-time.ts'
+
 const HOUR = 3_600_000
 
 export interface BusinessCalendar {
@@ -25,48 +25,6 @@ export interface BusinessCalendar {
   days: readonly number[]
 }
 export const PARIS_OFFICE_HOURS: BusinessCalendar = { open: 9, close: 18, days: [1, 2, 3, 4, 5] }
-
-const partsFormat = new Intl.DateTimeFormat('en-GB', {
-  timeZone: PARIS,
-  hourCycle: 'h23',
-  year: 'numeric',
-  month: '2-digit',
-  day: '2-digit',
-  hour: '2-digit',
-  minute: '2-digit',
-  second: '2-digit',
-})
-
-function parisParts(at: Date) {
-  const p = Object.fromEntries(partsFormat.formatToParts(at).map((x) => [x.type, x.value]))
-  return { y: Number(p.year), m: Number(p.month), d: Number(p.day), h: Number(p.hour), min: Number(p.minute), s: Number(p.second) }
-}
-
-function offsetMs(at: Date): number {
-  const p = parisParts(at)
-  return Date.UTC(p.y, p.m - 1, p.d, p.h, p.min, p.s) - Math.floor(at.getTime() / 1000) * 1000
-}
-
-/** The instant of a Paris wall-clock time (hour may be 24: midnight at the end of the day). */
-export function parisInstant(y: number, m: number, d: number, hour = 0): Date {
-  const local = Date.UTC(y, m - 1, d, hour)
-  let guess = local - offsetMs(new Date(local))
-  guess = local - offsetMs(new Date(guess))
-  return new Date(guess)
-}
-
-/** The Paris calendar day of an instant, with its ISO weekday. */
-export function parisDate(at: Date) {
-  const p = parisParts(at)
-  const weekday = ((new Date(Date.UTC(p.y, p.m - 1, p.d)).getUTCDay() + 6) % 7) + 1
-  return { y: p.y, m: p.m, d: p.d, weekday }
-}
-
-/** The instant a Paris day (YYYY-MM-DD) starts. */
-export function parisStartOfDay(date: string): Date {
-  const [y, m, d] = date.split('-').map(Number) as [number, number, number]
-  return parisInstant(y, m, d, 0)
-}
 
 /** `start` plus `hours` counted only inside business hours. */
 export function addBusinessHours(start: Date, hours: number, cal: BusinessCalendar = PARIS_OFFICE_HOURS): Date {

@@ -14,7 +14,8 @@ import { component, Page, PageQuery } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
 import { isSubscribed } from '../referential/organisations.ts'
 import { cip13Of, unknownProduct } from '../shortages/core.ts'
-import { addBusinessHours, parisDate, parisInstant, parisStartOfDay } from './business-hours.ts'
+import { parisDate, parisInstant, parisStartOfDay } from '../platform/paris-time.ts'
+import { addBusinessHours } from './business-hours.ts'
 import type { EmergencyDelivery, EmergencyEligibility, EmergencyStatus } from './db.ts'
 import {
   AnswerInput,

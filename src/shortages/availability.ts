@@ -47,7 +47,7 @@ import { decodeBdpm, parseDate } from '../referential/bdpm.ts'
 import { checkDeclaration, declarationRows, type DeclarationRow, itemsOf, recordVersion, snapshotOf } from './core.ts'
 import type { DeclarationKind, DeclarationStatus } from './db.ts'
 import { TRANSITIONS } from './schemas.ts'
-import { parisDay } from './time.ts'
+import { parisDay } from '../platform/paris-time.ts'
 
 export type DeclarationSource = 'lab' | 'bdpm'
 

@@ -51,7 +51,7 @@ import {
   TransitionInput,
 } from './schemas.ts'
 import { assertSubscribed } from './signals.ts'
-import { parisDay } from './time.ts'
+import { parisDay } from '../platform/paris-time.ts'
 
 const DeclarationPage = Page(Declaration, 'ShortageDeclarationPage')
 const DeclarationHistory = component(

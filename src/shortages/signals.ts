@@ -20,7 +20,7 @@ import { isSubscribed } from '../referential/organisations.ts'
 import { answerFor, cip13Of, type Db, fieldError, isUuid, OBJECT_SIGNAL, summaryOf, unknownProduct } from './core.ts'
 import type { Alternative, ShortageDeclarationsTable, ShortageSignalsTable } from './db.ts'
 import { AutomaticResponse, DateOnly, nullable, Signal, SignalInput } from './schemas.ts'
-import { DAY, HOUR, parisDay, parisStartOfDay, parisText } from './time.ts'
+import { DAY, HOUR, parisDay, parisStartOfDay, parisText } from '../platform/paris-time.ts'
 
 export const SIGNAL_LAPSE_QUEUE = 'shortages.signal-lapse'
 export const SIGNAL_RULE_MS = 72 * HOUR

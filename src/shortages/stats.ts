@@ -6,7 +6,7 @@ import { component } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
 import { KINDS, nullable, STATUSES } from './schemas.ts'
 import { assertSubscribed, type ShortageOptions } from './signals.ts'
-import { DAY, parisMonth, parisStartOfDay } from './time.ts'
+import { DAY, parisMonth, parisStartOfDay } from '../platform/paris-time.ts'
 
 const Counts = (keys: readonly string[]) => Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Integer()])))
 

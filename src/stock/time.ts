@@ -3,7 +3,7 @@
  * 00:00 Paris time. A week is therefore 167 or 169 hours long when daylight-saving time changes on its Sunday;
  * it is identified by its ISO label (2026-W44) and stored as its Monday (a DATE).
  */
-import { DAY, parisDay, parisStartOfDay } from '../shortages/time.ts'
+import { DAY, parisDay, parisStartOfDay } from '../platform/paris-time.ts'
 
 export { DAY, parisDay, parisStartOfDay }
 

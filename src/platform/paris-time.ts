@@ -27,14 +27,26 @@ function parisOffsetMs(at: Date): number {
   return Date.UTC(p.y, p.m - 1, p.d, p.h, p.min, p.s) - Math.floor(at.getTime() / 1000) * 1000
 }
 
+/** The instant of a Paris wall-clock time on a calendar day (hour may be 24: midnight at the end of the day). */
+export function parisInstant(y: number, m: number, d: number, hour = 0): Date {
+  const local = Date.UTC(y, m - 1, d, hour)
+  // Two passes: the offset at the guess may differ from the offset at the result around a change.
+  let guess = local - parisOffsetMs(new Date(local))
+  guess = local - parisOffsetMs(new Date(guess))
+  return new Date(guess)
+}
+
 /** The instant a Paris calendar day (YYYY-MM-DD) starts: 00:00 local, whatever the offset that day. */
 export function parisStartOfDay(date: string): Date {
   const [y, m, d] = date.split('-').map(Number) as [number, number, number]
-  const localAsUtc = Date.UTC(y, m - 1, d)
-  // Two passes: the offset at the guess may differ from the offset at the result around a change.
-  let guess = localAsUtc - parisOffsetMs(new Date(localAsUtc))
-  guess = localAsUtc - parisOffsetMs(new Date(guess))
-  return new Date(guess)
+  return parisInstant(y, m, d, 0)
+}
+
+/** The Paris calendar day of an instant, with its ISO weekday (1 = Monday … 7 = Sunday). */
+export function parisDate(at: Date) {
+  const p = parisParts(at)
+  const weekday = ((new Date(Date.UTC(p.y, p.m - 1, p.d)).getUTCDay() + 6) % 7) + 1
+  return { y: p.y, m: p.m, d: p.d, weekday }
 }
 
 /** The Paris calendar day (YYYY-MM-DD) of an instant. */
