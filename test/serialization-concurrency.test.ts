@@ -30,7 +30,7 @@ t.test('200 concurrent decommissions of one pack: exactly one succeeds', async (
         method: 'POST',
         headers: { ...auth(role, org, `user-${i}`), 'content-type': 'application/json' },
         body: JSON.stringify({ action, dataMatrix: dm(serial) }),
-      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { code: string; pack: { state: string } } }))
+      }).then(async (r) => ({ org, status: r.status, body: (await r.json()) as { code: string; alert: boolean; alertReference?: string; transactionId?: string; pack: { state: string } } }))
     })
     return Promise.all(requests)
   }
@@ -44,5 +44,28 @@ t.test('200 concurrent decommissions of one pack: exactly one succeeds', async (
     t.ok(results.filter((r) => r.body.code === 'ALREADY_INACTIVE').every((r) => r.body.pack.state === state), 'with the pack’s state')
     const txns = await database.db.selectFrom('pack_transactions').select(['to_state']).where('cip13', '=', BIOGARAN).where('serial', '=', serial).execute()
     t.same(txns, [{ to_state: state }], 'one transaction recorded')
+
+    // "Already dispensed elsewhere": the callers come from 6 organisations. For a SUPPLIED pack, every loser from
+    // another organisation than the winner's is told so with an alert; the winner's own organisation (its other
+    // users, its retries) never. One open alert per pack and organisation, however many of its requests race.
+    const winner = results.find((r) => r.body.code === 'STATE_CHANGED')!.org
+    const same = results.filter((r) => r.body.code === 'ALREADY_INACTIVE' && r.org === winner)
+    const others = results.filter((r) => r.body.code === 'ALREADY_INACTIVE' && r.org !== winner)
+    t.ok(same.length > 0 && others.length > 0, 'both kinds of loser took part')
+    t.ok(same.every((r) => !r.body.alert && !r.body.alertReference), `${serial}: no alert for the winner’s own organisation`)
+    const alerts = await database.db.selectFrom('serial_alerts').select(['reference', 'org_id', 'code']).where('cip13', '=', BIOGARAN).where('serial', '=', serial).execute()
+    if (state === 'supplied') {
+      t.ok(others.every((r) => r.body.alert && r.body.alertReference), `${serial}: an alert for every other organisation’s request`)
+      const otherOrgs = new Set(others.map((r) => r.org))
+      t.equal(alerts.length, otherOrgs.size, `${serial}: one alert per other organisation (${otherOrgs.size}), not one per request`)
+      t.same(new Set(alerts.map((a) => a.org_id)), otherOrgs)
+      t.ok(alerts.every((a) => a.code === 'ALREADY_DISPENSED_ELSEWHERE'))
+      for (const a of alerts) t.ok(others.filter((r) => r.org === a.org_id).every((r) => r.body.alertReference === a.reference), 'each organisation’s requests share its reference')
+    } else {
+      t.ok(others.every((r) => !r.body.alert), `${serial}: a ${state} pack is not "dispensed": no alert`)
+      t.equal(alerts.length, 0)
+    }
+    const scans = await database.db.selectFrom('serial_scans').select(['code']).where('cip13', '=', BIOGARAN).where('serial', '=', serial).execute()
+    t.equal(scans.length, 200, `${serial}: every request logged`)
   }
 })

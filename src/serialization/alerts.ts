@@ -23,6 +23,23 @@ export const SCANNER_ROLES = ['pharmacy', 'hospital', 'wholesaler'] as const
  */
 export const pharmacyPseudonym = (secret: string, finess: string) => createHmac('sha256', secret).update(finess, 'utf8').digest('base64url').slice(0, 22)
 
+/** pharmacyPseudonym with a bounded per-process memo (the hot path computes one per scan). */
+export function pseudonymMemo(secret: string, max = 100_000): (org: string) => string {
+  const memo = new Map<string, string>()
+  return (org) => {
+    let p = memo.get(org)
+    if (p === undefined) {
+      if (memo.size >= max) memo.clear()
+      p = pharmacyPseudonym(secret, org)
+      memo.set(org, p)
+    }
+    return p
+  }
+}
+
+/** The code of an alert raised for a pack that another organisation already supplied (answered ALREADY_INACTIVE). */
+export const DISPENSED_ELSEWHERE = 'ALREADY_DISPENSED_ELSEWHERE'
+
 export const alertNotFound = (reference: string) => notFound(`L’alerte ${reference}`, `Alert ${reference}`)
 
 // ---- recording a scan -------------------------------------------------------------------------------------
@@ -34,53 +51,75 @@ const SCAN_SQL = `
 export interface ScanContext {
   database: DatabaseHandle
   secret: string
+  /** Memoised pharmacyPseudonym(secret, ·) (pseudonymMemo). */
+  pseudonymOf?: (org: string) => string
 }
 
 /**
  * Logs a scan (verification or state change) of a readable French pack and, when its answer may mean a
  * falsification, raises an alert. Returns the alert's reference.
  *
- * Consistency: the state change itself is one statement on the hot path (see service.ts) and an answer that
- * raises an alert never changed anything (every alert code is a refusal), so the log row is written right after
- * the answer is known. An alert, its scan row, its audit entry and its event to the lab are written in one
+ * Consistency: the successful state changes and the verifications without alert are logged by their own statement
+ * (service.ts changePackState, verify-batch.ts); this logs the others. An answer that raises an alert never
+ * changed anything (every alert is a refusal), so the log row is written right after the answer is known. An alert, its scan row, its audit entry and its event to the lab are written in one
  * transaction: the pharmacy receives the reference only once all of them are committed.
  */
 export async function recordScan(ctx: ScanContext, principal: Principal, ref: PackRef, action: string, outcome: PackResult, now: Date): Promise<string | undefined> {
   if (!ref.cip13) return undefined
-  const pseudonym = pharmacyPseudonym(ctx.secret, principal.org)
+  const pseudonym = ctx.pseudonymOf ? ctx.pseudonymOf(principal.org) : pharmacyPseudonym(ctx.secret, principal.org)
   const scan = {
     cip13: ref.cip13, id: randomUUID(), at: now, serial: ref.serial, batch: ref.batch, expiry: ref.expiry, action, code: outcome.code, role: principal.role,
     pharmacy_pseudonym: pseudonym, transaction_id: outcome.transactionId ?? null,
   }
-  if (!RETURN_CODES[outcome.code].alert) {
+  if (!RETURN_CODES[outcome.code].alert && !outcome.dispensedElsewhere) {
     await ctx.database.prepared('serial_scan_log', SCAN_SQL, [...Object.values(scan), null])
     return undefined
   }
+  const alertCode = outcome.dispensedElsewhere ? DISPENSED_ELSEWHERE : outcome.code
   return ctx.database.db.transaction().execute(async (tx) => {
     const lab = await labOfProduct(tx, ref.cip13!)
     if (!lab) {
       await tx.insertInto('serial_scans').values({ ...scan, alert_reference: null }).execute()
       return undefined
     }
+    if (outcome.dispensedElsewhere) {
+      // One open alert per pack and scanning organisation: its re-scans and retries (and its users racing on the
+      // same box) get the same reference instead of flooding the lab. The lock serializes them; the read after it
+      // sees the alert a concurrent request just committed.
+      await sql`select pg_advisory_xact_lock(hashtext(${`${ref.cip13}/${ref.serial}/${principal.org}`}))`.execute(tx)
+      const open = await tx
+        .selectFrom('serial_alerts')
+        .select('reference')
+        .where('cip13', '=', ref.cip13!)
+        .where('serial', '=', ref.serial)
+        .where('org_id', '=', principal.org)
+        .where('code', '=', DISPENSED_ELSEWHERE)
+        .where('status', '<>', 'closed')
+        .executeTakeFirst()
+      if (open) {
+        await tx.insertInto('serial_scans').values({ ...scan, alert_reference: open.reference }).execute()
+        return open.reference
+      }
+    }
     const { seq } = (await sql<{ seq: number }>`select nextval('serial_alert_seq')::bigint as seq`.execute(tx)).rows[0]!
     const reference = `ALR-${parisDay(now).slice(0, 4)}-${String(Number(seq)).padStart(6, '0')}`
     await tx
       .insertInto('serial_alerts')
       .values({
-        seq: Number(seq), reference, cip13: ref.cip13!, lab_id: lab, serial: ref.serial, batch: ref.batch, expiry: ref.expiry, code: outcome.code, action,
+        seq: Number(seq), reference, cip13: ref.cip13!, lab_id: lab, serial: ref.serial, batch: ref.batch, expiry: ref.expiry, code: alertCode, action,
         org_id: principal.org, user_id: principal.user, pharmacy_pseudonym: pseudonym, created_at: now, updated_at: now,
       })
       .execute()
     await tx.insertInto('serial_scans').values({ ...scan, alert_reference: reference }).execute()
     const actor: Actor = { role: principal.role, org: principal.org, user: principal.user }
-    await audit(tx, actor, { action: 'serialization.alert.raised', objectType: 'serial_alert', objectId: reference, changes: { product: ref.cip13, serial: ref.serial, batch: ref.batch, code: outcome.code, action } }, now)
+    await audit(tx, actor, { action: 'serialization.alert.raised', objectType: 'serial_alert', objectId: reference, changes: { product: ref.cip13, serial: ref.serial, batch: ref.batch, code: alertCode, action } }, now)
     // To the lab: the pseudonym, never the pharmacy (no FINESS, no user, no sender).
     await publish(
       tx,
       {
         type: 'serialization.alert',
         payload: {
-          reference, product: ref.cip13, gtin: ref.gtin, serial: ref.serial, batch: ref.batch, expiry: ref.expiry, code: outcome.code, action,
+          reference, product: ref.cip13, gtin: ref.gtin, serial: ref.serial, batch: ref.batch, expiry: ref.expiry, code: alertCode, action,
           pharmacy: pseudonym, packState: outcome.pack.state, at: now.toISOString(),
         },
         audience: { orgs: [lab] },

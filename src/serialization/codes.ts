@@ -28,7 +28,7 @@ export const RETURN_CODES = {
   BATCH_RECALLED: c(false, false, 'NMVS_NC_PCK_22', 'Lot rappelé : ne délivrez pas ; retirez la boîte du stock et suivez les consignes du rappel (DP-Rappels).', 'Batch recalled: do not dispense; remove the pack from stock and follow the recall instructions (DP-Rappels).'),
   WITHDRAWN: c(false, false, 'NMVS_NC_PCK_22', 'Lot ou produit retiré par le laboratoire : ne délivrez pas ; retirez la boîte du stock.', 'Batch or product withdrawn by the lab: do not dispense; remove the pack from stock.'),
   EXPIRED: c(false, false, 'NMVS_NC_PCK_22', 'Boîte périmée (date dépassée ou lot déclaré périmé) : ne délivrez pas ; vous pouvez la déclarer détruite.', 'Pack expired (date passed or batch declared expired): do not dispense; you may record it as destroyed.'),
-  ALREADY_INACTIVE: c(false, false, 'NMVS_NC_PCK_22', 'Boîte déjà désactivée (voir « pack.state ») : ne la délivrez pas. Si c’est vous qui l’avez désactivée par erreur, annulez avec la référence de transaction.', 'Pack already inactive (see "pack.state"): do not dispense it. If you deactivated it by mistake, undo with the transaction reference.'),
+  ALREADY_INACTIVE: c(false, false, 'NMVS_NC_PCK_22', 'Boîte déjà désactivée (voir « pack.state ») : ne la délivrez pas. Si c’est vous qui l’avez désactivée par erreur, annulez avec la référence de transaction. Si elle a été délivrée par un autre établissement, la réponse porte une alerte (alert: true) : mettez-la en quarantaine.', 'Pack already inactive (see "pack.state"): do not dispense it. If you deactivated it by mistake, undo with the transaction reference. If another organisation dispensed it, the answer carries an alert (alert: true): quarantine the pack.'),
   STATUS_ALREADY_SET: c(false, false, 'NMVS_NC_PCK_06', 'La boîte est déjà dans cet état : rien n’a été modifié.', 'The pack already has this state: nothing was changed.'),
   UNDO_NOT_ALLOWED: c(false, true, 'NMVS_NC_PCK_19', 'Annulation impossible : une boîte détruite ou volée ne redevient jamais active, et seuls délivrée, échantillon, échantillon gratuit, verrouillée et exportée s’annulent.', 'Undo impossible: a destroyed or stolen pack never becomes active again, and only supplied, sample, free sample, locked and exported can be undone.'),
   UNDO_WINDOW_EXCEEDED: c(false, true, 'NMVS_NC_PCK_19', 'Annulation impossible : plus de 10 jours depuis le changement d’état. La boîte reste désactivée ; ne la délivrez pas.', 'Undo impossible: more than 10 days since the state change. The pack stays inactive; do not dispense it.'),
@@ -37,6 +37,15 @@ export const RETURN_CODES = {
   UNKNOWN_TRANSACTION: c(false, false, null, 'La référence de transaction ne correspond pas au dernier changement d’état de cette boîte : vérifiez-la.', 'The transaction reference is not the last state change of this pack: check it.'),
   TOO_MANY_REQUESTS: c(false, false, 'NMVS_TOO_MANY_REQUESTS', 'Trop de requêtes : réessayez après le délai indiqué (Retry-After).', 'Too many requests: retry after the indicated delay (Retry-After).'),
 } as const satisfies Record<string, ReturnCode>
+
+/**
+ * The message of ALREADY_INACTIVE when the pack was supplied (dispensed) by another organisation than the one
+ * asking: that answer carries `alert: true` and an `alertReference` (a duplicated serial may mean a falsified box).
+ */
+export const DISPENSED_ELSEWHERE_TEXT = {
+  fr: 'Boîte déjà délivrée par un autre établissement : possible falsification (numéro de série dupliqué). Ne la délivrez pas, mettez-la en quarantaine ; une alerte est transmise au laboratoire.',
+  en: 'Pack already dispensed by another organisation: possible falsification (duplicated serial number). Do not dispense it, quarantine the pack; an alert goes to the lab.',
+} as const
 
 export type ReturnCodeName = keyof typeof RETURN_CODES
 export const RETURN_CODE_NAMES = Object.keys(RETURN_CODES) as ReturnCodeName[]

@@ -160,6 +160,7 @@ function readWellFormed(input: unknown, options: ParseOptions): Gs1Result | null
   let serial: string | null = null
   let batch: string | null = null
   let expiryRaw: string | null = null
+  let expiry: string | null = null
   while (i < end) {
     const c0 = input.charCodeAt(i)
     if (c0 === GS_CODE) {
@@ -178,7 +179,9 @@ function readWellFormed(input: unknown, options: ParseOptions): Gs1Result | null
         if (gtin !== null || Number(value[13]) !== gs1CheckDigit(value.slice(0, 13))) return null
         gtin = value
       } else {
-        if (expiryRaw !== null || expiryDate(value, options.now ?? new Date()) === null) return null
+        if (expiryRaw !== null) return null
+        expiry = expiryDate(value, options.now ?? new Date())
+        if (expiry === null) return null
         expiryRaw = value
       }
       ais.push({ ai, value })
@@ -220,7 +223,7 @@ function readWellFormed(input: unknown, options: ParseOptions): Gs1Result | null
       cip13,
       serial,
       batch,
-      expiry: expiryRaw !== null ? expiryDate(expiryRaw, options.now ?? new Date()) : null,
+      expiry,
       nhrn: ais.filter((a) => a.ai.startsWith('71')),
       ais,
       symbology,

@@ -9,9 +9,9 @@ import { type Lang, langOf } from '../platform/i18n.ts'
 import { IdempotencyKeyHeader, problems } from '../platform/openapi.ts'
 import { PageQuery } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
-import { recordScan } from './alerts.ts'
+import { pseudonymMemo, recordScan } from './alerts.ts'
 import alertRoutes from './alerts-routes.ts'
-import { RETURN_CODE_NAMES, RETURN_CODES, type ReturnCodeName } from './codes.ts'
+import { DISPENSED_ELSEWHERE_TEXT, RETURN_CODE_NAMES, RETURN_CODES, type ReturnCodeName } from './codes.ts'
 import { expiryField, productCode } from './gs1.ts'
 import {
   BatchFigures,
@@ -41,8 +41,8 @@ import {
   setBatchStatus,
   setProductStatus,
   uploadPacks,
-  verifyPack,
 } from './service.ts'
+import { VerifyBatcher } from './verify-batch.ts'
 
 /** Who verifies and decommissions packs. */
 const VERIFIERS: readonly Role[] = ['pharmacy', 'hospital', 'wholesaler']
@@ -51,8 +51,10 @@ const TAG = 'serialization'
 type Result = Static<typeof PackResult>
 
 function render(outcome: PackOutcome, lang: Lang): Result {
+  const { dispensedElsewhere, ...rest } = outcome
+  if (dispensedElsewhere) return { ...rest, message: DISPENSED_ELSEWHERE_TEXT[lang], alert: true }
   const def = RETURN_CODES[outcome.code]
-  return { ...outcome, message: def[lang], alert: def.alert }
+  return { ...rest, message: def[lang], alert: def.alert }
 }
 
 function invalid(errors: Array<{ field: string; code: string; position?: number; fr: string; en: string }>, lang: Lang): Result {
@@ -84,19 +86,23 @@ const ProductParams = Type.Object({ code: ProductCodeParam })
 const BatchParams = Type.Object({ code: ProductCodeParam, batch: Batch })
 
 const routes: RoutePlugin = async (app) => {
-  const scans = { database: app.database, secret: app.config.SCAN_PSEUDONYM_SECRET }
+  const pseudonymOf = pseudonymMemo(app.config.SCAN_PSEUDONYM_SECRET)
+  const scans = { database: app.database, secret: app.config.SCAN_PSEUDONYM_SECRET, pseudonymOf }
+  const verifier = new VerifyBatcher(app.database, pseudonymOf)
   // Every answer about a readable French pack is logged (pseudonymised) and, when it may mean a falsification,
-  // raises an alert whose reference the pharmacy gets back (alerts.ts).
-  const logged = async (request: FastifyRequest, ref: PackRef, action: string, outcome: PackOutcome, now: Date): Promise<PackOutcome> => {
-    const alertReference = await recordScan(scans, principalOf(request), ref, action, outcome, now)
-    return alertReference ? { ...outcome, alertReference } : outcome
+  // raises an alert whose reference the pharmacy gets back (alerts.ts). The hot paths (a verification without
+  // alert, a successful change) are logged by their own statement; the others here.
+  const logged = async (request: FastifyRequest, ref: PackRef, action: string, r: { outcome: PackOutcome; logged: boolean }, now: Date): Promise<PackOutcome> => {
+    if (r.logged) return r.outcome
+    const alertReference = await recordScan(scans, principalOf(request), ref, action, r.outcome, now)
+    return alertReference ? { ...r.outcome, alertReference } : r.outcome
   }
   const verifyOne = async (request: FastifyRequest, input: PackInputValue): Promise<Result> => {
     const lang = langOf(request)
     const now = app.now()
     const resolved = resolvePack(input, now)
     if (!resolved.ok) return invalid(resolved.errors, lang)
-    return render(await logged(request, resolved.pack, 'verify', await verifyPack(app.database, resolved.pack, now), now), lang)
+    return render(await logged(request, resolved.pack, 'verify', await verifier.verify(principalOf(request), resolved.pack, now), now), lang)
   }
   const changeOne = async (request: FastifyRequest, input: Static<typeof PackChange>): Promise<Result> => {
     const lang = langOf(request)
@@ -104,8 +110,9 @@ const routes: RoutePlugin = async (app) => {
     const { action, transactionId, ...pack } = input
     const resolved = resolvePack(pack, now)
     if (!resolved.ok) return invalid(resolved.errors, lang)
-    const outcome = await changePackState(app.database, principalOf(request), { action, pack: resolved.pack, transactionId }, now)
-    return render(await logged(request, resolved.pack, action, outcome, now), lang)
+    const principal = principalOf(request)
+    const r = await changePackState(app.database, principal, { action, pack: resolved.pack, transactionId }, now, pseudonymOf(principal.org))
+    return render(await logged(request, resolved.pack, action, r, now), lang)
   }
   await app.register(alertRoutes)
 
@@ -155,8 +162,8 @@ const routes: RoutePlugin = async (app) => {
       },
     },
     async (request) => {
-      const results: Result[] = []
-      for (const p of request.body.packs) results.push(await verifyOne(request, p))
+      // Concurrently: they join one verification statement (verify-batch.ts); one result per pack, in order.
+      const results = await Promise.all(request.body.packs.map((p) => verifyOne(request, p)))
       return { results, summary: summary(results) }
     },
   )

@@ -76,7 +76,10 @@ export function resolvePack(input: PackInput, now: Date): ResolvedPack {
 }
 
 /** YYYY-MM-DD in Europe/Paris: a pack expires at the end of its expiry day, French time. */
-export const parisDay = (d: Date) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Paris', year: 'numeric', month: '2-digit', day: '2-digit' }).format(d)
+// One formatter for the process: building an Intl.DateTimeFormat costs far more than formatting with it (it was a
+// fifth of the verify route's CPU when built per call).
+const PARIS_DAY = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Paris', year: 'numeric', month: '2-digit', day: '2-digit' })
+export const parisDay = (d: Date) => PARIS_DAY.format(d)
 
 // ---- verification (read-only) ----------------------------------------------------------------------------
 
@@ -89,12 +92,15 @@ interface PackRow {
   expiry: string | null
   batch_status: BatchStatus | null
   product_status: BatchStatus | null
+  /** When the pack is supplied: the organisation that supplied it (never shown: it decides the alert). */
+  supplied_by?: string | null
 }
 
 // One statement whatever the outcome: whether the product has packs at all, the pack, its batch, the product status.
 const PACK_SQL = `
   select exists (select 1 from serial_batches where cip13 = $1) as product_known,
-         p.state, p.batch, p.state_at, p.last_txn, b.expiry, b.status as batch_status, sp.status as product_status
+         p.state, p.batch, p.state_at, p.last_txn, b.expiry, b.status as batch_status, sp.status as product_status,
+         case when p.state = 'supplied' then (select t.org_id from pack_transactions t where t.cip13 = p.cip13 and t.id = p.last_txn and t.serial = p.serial) end as supplied_by
   from (select 1) as one
   left join packs p on p.cip13 = $1 and p.serial = $2
   left join serial_batches b on b.cip13 = p.cip13 and b.batch = p.batch
@@ -120,6 +126,12 @@ export interface PackResult {
   undid?: string
   /** The alert raised by this answer (alerts.ts): quote it to the lab. */
   alertReference?: string
+  /**
+   * ALREADY_INACTIVE for a pack that another organisation supplied (dispensed): the domain's "already dispensed
+   * elsewhere" signal, a possible duplicated serial (falsification), so it raises an alert. Never for the
+   * organisation that supplied it (its own retries and re-scans).
+   */
+  dispensedElsewhere?: boolean
 }
 
 function blockingStatus(row: PackRow, today: string): BatchStatus | null {
@@ -130,7 +142,7 @@ function blockingStatus(row: PackRow, today: string): BatchStatus | null {
 }
 const BLOCKED_CODE: Record<Exclude<BatchStatus, 'active'>, ReturnCodeName> = { recalled: 'BATCH_RECALLED', withdrawn: 'WITHDRAWN', expired: 'EXPIRED' }
 
-function packView(ref: PackRef, row: PackRow | null, today: string): PackResult['pack'] {
+export function packView(ref: PackRef, row: PackRow | null, today: string): PackResult['pack'] {
   const blocked = row?.state ? blockingStatus(row, today) : null
   const state = !row?.state ? 'not_found' : row.state !== 'active' ? row.state : (blocked ?? 'active')
   return {
@@ -157,25 +169,30 @@ function judge(ref: PackRef, row: PackRow | null, today: string): ReturnCodeName
   return 'PACK_ACTIVE'
 }
 
-async function readPack(database: DatabaseHandle, ref: PackRef): Promise<PackRow | null> {
+export async function readPack(database: DatabaseHandle, ref: PackRef): Promise<PackRow | null> {
   if (!ref.cip13) return null
   const rows = await database.prepared<PackRow>('serial_pack', PACK_SQL, [ref.cip13, ref.serial])
   return rows[0] ?? null
 }
 
-export async function verifyPack(database: DatabaseHandle, ref: PackRef, now: Date): Promise<PackResult> {
+/** Read-only verification, without logging (the routes use verify-batch.ts, which logs in the same statement). */
+export async function verifyPack(database: DatabaseHandle, ref: PackRef, now: Date, org?: string): Promise<PackResult> {
   const today = parisDay(now)
   const row = await readPack(database, ref)
   const code = judge(ref, row, today)
-  return { ok: code === 'PACK_ACTIVE', code, pack: packView(ref, row, today) }
+  return { ok: code === 'PACK_ACTIVE', code, pack: packView(ref, row, today), ...(org !== undefined && elsewhere(code, row, org) ? { dispensedElsewhere: true } : {}) }
 }
+
+/** A pack supplied by another organisation than the one asking (see PackResult.dispensedElsewhere). */
+const elsewhere = (code: ReturnCodeName, row: PackRow | null, org: string) =>
+  code === 'ALREADY_INACTIVE' && row?.state === 'supplied' && !!row.supplied_by && row.supplied_by !== org
 
 // ---- state changes -----------------------------------------------------------------------------------------
 
 // Exactly once: the change is one conditional UPDATE on the pack's row (state = 'active'); PostgreSQL re-checks
 // the condition on the latest row version after waiting for a concurrent writer, so of many concurrent requests
-// exactly one updates the row. The transaction row is written by the same statement.
-const CHANGE_SQL = `
+// exactly one updates the row. The transaction row and the scan-log row are written by the same statement.
+export const CHANGE_SQL = `
   with u as (
     update packs p set state = $3, state_at = $4, last_txn = $5
     from serial_batches b
@@ -184,13 +201,16 @@ const CHANGE_SQL = `
       and p.batch = $6 and b.expiry = $7::date
       and ($8::boolean or (b.status = 'active' and b.expiry >= $9::date
            and not exists (select 1 from serial_products sp where sp.cip13 = p.cip13 and sp.status <> 'active')))
-    returning p.cip13, p.serial
+    returning p.cip13, p.serial, b.status as batch_status, (select sp.status from serial_products sp where sp.cip13 = p.cip13) as product_status
   ), t as (
     insert into pack_transactions (cip13, id, serial, action, from_state, to_state, org_id, user_id, role, undoes, at)
     select cip13, $5, serial, $10, 'active', $3, $11, $12, $13, null, $4 from u
     returning id
+  ), s as (
+    insert into serial_scans (cip13, id, at, serial, batch, expiry, action, code, role, pharmacy_pseudonym, transaction_id, alert_reference)
+    select cip13, $14::uuid, $4, serial, $6, $7::date, $10, 'STATE_CHANGED', $13, $15::text, $5, null from u
   )
-  select id from t`
+  select t.id, u.batch_status, u.product_status from t, u`
 
 // Undo: the pack must still be in the state the named transaction set, that transaction must be its last change,
 // made by the same organisation and user less than 10 days ago, and the batch and product must not be blocked.
@@ -224,31 +244,51 @@ export interface ChangeRequest {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-export async function changePackState(database: DatabaseHandle, principal: Principal, request: ChangeRequest, now: Date): Promise<PackResult> {
+/** The answer of a state change; `logged`: its scan-log row is already written (by the change's own statement). */
+export interface ChangeOutcome {
+  outcome: PackResult
+  logged: boolean
+}
+
+/**
+ * Changes a pack's state. The success of a non-undo change is ONE statement (one round trip): the conditional
+ * UPDATE, its transaction row and its pseudonymised scan-log row (`pseudonym`), committed together. Refusals are
+ * diagnosed with a second read and logged by the caller (alerts.ts recordScan), as they may raise an alert.
+ */
+export async function changePackState(database: DatabaseHandle, principal: Principal, request: ChangeRequest, now: Date, pseudonym: string): Promise<ChangeOutcome> {
   const { pack: ref, action } = request
   const today = parisDay(now)
-  if (!ref.cip13) return { ok: false, code: 'UNKNOWN_PRODUCT', pack: packView(ref, null, today) }
+  if (!ref.cip13) return { outcome: { ok: false, code: 'UNKNOWN_PRODUCT', pack: packView(ref, null, today) }, logged: false }
   const isUndo = action === 'undo' || action === 'unlock'
   // A concurrent change can make the diagnosis see an active pack after the UPDATE missed it: try again (bounded).
   for (let attempt = 0; attempt < 3; attempt++) {
     const id = randomUUID()
-    let rows: Array<{ id: string }>
     if (!isUndo) {
       const target = TARGET[action as keyof typeof TARGET]
-      rows = await database.prepared('serial_change', CHANGE_SQL, [
+      const [done] = await database.prepared<{ id: string; batch_status: BatchStatus; product_status: BatchStatus | null }>('serial_change', CHANGE_SQL, [
         ref.cip13, ref.serial, target, now, id, ref.batch, ref.expiry, ALLOWED_WHEN_BLOCKED.includes(action), today, action, principal.org, principal.user, principal.role,
+        randomUUID(), pseudonym,
       ])
-    } else if (request.transactionId && UUID.test(request.transactionId)) {
+      if (done) {
+        const row: PackRow = { product_known: true, state: target, batch: ref.batch, state_at: now, last_txn: id, expiry: ref.expiry, batch_status: done.batch_status, product_status: done.product_status }
+        return { outcome: { ok: true, code: 'STATE_CHANGED', pack: packView(ref, row, today), transactionId: id }, logged: true }
+      }
+      const row = await readPack(database, ref)
+      const code = diagnoseChange(action, ref, row, today)
+      if (code) return { outcome: { ok: false, code, pack: packView(ref, row, today), ...(elsewhere(code, row, principal.org) ? { dispensedElsewhere: true } : {}) }, logged: false }
+      continue
+    }
+    let rows: Array<{ id: string }> = []
+    if (request.transactionId && UUID.test(request.transactionId)) {
       const states = action === 'unlock' ? ['locked'] : UNDOABLE
       rows = await database.prepared('serial_undo', UNDO_SQL, [
         ref.cip13, ref.serial, request.transactionId, principal.org, principal.user, new Date(now.getTime() - UNDO_WINDOW_MS), states, now, id, ref.batch, ref.expiry, today, action, principal.role,
       ])
-    } else rows = []
+    }
     const row = await readPack(database, ref)
-    if (rows[0]) return { ok: true, code: 'STATE_CHANGED', pack: packView(ref, row, today), transactionId: id, ...(isUndo ? { undid: request.transactionId! } : {}) }
-
-    const code = isUndo ? await diagnoseUndo(database.db, principal, request, row, today, now) : diagnoseChange(action, ref, row, today)
-    if (code) return { ok: false, code, pack: packView(ref, row, today) }
+    if (rows[0]) return { outcome: { ok: true, code: 'STATE_CHANGED', pack: packView(ref, row, today), transactionId: id, undid: request.transactionId! }, logged: false }
+    const code = await diagnoseUndo(database.db, principal, request, row, today, now)
+    if (code) return { outcome: { ok: false, code, pack: packView(ref, row, today) }, logged: false }
   }
   throw new Error('pack state change: no outcome after 3 attempts')
 }
