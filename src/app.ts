@@ -77,8 +77,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('now', opts.now ?? (() => new Date()))
 
   installErrorHandling(app)
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
+    done()
   })
 
   if (opts.config.MAX_EVENT_LOOP_DELAY_MS > 0) {

@@ -28,9 +28,15 @@ export default fp(
     const { db } = opts
     app.decorateRequest('idempotency', null)
 
-    app.addHook('preHandler', async (request, reply) => {
+    // The hooks run on every request: without a key they return at once, without a promise (callback style).
+    app.addHook('preHandler', (request, reply, done) => {
       const key = request.headers['idempotency-key']
-      if (key === undefined || !METHODS.has(request.method)) return
+      if (key === undefined || !METHODS.has(request.method)) return done()
+      // After a replay the reply is already sent: the request must not go on to its handler.
+      claim(request, reply, key).then((replayed) => (replayed ? undefined : done()), done)
+    })
+
+    async function claim(request: FastifyRequest, reply: FastifyReply, key: string | string[]) {
       if (typeof key !== 'string' || !KEY.test(key)) throw new AppError('IDEMPOTENCY_KEY_INVALID')
       const scope = request.principal?.org ?? `anonymous:${request.ip}`
       const hash = requestHash(request)
@@ -43,7 +49,7 @@ export default fp(
           .executeTakeFirst()
         if (inserted) {
           request.idempotency = { scope, key }
-          return
+          return false
         }
         const existing = await db.selectFrom('idempotency_keys').selectAll().where('org_id', '=', scope).where('key', '=', key).executeTakeFirst()
         if (!existing) continue // purged between the two statements
@@ -65,15 +71,20 @@ export default fp(
         }
         if (existing.request_hash !== hash) throw new AppError('IDEMPOTENCY_KEY_REUSED')
         if (existing.state === 'running') throw new AppError('IDEMPOTENCY_IN_PROGRESS')
-        return replay(reply, existing)
+        replay(reply, existing)
+        return true
       }
       throw new AppError('IDEMPOTENCY_IN_PROGRESS')
+    }
+
+    app.addHook('onSend', (request, reply, payload, done) => {
+      const idem = request.idempotency
+      if (!idem) return done(null, payload)
+      request.idempotency = null
+      record(idem, reply, payload).then((p) => done(null, p), (err) => done(err))
     })
 
-    app.addHook('onSend', async (request, reply, payload) => {
-      const idem = request.idempotency
-      if (!idem) return payload
-      request.idempotency = null
+    async function record(idem: { scope: string; key: string }, reply: FastifyReply, payload: unknown) {
       const where = db.deleteFrom('idempotency_keys').where('org_id', '=', idem.scope).where('key', '=', idem.key)
       // Failures and throttling are not kept: a retry after Retry-After must run again.
       if (reply.statusCode >= 500 || reply.statusCode === 429 || (payload !== null && payload !== undefined && typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
@@ -92,13 +103,13 @@ export default fp(
         .where('key', '=', idem.key)
         .execute()
       return payload
-    })
+    }
 
     // If the request dies before a response is sent (client gone, crash in a hook), free the key.
-    app.addHook('onResponse', async (request) => {
+    app.addHook('onResponse', (request, _reply, done) => {
       const idem = request.idempotency
-      if (!idem) return
-      await db.deleteFrom('idempotency_keys').where('org_id', '=', idem.scope).where('key', '=', idem.key).where('state', '=', 'running').execute()
+      if (!idem) return done()
+      db.deleteFrom('idempotency_keys').where('org_id', '=', idem.scope).where('key', '=', idem.key).where('state', '=', 'running').execute().then(() => done(), done)
     })
   },
   { name: 'idempotency', dependencies: ['auth'] },

@@ -14,6 +14,9 @@ import { BlockRegistry, type BlockEntry } from './blocking.ts'
 const CHECKERS: readonly Role[] = ['pharmacy', 'hospital', 'wholesaler']
 export const MAX_BOXES = 100
 
+// `type: [string, null]` rather than anyOf: the response serializer handles it without trying each branch.
+const stringOrNull = (options: Record<string, unknown> = {}) => Type.Unsafe<string | null>({ type: ['string', 'null'], ...options })
+
 const DM_EXAMPLE = ']d201034009494972942110000000001\u001d10LOT2026A\u001d17271231'
 
 const DispensationBox = Type.Object(
@@ -41,26 +44,27 @@ const BlockingRecall = Type.Object({
   version: Type.Integer({ minimum: 1 }),
   lab: Type.String({ description: 'Identifier (SIREN) of the lab that recalls the batch.' }),
   message: Type.String({ description: 'What to tell the pharmacist: the lab’s message (English when asked for and written by the lab).' }),
-  expiry: Type.Union([Type.String({ format: 'date' }), Type.Null()], { description: 'Expiry of the recalled batch, as declared in the recall.' }),
+  expiry: stringOrNull({ format: 'date', description: 'Expiry of the recalled batch, as declared in the recall.' }),
   since: Type.String({ format: 'date-time', description: 'When the blocking took effect.' }),
 })
 
 const BoxAnswer = Type.Object({
   index: Type.Integer({ minimum: 0, description: 'Position of the box in the request.' }),
-  status: Type.Union([Type.Literal('blocked'), Type.Literal('clear'), Type.Literal('unreadable')], {
+  status: Type.Enum(['blocked', 'clear', 'unreadable'], {
     description: 'blocked: do not dispense, quarantine the box (see recalls). clear: no recall blocks this batch now. unreadable: the box could not be read (see errors): scan it again or type product and batch; it is NOT cleared.',
   }),
-  cip13: Type.Union([Type.String(), Type.Null()]),
-  batch: Type.Union([Type.String(), Type.Null()]),
-  recalls: Type.Array(BlockingRecall, { description: 'The recalls that block the batch (empty unless blocked).' }),
-  errors: Type.Array(
+  cip13: stringOrNull({ description: 'The presentation read (null when unreadable, or for a product that is not a French medicine).' }),
+  batch: stringOrNull({ description: 'The batch as given (null when unreadable).' }),
+  recalls: Type.Optional(Type.Array(BlockingRecall, { description: 'Only when blocked: the recalls that block the batch.' })),
+  errors: Type.Optional(Type.Array(
     Type.Object({
       field: Type.String({ examples: ['dataMatrix'] }),
       code: Type.String({ examples: ['SEPARATOR_MISSING'] }),
       position: Type.Optional(Type.Integer({ description: '1-based character position in the scanned string.' })),
       message: Type.String(),
     }),
-  ),
+    { description: 'Only when unreadable: what is wrong.' },
+  )),
 })
 
 export const DispensationCheck = component(
@@ -81,14 +85,13 @@ export const DispensationCheck = component(
           generation: 12,
           checkedAt: '2026-11-22T09:15:00.000Z',
           boxes: [
-            { index: 0, status: 'clear', cip13: '3400949497294', batch: 'LOT2026A', recalls: [], errors: [] },
+            { index: 0, status: 'clear', cip13: '3400949497294', batch: 'LOT2026A' },
             {
               index: 1,
               status: 'blocked',
               cip13: '3400936128149',
               batch: 'B2026-17',
               recalls: [{ reference: 'R-2026-0042', version: 1, lab: '301234563', message: 'Lot rappelé : ne pas délivrer, mettre en quarantaine et retourner au laboratoire.', expiry: '2027-06-30', since: '2026-11-21T16:02:11.000Z' }],
-              errors: [],
             },
           ],
         },
@@ -101,29 +104,48 @@ type Box = Static<typeof DispensationBox>
 type Answer = Static<typeof BoxAnswer>
 type Read = { ok: true; cip13: string | null; batch: string } | { ok: false; answer: Answer }
 
+function unreadable(index: number, errors: Answer['errors']): Read {
+  return { ok: false, answer: { index, status: 'unreadable', cip13: null, batch: null, errors } }
+}
+
+// Module-level functions, no closure per request: this is the busiest route of the service.
 function readBox(box: Box, index: number, lang: Lang, now: Date): Read {
-  const unreadable = (errors: Answer['errors']): Read => ({ ok: false, answer: { index, status: 'unreadable', cip13: null, batch: null, recalls: [], errors } })
   const hasFields = box.product !== undefined || box.batch !== undefined
   if (box.dataMatrix !== undefined) {
-    if (hasFields) return unreadable([{ field: 'dataMatrix', code: 'AMBIGUOUS_INPUT', message: lang === 'fr' ? 'donnez soit « dataMatrix », soit « product » et « batch », pas les deux' : 'give either "dataMatrix" or "product" and "batch", not both' }])
+    if (hasFields) return unreadable(index, [{ field: 'dataMatrix', code: 'AMBIGUOUS_INPUT', message: lang === 'fr' ? 'donnez soit « dataMatrix », soit « product » et « batch », pas les deux' : 'give either "dataMatrix" or "product" and "batch", not both' }])
     const r = parseDataMatrix(box.dataMatrix, { require: ['01', '10'], now })
-    if (!r.ok) return unreadable(r.errors.map((e) => ({ field: 'dataMatrix', code: e.code, position: e.position, message: e[lang] })))
+    if (!r.ok) return unreadable(index, r.errors.map((e) => ({ field: 'dataMatrix', code: e.code, position: e.position, message: e[lang] })))
     return { ok: true, cip13: r.value.cip13, batch: r.value.batch! }
   }
-  if (!hasFields) return unreadable([{ field: 'dataMatrix', code: 'FIELD_EMPTY', message: lang === 'fr' ? 'donnez « dataMatrix », ou « product » et « batch »' : 'give "dataMatrix", or "product" and "batch"' }])
+  if (!hasFields) return unreadable(index, [{ field: 'dataMatrix', code: 'FIELD_EMPTY', message: lang === 'fr' ? 'donnez « dataMatrix », ou « product » et « batch »' : 'give "dataMatrix", or "product" and "batch"' }])
   const r = parseProductAndBatch(box)
-  if (!r.ok) return unreadable(r.errors.map((e) => ({ field: e.field, code: e.code, message: e[lang] })))
+  if (!r.ok) return unreadable(index, r.errors.map((e) => ({ field: e.field, code: e.code, message: e[lang] })))
   return { ok: true, cip13: r.value.cip13, batch: r.value.batch }
 }
 
-const recallOf = (e: BlockEntry, lang: Lang) => ({
-  reference: e.reference,
-  version: e.version,
-  lab: e.labId,
-  message: (lang === 'en' && e.messageEn) || e.messageFr,
-  expiry: e.expiry,
-  since: e.since.toISOString(),
-})
+function answer(reads: Read[], found: BlockEntry[][], lang: Lang, generation: number, now: Date) {
+  let k = 0
+  let blocked = false
+  let allClear = true
+  const boxes: Answer[] = new Array(reads.length)
+  for (let index = 0; index < reads.length; index++) {
+    const r = reads[index]!
+    if (!r.ok) {
+      allClear = false
+      boxes[index] = r.answer
+      continue
+    }
+    const entries = r.cip13 ? found[k++]! : []
+    if (entries.length > 0) {
+      blocked = true
+      allClear = false
+      const recalls = new Array(entries.length)
+      for (let j = 0; j < entries.length; j++) recalls[j] = entries[j]!.shown[lang]
+      boxes[index] = { index, status: 'blocked', cip13: r.cip13, batch: r.batch, recalls }
+    } else boxes[index] = { index, status: 'clear', cip13: r.cip13, batch: r.batch }
+  }
+  return { blocked, allClear, generation, checkedAt: now.toISOString(), boxes }
+}
 
 export interface DispensationBlockingOptions {
   database: DatabaseHandle
@@ -162,29 +184,19 @@ export default fp(
       async (request) => {
         const lang = langOf(request)
         const now = app.now()
-        const reads = request.body.boxes.map((box, i) => readBox(box, i, lang, now))
+        const input = request.body.boxes
+        const reads: Read[] = new Array(input.length)
         const wanted: Array<{ cip13: string; batch: string }> = []
-        for (const r of reads) if (r.ok && r.cip13) wanted.push({ cip13: r.cip13, batch: r.batch })
-        const generation = fallback.generation
-        const found = await fallback.lookup(wanted)
-        let k = 0
-        let blocked = false
-        let allClear = true
-        const boxes = reads.map((r, index): Answer => {
-          if (!r.ok) {
-            allClear = false
-            return r.answer
-          }
+        for (let i = 0; i < input.length; i++) {
+          const r = readBox(input[i]!, i, lang, now)
+          reads[i] = r
           // A foreign GTIN is no French presentation: no French recall can name it.
-          const entries = r.cip13 ? found[k++]! : []
-          if (entries.length > 0) {
-            blocked = true
-            allClear = false
-            return { index, status: 'blocked', cip13: r.cip13, batch: r.batch, recalls: entries.map((e) => recallOf(e, lang)), errors: [] }
-          }
-          return { index, status: 'clear', cip13: r.cip13, batch: r.batch, recalls: [], errors: [] }
-        })
-        return { blocked, allClear, generation: Math.max(generation, 0), checkedAt: now.toISOString(), boxes }
+          if (r.ok && r.cip13) wanted.push({ cip13: r.cip13, batch: r.batch })
+        }
+        const generation = fallback.generation
+        const lookup = fallback.lookup(wanted)
+        const found = Array.isArray(lookup) ? lookup : await lookup
+        return answer(reads, found, lang, Math.max(generation, 0), now)
       },
     )
   },

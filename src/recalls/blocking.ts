@@ -70,6 +70,17 @@ export interface BlockEntry {
   messageFr: string
   messageEn: string | null
   since: Date
+  /** The entry as the dispensation check shows it, in French and in English: built once, when loaded. */
+  shown: { fr: ShownRecall; en: ShownRecall }
+}
+
+export interface ShownRecall {
+  reference: string
+  version: number
+  lab: string
+  message: string
+  expiry: string | null
+  since: string
 }
 
 interface BlockRow {
@@ -86,16 +97,22 @@ interface BlockRow {
 }
 
 const SELECT_COLUMNS = 'cip13, batch, recall_id, reference, version, lab_id, expiry, message_fr, message_en, since'
-const toEntry = (r: BlockRow): BlockEntry => ({
-  recallId: r.recall_id,
-  reference: r.reference,
-  version: r.version,
-  labId: r.lab_id,
-  expiry: r.expiry,
-  messageFr: r.message_fr,
-  messageEn: r.message_en,
-  since: r.since,
-})
+function toEntry(r: BlockRow): BlockEntry {
+  const shown = (message: string): ShownRecall => ({ reference: r.reference, version: r.version, lab: r.lab_id, message, expiry: r.expiry, since: r.since.toISOString() })
+  return {
+    recallId: r.recall_id,
+    reference: r.reference,
+    version: r.version,
+    labId: r.lab_id,
+    expiry: r.expiry,
+    messageFr: r.message_fr,
+    messageEn: r.message_en,
+    since: r.since,
+    shown: { fr: shown(r.message_fr), en: shown(r.message_en ?? r.message_fr) },
+  }
+}
+
+const NONE: BlockEntry[] = []
 
 /** This instance's copy of the blocked batches, kept current by notifications and a leased heartbeat. */
 export class BlockRegistry {
@@ -143,9 +160,11 @@ export class BlockRegistry {
   }
 
   /** The recalls blocking each (cip13, batch), in the order given: from memory when fresh, else one query. */
-  async lookup(boxes: ReadonlyArray<{ cip13: string; batch: string }>): Promise<BlockEntry[][]> {
-    if (performance.now() < this.freshUntil) return boxes.map((b) => this.entries.get(keyOf(b.cip13, b.batch)) ?? [])
-    return lookupInDatabase(this.database, boxes)
+  lookup(boxes: ReadonlyArray<{ cip13: string; batch: string }>): BlockEntry[][] | Promise<BlockEntry[][]> {
+    if (performance.now() >= this.freshUntil) return lookupInDatabase(this.database, boxes)
+    const found: BlockEntry[][] = new Array(boxes.length)
+    for (let i = 0; i < boxes.length; i++) found[i] = this.entries.get(keyOf(boxes[i]!.cip13, boxes[i]!.batch)) ?? NONE
+    return found
   }
 
   /** Reloads the whole set (coalescing calls that arrive while a reload runs) and records the generation. */
