@@ -1,4 +1,4 @@
-// npm run bench [-- --duration 10 --connections 50 --only product-lookup]
+// npm run bench [-- --duration 10 --connections 50 --only product-lookup --packs 2000000]
 // Runs, in one run and with the same connections, a bare Fastify hello world and the service's scenarios,
 // and prints one line per scenario: requests/s, p99 latency, ratio to the baseline.
 // The service runs on DATABASE_URL when set (a fresh database is created beside it), else on a fresh embedded one.
@@ -11,6 +11,9 @@ import autocannon from 'autocannon'
 import pg from 'pg'
 import { loadConfig } from '../src/platform/config.ts'
 import { signDevToken } from '../src/platform/tokens.ts'
+import { paced } from './bench/paced.ts'
+import { broadcastBenchRecall, dispensationBody, seedBlockedBatches } from './bench/dispensation.ts'
+import { BENCH_PHARMACY, counter, decommissionRequest, decommissionRequests, findPgbench, type LoadedPacks, loadBenchPacks, pgbenchScript, runPgbench, verifyRequests } from './bench/decommission.ts'
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +21,9 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     only: { type: 'string' },
     streams: { type: 'string', default: '10000' },
+    // Packs loaded for pack-decommission (a few million: the table size the target is set for); pack-verify
+    // alone loads 200,000. Only loaded when one of them runs, on PostgreSQL.
+    packs: { type: 'string', default: '2000000' },
   },
 })
 const duration = Number(values.duration)
@@ -27,7 +33,7 @@ interface Scenario {
   name: string
   /** What the scenario measures, for the printed table. */
   what: string
-  requests: (ctx: { token: (role: 'pharmacy' | 'lab' | 'ansm' | 'ordre' | 'prescriber', org: string) => string }) => autocannon.Request[]
+  requests: (ctx: { token: (role: 'pharmacy' | 'lab' | 'ansm' | 'ordre' | 'prescriber', org: string) => string; packs: LoadedPacks | null; recallId: string | null }) => autocannon.Request[]
   target?: string
 }
 
@@ -60,18 +66,53 @@ const scenarios: Scenario[] = [
     requests: () => [{ method: 'GET', path: '/v1/public/shortage-statistics' }],
   },
   {
-    // The demo data has no packs: this measures the "unknown product" answer, which runs the same single
-    // prepared query as a hit. Upload packs first (see the README) to measure hits.
+    // On PostgreSQL: each request verifies a different loaded (active) pack, and every scan writes its log row.
+    // On the embedded database (no packs loaded): the "unknown product" answer, same statement.
     name: 'pack-verify',
-    what: 'POST /v1/serialization/packs/verify (DataMatrix), authenticated pharmacy',
+    what: 'POST /v1/serialization/packs/verify (DataMatrix), authenticated pharmacy, a different loaded pack each, scan logged',
     target: '≥ 40% of baseline',
-    requests: ({ token }) => [
+    requests: ({ token, packs }) => packs ? verifyRequests(token('pharmacy', BENCH_PHARMACY), packs) : [
       {
         method: 'POST', path: '/v1/serialization/packs/verify',
         headers: { authorization: `Bearer ${token('pharmacy', '750100010')}`, 'content-type': 'application/json' },
         body: JSON.stringify({ dataMatrix: ']d2010340094949729421BENCH0000001\u001d10BENCHLOT\u001d17301231' }),
       },
     ],
+  },
+  {
+    // 2,000 blocked batches in memory (on PostgreSQL; none on the embedded database), five boxes per call:
+    // three DataMatrix and two product + batch, two of them blocked.
+    name: 'dispensation-check',
+    what: 'POST /v1/dispensation-checks, 5 boxes (2 blocked), authenticated pharmacy',
+    target: '≥ 50% of baseline, p99 ≤ 25 ms',
+    requests: ({ token }) => [
+      {
+        method: 'POST', path: '/v1/dispensation-checks',
+        headers: { authorization: `Bearer ${token('pharmacy', '750100010')}`, 'content-type': 'application/json' },
+        body: dispensationBody,
+      },
+    ],
+  },
+  {
+    // Six pharmacies in turn acknowledge a broadcast recall, each time with other quantities: every request
+    // records a new acknowledgement (history kept), none is an idempotent no-op.
+    name: 'recall-acknowledgement',
+    what: 'PUT /v1/recalls/{id}/acknowledgement, 6 pharmacies, changed quantities each time',
+    target: 'informative',
+    requests: ({ token, recallId }) => {
+      const pharmacies = ['750100010', '690100020', '130100030', '2A0100040', '971100050', '974100060'].map((org) => `Bearer ${token('pharmacy', org)}`)
+      let n = 0
+      return [
+        {
+          method: 'PUT', path: `/v1/recalls/${recallId}/acknowledgement`,
+          headers: { 'content-type': 'application/json' },
+          setupRequest: (req: any) => {
+            n++
+            return { ...req, headers: { ...req.headers, authorization: pharmacies[n % pharmacies.length] }, body: JSON.stringify({ status: 'done', quarantined: n, returned: 0, destroyed: 0 }) }
+          },
+        },
+      ] as autocannon.Request[]
+    },
   },
   {
     name: 'eprescription-cycle',
@@ -205,6 +246,62 @@ async function pushScenario(service: { child: ChildProcess; url: string }, datab
   }
 }
 
+/**
+ * Decommission (supply), each request a different active pack of the loaded table: the service at full rate,
+ * then pgbench running the same SQL statement (service.ts CHANGE_SQL) with as many clients as the service has
+ * pooled connections, on other packs of the same table; then the service held at 1,000 requests/s.
+ */
+async function decommissionScenario(
+  url: string, databaseUrl: string, packs: LoadedPacks, token: string, pool: number, secret: string,
+  line: (name: string, r: { rps: number; p99: number; errors: number; non2xx: number }, ratio: string, note?: string) => void,
+) {
+  const next = counter(0, Math.floor(packs.count / 2)) // the service's packs: the first half; pgbench's: the second
+  let changed = 0
+  let other = 0
+  const requests = decommissionRequests(token, packs, next).map((r) => ({
+    ...r,
+    onResponse: (status: number, body: string) => (status === 200 && body.includes('"code":"STATE_CHANGED"') ? changed++ : other++),
+  })) as autocannon.Request[]
+  await autocannon({ url, connections, duration: 2, requests })
+  changed = other = 0
+  const full = await run(url, requests)
+  const fullChanged = changed
+  const fullOther = other
+
+  const pgbench = findPgbench()
+  let ratio = 'n/a'
+  let pg = 'pgbench not found (Debian: apt-get install postgresql-client)'
+  if (pgbench) {
+    const r = await runPgbench(pgbench, databaseUrl, pgbenchScript(packs, secret), { clients: pool, duration, from: Math.floor(packs.count / 2) })
+    ratio = `${((full.rps / r.tps) * 100).toFixed(0)}%`
+    pg = `pgbench ${r.tps.toFixed(0)} tps (${pool} clients, same statement, latency avg ${r.latencyMs} ms${r.failed ? `, ${r.failed} failed` : ''})`
+  }
+  line('pack-decommission', full, ratio, `POST /v1/serialization/packs/state supply, a different active pack each of ${packs.count.toLocaleString('en')}; ${fullChanged} STATE_CHANGED, ${fullOther} other; ratio to ${pg} (target: ≥ 60% of pgbench)`)
+
+  // 1,000 requests/s sustained, two ways. autocannon's overallRate: each connection sends its quota of the
+  // second back to back (bursts at full concurrency), timed from when each request is written.
+  changed = other = 0
+  const held = await autocannon({ url, connections, duration, requests, pipelining: 1, overallRate: 1000 })
+  line(
+    'pack-decommission@1k',
+    { rps: held.requests.average, p99: held.latency.p99, errors: held.errors + held.timeouts, non2xx: held.non2xx },
+    '',
+    `autocannon overallRate 1000 (per-second bursts on ${connections} connections): ${changed} STATE_CHANGED, ${other} other (target: p99 ≤ 50 ms)`,
+  )
+  // Open loop (scripts/bench/paced.ts): one request every millisecond, latency from its due time.
+  changed = other = 0
+  const p = await paced({
+    url, rate: 1000, seconds: duration, request: decommissionRequest(token, packs, next),
+    onResponse: (status, body) => (status === 200 && body.includes('"code":"STATE_CHANGED"') ? changed++ : other++),
+  })
+  line(
+    'pack-decommission@1k-open',
+    { rps: p.rate, p99: p.p99, errors: p.errors, non2xx: p.non2xx },
+    '',
+    `open loop, 1,000 req/s evenly, latency from the due time: p50 ${p.p50} ms, max ${p.max} ms; ${changed} STATE_CHANGED, ${other} other (target: p99 ≤ 50 ms)`,
+  )
+}
+
 const tsx = path.join('node_modules', '.bin', 'tsx')
 const children: ChildProcess[] = []
 const cleanups: Array<() => Promise<void> | void> = []
@@ -249,12 +346,25 @@ try {
   const line = (name: string, r: { rps: number; p99: number; errors: number; non2xx: number }, ratio: string, note = '') =>
     console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(8)} req/s   p99 ${String(r.p99).padStart(5)} ms   ${ratio.padStart(6)}   errors ${r.errors} non-2xx ${r.non2xx}${note ? `   ${note}` : ''}`)
   line('baseline-hello', baseline, '100%')
+  const selected = (name: string) => !values.only || values.only.split(',').includes(name)
+  let packs: LoadedPacks | null = null
+  if (env.DATABASE_URL && (selected('pack-verify') || selected('pack-decommission'))) {
+    const count = selected('pack-decommission') ? Number(values.packs) : Math.min(200_000, Number(values.packs))
+    console.log(`loading ${count.toLocaleString('en')} packs (scripts/bench/load-packs.ts)…`)
+    packs = await loadBenchPacks(env.DATABASE_URL, count, (l) => console.log(l))
+  }
+  if (env.DATABASE_URL && selected('dispensation-check')) await seedBlockedBatches(env.DATABASE_URL)
+  const recallId = selected('recall-acknowledgement') ? await broadcastBenchRecall(service.url, token) : null
   for (const s of scenarios) {
-    if (values.only && !values.only.split(',').includes(s.name)) continue
-    const requests = s.requests({ token })
+    if (!selected(s.name)) continue
+    const requests = s.requests({ token, packs, recallId })
     await autocannon({ url: service.url, connections, duration: 2, requests })
     const r = await run(service.url, requests)
     line(s.name, r, `${((r.rps / baseline.rps) * 100).toFixed(0)}%`, `${s.what}${s.target ? ` (target: ${s.target})` : ''}`)
+  }
+  if (selected('pack-decommission')) {
+    if (!env.DATABASE_URL || !packs) console.log('pack-decommission      skipped: needs DATABASE_URL (PostgreSQL, pgbench)')
+    else await decommissionScenario(service.url, env.DATABASE_URL, packs, token('pharmacy', BENCH_PHARMACY), Number(env.DATABASE_POOL_MAX ?? 20), config.SCAN_PSEUDONYM_SECRET, line)
   }
   if (!values.only || values.only.split(',').includes('push')) {
     if (env.DATABASE_URL) await pushScenario(service, env.DATABASE_URL, Number(values.streams))

@@ -40,3 +40,32 @@ export const dispensationBody = JSON.stringify({
     { product: '3400936128149', batch: 'LOT-X' },
   ],
 })
+
+/**
+ * A broadcast recall addressed to every pharmacy, made through the API as a lab and ANSM would: the target of
+ * the acknowledgement scenario. Returns its id.
+ */
+export async function broadcastBenchRecall(url: string, token: (role: 'lab' | 'ansm', org: string) => string): Promise<string> {
+  const call = async (method: string, path: string, role: 'lab' | 'ansm', org: string, body?: unknown) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token(role, org)}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    })
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
+    return res.json() as Promise<{ id: string }>
+  }
+  const { id } = await call('POST', '/v1/recalls', 'lab', '412345670', {
+    title: 'Rappel de lot (bench)',
+    reason: 'Défaut de fabrication',
+    message: 'Mettez en quarantaine les boîtes du lot et retournez-les.',
+    action: 'quarantine_return',
+    recipients: { categories: ['pharmacy'] },
+    contacts: [{ name: 'Pharmacien responsable', phone: '+33 1 00 00 00 01' }],
+    batches: [{ cip13: '3400936128149', batch: 'BENCH-ACK', expiry: '2027-12-31' }],
+    blockDispensation: true,
+  })
+  await call('POST', `/v1/recalls/${id}/submit`, 'lab', '412345670')
+  await call('POST', `/v1/recalls/${id}/approve`, 'ansm', 'ANSM')
+  return id
+}
