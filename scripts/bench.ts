@@ -12,7 +12,7 @@ import pg from 'pg'
 import { loadConfig } from '../src/platform/config.ts'
 import { signDevToken } from '../src/platform/tokens.ts'
 import { paced } from './bench/paced.ts'
-import { broadcastBenchRecall, dispensationBody, seedBlockedBatches } from './bench/dispensation.ts'
+import { ACK_PHARMACIES, broadcastBenchRecall, dispensationBody, seedBlockedBatches } from './bench/dispensation.ts'
 import { BENCH_PHARMACY, counter, decommissionRequest, decommissionRequests, findPgbench, type LoadedPacks, loadBenchPacks, pgbenchScript, runPgbench, verifyRequests } from './bench/decommission.ts'
 
 const { values } = parseArgs({
@@ -94,13 +94,14 @@ const scenarios: Scenario[] = [
     ],
   },
   {
-    // Six pharmacies in turn acknowledge a broadcast recall, each time with other quantities: every request
-    // records a new acknowledgement (history kept), none is an idempotent no-op.
+    // Pharmacies in turn (1,000 on PostgreSQL, the 6 demo ones on the embedded database) acknowledge a broadcast
+    // recall, each time with other quantities: every request records a new acknowledgement (history kept, audited).
     name: 'recall-acknowledgement',
-    what: 'PUT /v1/recalls/{id}/acknowledgement, 6 pharmacies, changed quantities each time',
+    what: 'PUT /v1/recalls/{id}/acknowledgement, pharmacies in turn, changed quantities each time',
     target: 'informative',
     requests: ({ token, recallId }) => {
-      const pharmacies = ['750100010', '690100020', '130100030', '2A0100040', '971100050', '974100060'].map((org) => `Bearer ${token('pharmacy', org)}`)
+      const orgs = process.env.DATABASE_URL ? ACK_PHARMACIES : ['750100010', '690100020', '130100030', '2A0100040', '971100050', '974100060']
+      const pharmacies = orgs.map((org) => `Bearer ${token('pharmacy', org)}`)
       let n = 0
       return [
         {
@@ -354,7 +355,7 @@ try {
     packs = await loadBenchPacks(env.DATABASE_URL, count, (l) => console.log(l))
   }
   if (env.DATABASE_URL && selected('dispensation-check')) await seedBlockedBatches(env.DATABASE_URL)
-  const recallId = selected('recall-acknowledgement') ? await broadcastBenchRecall(service.url, token) : null
+  const recallId = selected('recall-acknowledgement') ? await broadcastBenchRecall(service.url, token, env.DATABASE_URL) : null
   for (const s of scenarios) {
     if (!selected(s.name)) continue
     const requests = s.requests({ token, packs, recallId })

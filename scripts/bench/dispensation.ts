@@ -45,7 +45,20 @@ export const dispensationBody = JSON.stringify({
  * A broadcast recall addressed to every pharmacy, made through the API as a lab and ANSM would: the target of
  * the acknowledgement scenario. Returns its id.
  */
-export async function broadcastBenchRecall(url: string, token: (role: 'lab' | 'ansm', org: string) => string): Promise<string> {
+export const ACK_PHARMACIES = Array.from({ length: 1000 }, (_, i) => `99${String(i).padStart(7, '0')}`)
+
+export async function broadcastBenchRecall(url: string, token: (role: 'lab' | 'ansm', org: string) => string, databaseUrl?: string): Promise<string> {
+  // A thousand more pharmacies (on PostgreSQL), so that acknowledgements do not all queue on a few rows.
+  if (databaseUrl) {
+    const client = new pg.Client({ connectionString: databaseUrl })
+    await client.connect()
+    await client.query(
+      `insert into organisations (id, role, name, department, region, updated_at)
+       select unnest($1::text[]), 'pharmacy', 'Pharmacie bench', '10', '44', now() on conflict do nothing`,
+      [ACK_PHARMACIES],
+    )
+    await client.end()
+  }
   const call = async (method: string, path: string, role: 'lab' | 'ansm', org: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, {
       method,

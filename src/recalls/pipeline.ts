@@ -474,8 +474,10 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
       .returningAll()
       .executeTakeFirstOrThrow()
     await acknowledgeEvent(tx, principal.org, rec.last_event_id, { status: body.status, ...ack }, now)
+    const view = await ackView(tx, id, updated)
+    // Last: the audit trail's lock is held from here to the commit, and every audited write in the country waits on it.
     await audit(tx, actor, { action: `${kind}.acknowledged`, objectType: LABEL[kind].object, objectId: id, changes: { org: principal.org, before: rec.ack_status ? { status: rec.ack_status, ...rec.ack } : null, after: { status: body.status, ...ack } } }, now)
-    return { view: await ackView(tx, id, updated), changed: true }
+    return { view, changed: true }
   })
 }
 
