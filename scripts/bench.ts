@@ -310,7 +310,8 @@ try {
   const hello = await start(process.execPath, ['--import', 'tsx', 'scripts/bench/hello.ts'], { PORT: '0' })
   children.push(hello.child)
 
-  const env: NodeJS.ProcessEnv = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DEMO_DATA: 'true', AUTO_MIGRATE: 'true', MAX_EVENT_LOOP_DELAY_MS: '0' }
+  // No per-organisation rate: the bench is one pharmacy at full speed.
+  const env: NodeJS.ProcessEnv = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DEMO_DATA: 'true', AUTO_MIGRATE: 'true', MAX_EVENT_LOOP_DELAY_MS: '0', SERIALIZATION_RATE_PER_MINUTE: '0' }
   let database = 'embedded'
   if (process.env.DATABASE_URL) {
     const name = `bench_${Date.now()}`

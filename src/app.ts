@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -7,7 +8,7 @@ import auth from './platform/auth.ts'
 import auditRoutes from './platform/audit-routes.ts'
 import type { Config } from './platform/config.ts'
 import type { DatabaseHandle } from './platform/db/index.ts'
-import { installErrorHandling, sendProblem } from './platform/errors.ts'
+import { AppError, installErrorHandling, sendProblem } from './platform/errors.ts'
 import health from './platform/health.ts'
 import idempotency from './platform/idempotency.ts'
 import openapi from './platform/openapi.ts'
@@ -95,6 +96,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(openapi, { version: VERSION })
   await app.register(auth, { config: opts.config, db: opts.database.db })
   await app.register(idempotency, { db: opts.database.db, ttlHours: opts.config.IDEMPOTENCY_TTL_HOURS })
+  // Per organisation (after authentication), only on the routes that ask for it (config.rateLimit), in memory on
+  // each instance: a runaway workstation loop must not starve the country's pharmacies.
+  await app.register(rateLimit, {
+    global: false,
+    hook: 'preHandler',
+    keyGenerator: (request) => request.principal?.org ?? request.ip,
+    errorResponseBuilder: (_request, context) => new AppError(context.statusCode === 429 ? 'TOO_MANY_REQUESTS' : 'RATE_LIMITED', { max: context.max, after: context.after }),
+  })
   await app.register(health, { db: opts.database.db })
   await app.register(auditRoutes, { prefix: '/v1' })
   const background = opts.background ?? 'on'

@@ -86,6 +86,9 @@ const ProductParams = Type.Object({ code: ProductCodeParam })
 const BatchParams = Type.Object({ code: ProductCodeParam, batch: Batch })
 
 const routes: RoutePlugin = async (app) => {
+  // Verifications and state changes share one count per organisation (a bulk call counts once).
+  const perMinute = app.config.SERIALIZATION_RATE_PER_MINUTE
+  const limited = perMinute > 0 ? { preHandler: app.rateLimit({ max: perMinute, timeWindow: 60_000 }) } : {}
   const pseudonymOf = pseudonymMemo(app.config.SCAN_PSEUDONYM_SECRET)
   const scans = { database: app.database, secret: app.config.SCAN_PSEUDONYM_SECRET, pseudonymOf }
   const verifier = new VerifyBatcher(app.database, pseudonymOf)
@@ -135,12 +138,13 @@ const routes: RoutePlugin = async (app) => {
     '/serialization/packs/verify',
     {
       config: { roles: VERIFIERS },
+      ...limited,
       schema: {
         tags: [TAG],
         operationId: 'verifyPack',
         summary: 'Verify one pack (read-only)',
         description:
-          'Give the scanned DataMatrix string, or the product, serial, batch and expiry. The answer is always 200 with a return code: `PACK_ACTIVE` means the box may be dispensed; anything else says why not and what to do (`alert: true`: quarantine the box). An unreadable scan answers `INVALID_CODE` with each problem and its position, before any pack is looked up. Read-only for the pack; the scan is logged under a pseudonym of your organisation, and an alert code also answers `alertReference`: the alert sent to the product’s lab.',
+          'Give the scanned DataMatrix string, or the product, serial, batch and expiry. The answer is always 200 with a return code: `PACK_ACTIVE` means the box may be dispensed; anything else says why not and what to do (`alert: true`: quarantine the box). An unreadable scan answers `INVALID_CODE` with each problem and its position, before any pack is looked up. Read-only for the pack; the scan is logged under a pseudonym of your organisation, and an alert code also answers `alertReference`: the alert sent to the product’s lab. Verifications and state changes share a rate per organisation (`SERIALIZATION_RATE_PER_MINUTE`): beyond it, 429 `TOO_MANY_REQUESTS` with `Retry-After`, and nothing is done.',
         body: PackInput,
         response: { 200: PackResult },
       },
@@ -152,6 +156,7 @@ const routes: RoutePlugin = async (app) => {
     '/serialization/packs/verify-bulk',
     {
       config: { roles: VERIFIERS },
+      ...limited,
       schema: {
         tags: [TAG],
         operationId: 'verifyPacks',
@@ -172,12 +177,13 @@ const routes: RoutePlugin = async (app) => {
     '/serialization/packs/state',
     {
       config: { roles: VERIFIERS },
+      ...limited,
       schema: {
         tags: [TAG],
         operationId: 'changePackState',
         summary: 'Dispense, destroy, mark stolen, sample, free sample, lock, export, unlock or undo one pack',
         description:
-          'Exactly once: of many concurrent requests for the same active pack, one answers `STATE_CHANGED` with its `transactionId`; the others `ALREADY_INACTIVE` with the pack’s state. Undo (and unlock) names the `transactionId` of the change to revert and is accepted within 10 days, from the same organisation and user, never for a destroyed or stolen pack nor on a recalled, withdrawn or expired batch. Another organisation’s transaction answers `UNDO_OTHER_ORGANISATION`, without its details. An answer with `alert: true` (possible falsification) carries `alertReference`, the alert sent to the product’s lab. Send an `Idempotency-Key` to retry safely: a retry replays the first answer.',
+          'Exactly once: of many concurrent requests for the same active pack, one answers `STATE_CHANGED` with its `transactionId`; the others `ALREADY_INACTIVE` with the pack’s state. Undo (and unlock) names the `transactionId` of the change to revert and is accepted within 10 days, from the same organisation and user, never for a destroyed or stolen pack nor on a recalled, withdrawn or expired batch. Another organisation’s transaction answers `UNDO_OTHER_ORGANISATION`, without its details. An answer with `alert: true` (possible falsification) carries `alertReference`, the alert sent to the product’s lab. Send an `Idempotency-Key` to retry safely: a retry replays the first answer. Verifications and state changes share a rate per organisation (`SERIALIZATION_RATE_PER_MINUTE`): beyond it, 429 `TOO_MANY_REQUESTS` with `Retry-After`, and nothing is done.',
         headers: IdempotencyKeyHeader,
         body: PackChange,
         response: { 200: PackResult, ...problems(409, 422) },
@@ -190,6 +196,7 @@ const routes: RoutePlugin = async (app) => {
     '/serialization/packs/state-bulk',
     {
       config: { roles: VERIFIERS },
+      ...limited,
       schema: {
         tags: [TAG],
         operationId: 'changePackStates',

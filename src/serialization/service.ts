@@ -11,6 +11,11 @@ import './db.ts'
 import { type FieldError, type Gs1Error, parseDataMatrix, parsePackFields } from './gs1.ts'
 
 defineErrors({
+  // The serialization return code of the same name, as an HTTP answer: the request was not processed.
+  TOO_MANY_REQUESTS: errorDef(429, 'Trop de requêtes', 'Too many requests', (p) => ({
+    fr: `Votre organisation a dépassé ${p.max} vérifications ou changements d’état de boîtes par minute : rien n’a été fait ; réessayez dans ${p.after}.`,
+    en: `Your organisation went over ${p.max} pack verifications or state changes per minute: nothing was done; retry in ${p.after}.`,
+  })),
   BATCH_EXPIRY_CONFLICT: errorDef(409, 'Lot déjà déclaré avec une autre date de péremption', 'Batch already declared with another expiry date', (p) => ({
     fr: `Le lot ${p.batch} de ce produit est déjà déclaré avec la date de péremption ${p.expiry} : un lot a une seule date. Vérifiez le numéro de lot ou la date.`,
     en: `Batch ${p.batch} of this product is already declared with expiry date ${p.expiry}: a batch has one date. Check the batch number or the date.`,
