@@ -1,5 +1,5 @@
 import t from 'tap'
-import { addBusinessHours } from '../src/emergency/business-hours.ts'
+import { addBusinessHours, easter, isFrenchPublicHoliday } from '../src/emergency/business-hours.ts'
 import { parisInstant } from '../src/platform/paris-time.ts'
 
 const add = (iso: string, hours: number) => addBusinessHours(new Date(iso), hours).toISOString()
@@ -54,8 +54,31 @@ t.test('daylight saving time changes (last Sunday of March and of October)', asy
 })
 
 t.test('year end and bad input', async (t) => {
-  // Thursday 31 Dec 2026 17:00 Paris → Friday 1 Jan 2027 12:00 (public holidays are not known)
-  t.equal(add('2026-12-31T16:00:00Z', 4), '2027-01-01T11:00:00.000Z')
+  // Thursday 31 Dec 2026 17:00 Paris → 1 hour that day, Friday 1 Jan is a public holiday, the weekend, then
+  // Monday 4 Jan 12:00
+  t.equal(add('2026-12-31T16:00:00Z', 4), '2027-01-04T11:00:00.000Z')
   t.throws(() => addBusinessHours(new Date(), -1))
   t.throws(() => addBusinessHours(new Date(), 1, { open: 9, close: 9, days: [1] }))
+})
+
+t.test('French public holidays are closed days', async (t) => {
+  t.same(easter(2024), [3, 31])
+  t.same(easter(2026), [4, 5])
+  t.same(easter(2027), [3, 28])
+  t.same(easter(2038), [4, 25])
+  const holidays2026 = ['1-1', '4-6', '5-1', '5-8', '5-14', '5-25', '7-14', '8-15', '11-1', '11-11', '12-25']
+  for (const md of holidays2026) {
+    const [m, d] = md.split('-').map(Number) as [number, number]
+    t.ok(isFrenchPublicHoliday(2026, m, d), `2026-${md} is a public holiday`)
+  }
+  let count = 0
+  for (let day = 0; day < 365; day++) {
+    const date = new Date(Date.UTC(2026, 0, 1 + day))
+    if (isFrenchPublicHoliday(2026, date.getUTCMonth() + 1, date.getUTCDate())) count++
+  }
+  t.equal(count, 11, 'eleven in a year')
+  // Wednesday 13 May 2026 16:00 Paris + 4 h: 2 h that day, Ascension Thursday closed, 2 h on Friday → Friday 11:00
+  t.equal(add('2026-05-13T14:00:00Z', 4), '2026-05-15T09:00:00.000Z')
+  // Friday 3 April 2026 17:00 + 4 h: 1 h, weekend, Easter Monday closed → Tuesday 7 April 12:00 Paris
+  t.equal(add('2026-04-03T15:00:00Z', 4), '2026-04-07T10:00:00.000Z')
 })

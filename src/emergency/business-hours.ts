@@ -6,8 +6,9 @@
  * night would reach nobody and only add noise for the operator. Counting 4 business hours (Monday to Friday,
  * 09:00–18:00 Paris time) means a morning request escalates the same afternoon and an evening request the
  * next working morning, which keeps the patient's wait bounded to about one working day while leaving the
- * service half a day to answer. Public holidays are not counted as closed (no authoritative list is loaded);
- * a lab can shorten or lengthen the delay per opening.
+ * service half a day to answer. The eleven national public holidays (jours fériés, Code du travail L3133-1) are
+ * closed days; the local ones (Alsace-Moselle, overseas abolition days) are not counted. A lab can shorten or
+ * lengthen the delay per opening.
  *
  * Local wall-clock times are converted to instants by platform/paris-time.ts (correct across the DST changes,
  * which happen at night, outside business hours).
@@ -23,8 +24,40 @@ export interface BusinessCalendar {
   close: number
   /** ISO weekdays that are working days (1 = Monday … 7 = Sunday). */
   days: readonly number[]
+  /** Closed days among those (public holidays). */
+  closed?: (y: number, m: number, d: number) => boolean
 }
-export const PARIS_OFFICE_HOURS: BusinessCalendar = { open: 9, close: 18, days: [1, 2, 3, 4, 5] }
+
+/** Easter Sunday of a Gregorian year (anonymous Gregorian algorithm), as [month, day]. */
+export function easter(y: number): [number, number] {
+  const a = y % 19
+  const b = Math.floor(y / 100)
+  const c = y % 100
+  const d = Math.floor(b / 4)
+  const e = b % 4
+  const f = Math.floor((b + 8) / 25)
+  const g = Math.floor((b - f + 1) / 3)
+  const h = (19 * a + b - d - g + 15) % 30
+  const i = Math.floor(c / 4)
+  const k = c % 4
+  const l = (32 + 2 * e + 2 * i - h - k) % 7
+  const m = Math.floor((a + 11 * h + 22 * l) / 451)
+  const month = Math.floor((h + l - 7 * m + 114) / 31)
+  const day = ((h + l - 7 * m + 114) % 31) + 1
+  return [month, day]
+}
+
+const FIXED_HOLIDAYS = new Set(['1-1', '5-1', '5-8', '7-14', '8-15', '11-1', '11-11', '12-25'])
+
+/** The national public holidays: eight fixed dates, Easter Monday, Ascension Thursday and Whit Monday. */
+export function isFrenchPublicHoliday(y: number, m: number, d: number): boolean {
+  if (FIXED_HOLIDAYS.has(`${m}-${d}`)) return true
+  const [em, ed] = easter(y)
+  const days = (Date.UTC(y, m - 1, d) - Date.UTC(y, em - 1, ed)) / (24 * HOUR)
+  return days === 1 || days === 39 || days === 50
+}
+
+export const PARIS_OFFICE_HOURS: BusinessCalendar = { open: 9, close: 18, days: [1, 2, 3, 4, 5], closed: isFrenchPublicHoliday }
 
 /** `start` plus `hours` counted only inside business hours. */
 export function addBusinessHours(start: Date, hours: number, cal: BusinessCalendar = PARIS_OFFICE_HOURS): Date {
@@ -34,7 +67,7 @@ export function addBusinessHours(start: Date, hours: number, cal: BusinessCalend
   let t = start
   for (;;) {
     const { y, m, d, weekday } = parisDate(t)
-    if (cal.days.includes(weekday)) {
+    if (cal.days.includes(weekday) && !cal.closed?.(y, m, d)) {
       const open = parisInstant(y, m, d, cal.open).getTime()
       const close = parisInstant(y, m, d, cal.close).getTime()
       const from = Math.max(t.getTime(), open)

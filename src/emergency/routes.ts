@@ -137,7 +137,7 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
         summary: 'Open one of the lab’s presentations to emergency requests (or update its opening)',
         description: [
           'Subscribed labs only (403 `LAB_NOT_SUBSCRIBED`); the presentation must be the lab’s own (another lab’s or an unknown one: 404).',
-          'Gives the emergency service’s contact, optional opening hours (free text), an optional maximum quantity per request and an optional escalation delay in business hours (default 4, Monday–Friday 09:00–18:00 Europe/Paris).',
+          'Gives the emergency service’s contact, optional opening hours (free text), an optional maximum quantity per request and an optional escalation delay in business hours (default 4, Monday–Friday 09:00–18:00 Europe/Paris, national public holidays excepted).',
           'Opening does not make a request eligible by itself: the presentation must also be MITM or niche and have an active shortage declared.',
         ].join('\n\n'),
         headers: IdempotencyKeyHeader,

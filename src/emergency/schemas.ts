@@ -115,7 +115,7 @@ export const Opening = component(
       contact: Contact,
       openingHours: nullable(Type.String()),
       maxQuantity: nullable(Type.Integer({ description: 'Most boxes per request; null: no maximum.' })),
-      escalationBusinessHours: Type.Integer({ description: 'Business hours (Mon–Fri 09:00–18:00 Europe/Paris) after which an unanswered request is escalated.' }),
+      escalationBusinessHours: Type.Integer({ description: 'Business hours (Mon–Fri 09:00–18:00 Europe/Paris, national public holidays excepted) after which an unanswered request is escalated.' }),
       openedAt: Type.String({ format: 'date-time' }),
       closedAt: nullable(Type.String({ format: 'date-time' })),
       updatedAt: Type.String({ format: 'date-time' }),

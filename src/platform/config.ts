@@ -44,7 +44,7 @@ export const ConfigSchema = Type.Object({
   SHORTAGE_SIGNAL_LAPSE_DAYS: Type.Integer({ minimum: 1, maximum: 365, default: 30 }),
   /** Pack verifications and state changes per organisation and minute, on each instance (0: no limit). */
   SERIALIZATION_RATE_PER_MINUTE: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 1200 }),
-  /** Business hours (Mon–Fri 09:00–18:00 Europe/Paris) after which an unanswered emergency request is escalated. */
+  /** Business hours (Mon–Fri 09:00–18:00 Europe/Paris, public holidays excepted) after which an unanswered emergency request is escalated. */
   EMERGENCY_ESCALATION_BUSINESS_HOURS: Type.Integer({ minimum: 1, maximum: 72, default: 4 }),
   /** EC P-256 private key (PEM PKCS#8; one line with \n accepted) that signs e-prescription receipts (ES256). */
   RECEIPT_SIGNING_KEY: Type.Optional(Type.String({ pattern: '-----BEGIN PRIVATE KEY-----' })),
