@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -32,6 +33,15 @@ import webhookRoutes from './platform/webhooks/routes.ts'
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version
 
+const eagerSerializers = SerializerSelector()
+function lazySerializers(externalSchemas: unknown, options: unknown) {
+  const compile = eagerSerializers(externalSchemas as never, options as never)
+  return (route: Parameters<typeof compile>[0]) => {
+    let serialize: ((data: unknown) => string) | undefined
+    return (data: unknown) => (serialize ??= compile(route) as (data: unknown) => string)(data)
+  }
+}
+
 export interface AppOptions {
   config: Config
   database: DatabaseHandle
@@ -60,6 +70,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     bodyLimit: 10 * 1024 * 1024,
+    // Response serializers are compiled on a route's first answer rather than at start: compiling all of them
+    // (every route sees every shared schema) took most of the start-up time of the embedded default.
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
     ajv: {
       customOptions: {
         allErrors: true,
