@@ -102,6 +102,37 @@ export function parseDate(s: string): string | null | undefined {
 }
 
 /**
+ * The field checks of a CIS_CIP_Dispo_Spec.txt line that both its importers share (the referential here, the
+ * shortage declarations in shortages/availability.ts). The sixth column is named by the caller: the two read
+ * its meaning differently. `reason` is the first problem found, in French, or null.
+ */
+export function readAvailabilityFields(f: readonly string[], sixthColumn: string) {
+  const [cis, cip13, code, label, start, sixth, returned, link] = f as [string, string, string, string, string, string, string, string]
+  const dates = { start: parseDate(start), sixth: parseDate(sixth), returned: parseDate(returned) }
+  const badDate = (
+    [
+      ['de début', start, dates.start],
+      [sixthColumn, sixth, dates.sixth],
+      ['de remise à disposition', returned, dates.returned],
+    ] as const
+  ).find(([, , v]) => v === undefined)
+  const cisBad = cisProblem(cis)
+  const cipBad = cip13 === '' ? null : cip13Problem(cip13)
+  const reason = cisBad
+    ? `CIS « ${cis} » : ${cisBad.fr}`
+    : cipBad
+      ? `CIP13 ${cip13} : ${cipBad.fr}`
+      : !/^[1-4]$/.test(code)
+        ? `code de statut invalide « ${code} » (attendu : 1, 2, 3 ou 4)`
+        : !label
+          ? 'libellé du statut absent'
+          : badDate
+            ? `date ${badDate[0]} invalide « ${badDate[1]} » (attendue : JJ/MM/AAAA)`
+            : null
+  return { cis, cip13, code, label, link, dates, reason }
+}
+
+/**
  * '24,34' -> '24.34' (two decimals, as numeric(12,2) gives it back); '' -> null; undefined when unreadable.
  * Prices of 1,000 € and more appear as '1,034,87' or '1 034,87': the last comma is the decimal one.
  */
@@ -391,39 +422,21 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
       const rows: AvailabilityRow[] = []
       const replaced: string[] = []
       for (const { no, f } of lines) {
-        const [cis, cip13, code, label, start, plannedEnd, returned, link] = f as [string, string, string, string, string, string, string, string]
+        const { cis, cip13, code, label, link, dates, reason: fieldProblem } = readAvailabilityFields(f, 'de fin prévue')
         const key = `${cis}|${cip13}`
         // A line rejected for its content still keeps the status already known for its key: a typo in a date
         // must not erase a published shortage.
         keep.add(key)
-        const cisBad = cisProblem(cis)
-        const cipBad = cip13 === '' ? null : cip13Problem(cip13)
-        const dates = { start: parseDate(start), plannedEnd: parseDate(plannedEnd), returned: parseDate(returned) }
-        const badDate = (
-          [
-            ['de début', start, dates.start],
-            ['de fin prévue', plannedEnd, dates.plannedEnd],
-            ['de remise à disposition', returned, dates.returned],
-          ] as const
-        ).find(([, , v]) => v === undefined)
         const owner = cip13 ? presentationCis.get(cip13) : undefined
-        const reason = cisBad
-          ? `CIS « ${cis} » : ${cisBad.fr}`
-          : cipBad
-            ? `CIP13 ${cip13} : ${cipBad.fr}`
-            : !/^[1-4]$/.test(code)
-              ? `code de statut invalide « ${code} » (attendu : 1, 2, 3 ou 4)`
-              : !label
-                ? 'libellé du statut absent'
-                : badDate
-                  ? `date ${badDate[0]} invalide « ${badDate[1]} » (attendue : JJ/MM/AAAA)`
-                  : !knownCis.has(cis)
-                    ? unknownCis(cis)
-                    : owner !== undefined && owner !== cis
-                      ? `CIP13 ${cip13} : présentation du CIS ${owner}, pas du CIS ${cis}`
-                      : seen.has(key)
-                        ? `statut en double pour CIS ${cis}${cip13 ? ` CIP13 ${cip13}` : ''} (déjà ligne ${seen.get(key)})`
-                        : null
+        const reason =
+          fieldProblem ??
+          (!knownCis.has(cis)
+            ? unknownCis(cis)
+            : owner !== undefined && owner !== cis
+              ? `CIP13 ${cip13} : présentation du CIS ${owner}, pas du CIS ${cis}`
+              : seen.has(key)
+                ? `statut en double pour CIS ${cis}${cip13 ? ` CIP13 ${cip13}` : ''} (déjà ligne ${seen.get(key)})`
+                : null)
         if (reason) {
           reject(no, reason)
           continue
@@ -431,7 +444,7 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
         seen.set(key, no)
         const row: AvailabilityRow = {
           cis, cip13: orNull(cip13), status_code: Number(code), status_label: label, start_date: dates.start ?? null,
-          planned_end_date: dates.plannedEnd ?? null, return_date: dates.returned ?? null, link: orNull(link), updated_at: now,
+          planned_end_date: dates.sixth ?? null, return_date: dates.returned ?? null, link: orNull(link), updated_at: now,
         }
         const before = existing.get(key)
         if (!before) report.availability.inserted++

@@ -42,8 +42,7 @@ import type { Generated, Kysely } from 'kysely'
 import { sql } from 'kysely'
 import { type Actor, audit, SYSTEM } from '../platform/audit.ts'
 import type { DB } from '../platform/db/schema.ts'
-import { cip13Problem, cisProblem } from '../platform/identifiers.ts'
-import { decodeBdpm, parseDate } from '../referential/bdpm.ts'
+import { decodeBdpm, readAvailabilityFields } from '../referential/bdpm.ts'
 import { checkDeclaration, declarationRows, type DeclarationRow, itemsOf, recordVersion, snapshotOf } from './core.ts'
 import type { DeclarationKind, DeclarationStatus } from './db.ts'
 import { TRANSITIONS } from './schemas.ts'
@@ -151,33 +150,15 @@ export function parseAvailability(buf: Buffer, reject: (line: number, cis: strin
       continue
     }
     while (f.length < COLUMNS) f.push('')
-    const [cis, cip13, code, label, start, updatedOn, returned, link] = f as [string, string, string, string, string, string, string, string]
-    const dates = { start: parseDate(start), updatedOn: parseDate(updatedOn), returned: parseDate(returned) }
-    const badDate = (
-      [
-        ['de début', start, dates.start],
-        ['de mise à jour', updatedOn, dates.updatedOn],
-        ['de remise à disposition', returned, dates.returned],
-      ] as const
-    ).find(([, , v]) => v === undefined)
-    const cisBad = cisProblem(cis)
-    const cipBad = cip13 === '' ? null : cip13Problem(cip13)
+    const { cis, cip13, code, label, link, dates, reason: fieldProblem } = readAvailabilityFields(f, 'de mise à jour')
     const key = `${cis}|${cip13}`
-    const reason = cisBad
-      ? `CIS « ${cis} » : ${cisBad.fr}`
-      : cipBad
-        ? `CIP13 ${cip13} : ${cipBad.fr}`
-        : !/^[1-4]$/.test(code)
-          ? `code de statut invalide « ${code} » (attendu : 1, 2, 3 ou 4)`
-          : !label
-            ? 'libellé du statut absent'
-            : badDate
-              ? `date ${badDate[0]} invalide « ${badDate[1]} » (attendue : JJ/MM/AAAA)`
-              : code !== '4' && !dates.start
-                ? 'date de début absente'
-                : seen.has(key)
-                  ? `statut en double pour CIS ${cis}${cip13 ? ` CIP13 ${cip13}` : ''} (déjà ligne ${seen.get(key)})`
-                  : null
+    const reason =
+      fieldProblem ??
+      (code !== '4' && !dates.start
+        ? 'date de début absente'
+        : seen.has(key)
+          ? `statut en double pour CIS ${cis}${cip13 ? ` CIP13 ${cip13}` : ''} (déjà ligne ${seen.get(key)})`
+          : null)
     if (reason) {
       reject(no, cis, cip13 || null, reason)
       continue
@@ -185,7 +166,7 @@ export function parseAvailability(buf: Buffer, reject: (line: number, cis: strin
     seen.set(key, no)
     out.push({
       no, cis, cip13, code: Number(code) as AvailabilityLine['code'], label,
-      start: dates.start ?? null, updatedOn: dates.updatedOn ?? null, returned: dates.returned ?? null, link: link || null,
+      start: dates.start ?? null, updatedOn: dates.sixth ?? null, returned: dates.returned ?? null, link: link || null,
     })
   }
   return { lines: out, read }
