@@ -39,7 +39,9 @@ async function main() {
   const demo = config.DEMO_DATA ? await loadDemoData(database.db) : null
 
   const app = await buildApp({ config, database, logger: loggerOptions(config) })
-  app.server.requestTimeout = 30_000
+  // The whole request must arrive within it. 120 s: a streamed pack upload (up to a million serials) is read only as
+  // fast as it is inserted, about 15 s here.
+  app.server.requestTimeout = 120_000
   app.server.keepAliveTimeout = 65_000 // above common load-balancer idle timeouts
 
   closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {

@@ -98,7 +98,7 @@ const NAMES: Record<string, Text> = {
 const nameOf = (ai: string): Text => NAMES[ai] ?? { fr: `numéro national (NHRN, AI ${ai})`, en: `national number (NHRN, AI ${ai})` }
 
 /** A character named without echoing it: printable ASCII in quotes, anything else as its code point. */
-function describeChar(c: string): string {
+export function describeChar(c: string): string {
   const cp = c.codePointAt(0)!
   const hex = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`
   return cp >= 0x21 && cp <= 0x7e ? `« ${c} » (${hex})` : hex

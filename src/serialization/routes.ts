@@ -11,6 +11,7 @@ import { PageQuery } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
 import { pseudonymMemo, recordScan } from './alerts.ts'
 import alertRoutes from './alerts-routes.ts'
+import uploadStreamRoutes from './upload-stream-routes.ts'
 import { DISPENSED_ELSEWHERE_TEXT, RETURN_CODE_NAMES, RETURN_CODES, type ReturnCodeName } from './codes.ts'
 import { expiryField, productCode } from './gs1.ts'
 import {
@@ -76,7 +77,7 @@ const summary = (results: Result[]) => ({
 })
 
 /** A product named in a path or body: CIP13 or GTIN-14, else 400 naming the field. */
-function cip13Of(value: string, field: string, lang: Lang): string {
+export function cip13Of(value: string, field: string, lang: Lang): string {
   const r = productCode(value, field)
   if ('error' in r) throw new AppError('INVALID_IDENTIFIER', { field, fr: r.error.fr, en: r.error.en }, { errors: [{ field, code: 'identifier', message: r.error[lang] }] })
   return r.cip13
@@ -118,6 +119,7 @@ const routes: RoutePlugin = async (app) => {
     return render(await logged(request, resolved.pack, action, r, now), lang)
   }
   await app.register(alertRoutes)
+  await app.register(uploadStreamRoutes)
 
   app.get(
     '/serialization/return-codes',
@@ -225,7 +227,7 @@ const routes: RoutePlugin = async (app) => {
         operationId: 'uploadPacks',
         summary: 'Upload packs of one batch (lab)',
         description:
-          'Product (one of your presentations: another lab’s product answers 404), batch, expiry and up to 10,000 serials per call; send larger batches in several calls. Idempotent: a serial already uploaded in this batch is counted `unchanged`; in another batch of the product, it is reported in `conflicts` and left as it was. A batch already declared with another expiry answers 409.',
+          'Product (one of your presentations: another lab’s product answers 404), batch, expiry and up to 10,000 serials per call; for a larger batch, stream its serials as text, one per line, to `POST /v1/serialization/products/{code}/batches/{batch}/packs` (up to 1,000,000 in one call), or send several calls. Idempotent: a serial already uploaded in this batch is counted `unchanged`; in another batch of the product, it is reported in `conflicts` and left as it was. A batch already declared with another expiry answers 409.',
         headers: IdempotencyKeyHeader,
         body: PackUpload,
         response: { 200: PackUploadReport, ...problems(404, 409, 413, 422) },

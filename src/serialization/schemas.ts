@@ -155,7 +155,7 @@ export const PackUpload = component(
       product: ProductCodeParam,
       batch: Batch,
       expiry: Type.String({ description: 'YYYY-MM-DD, or YYMMDD as printed (day 00 = end of month).', examples: ['2027-12-31'] }),
-      serials: Type.Array(Serial, { minItems: 1, maxItems: 10_000, description: 'Up to 10,000 serials per call; send larger batches in several calls (idempotent).' }),
+      serials: Type.Array(Serial, { minItems: 1, maxItems: 10_000, description: 'Up to 10,000 serials per call; for larger batches, the streamed upload (text/plain, one serial per line) or several calls (idempotent).' }),
     },
     { $id: 'PackUpload', additionalProperties: false, examples: [{ product: '3400949497294', batch: 'LOT2026A', expiry: '2027-12-31', serials: ['10000000001', '10000000002'] }] },
   ),
@@ -176,6 +176,34 @@ export const PackUploadReport = component(
       }),
     },
     { $id: 'PackUploadReport', examples: [{ product: '3400949497294', batch: 'LOT2026A', expiry: '2027-12-31', received: 2, created: 2, unchanged: 0, duplicatesInRequest: 0, conflicts: [] }] },
+  ),
+)
+
+/** At most this many conflicts are listed in a streamed upload's report (conflictCount counts them all). */
+export const STREAM_CONFLICTS_LISTED = 1_000
+
+export const PackStreamReport = component(
+  Type.Object(
+    {
+      product: Type.String(),
+      batch: Type.String(),
+      expiry: Type.String({ format: 'date' }),
+      received: Type.Integer({ description: 'Serials read: the non-empty lines of the body.' }),
+      created: Type.Integer({ description: 'New packs.' }),
+      unchanged: Type.Integer({
+        description: 'Lines whose serial was already in this batch: uploaded before, or on an earlier line of this upload (a repeated line counts here, not apart).',
+      }),
+      conflictCount: Type.Integer({ description: 'Lines whose serial is already uploaded in another batch of this product (left as it was).' }),
+      conflicts: Type.Array(Type.Object({ serial: Type.String(), batch: Type.String({ description: 'The batch it was uploaded in.' }) }), {
+        maxItems: STREAM_CONFLICTS_LISTED,
+        description: `The first ${STREAM_CONFLICTS_LISTED.toLocaleString('en')} conflicts found (conflictCount counts them all).`,
+      }),
+    },
+    {
+      $id: 'PackStreamReport',
+      description: 'What a streamed upload did: received = created + unchanged + conflictCount.',
+      examples: [{ product: '3400949497294', batch: 'LOT2026A', expiry: '2027-12-31', received: 2000000, created: 1999998, unchanged: 1, conflictCount: 1, conflicts: [{ serial: '10000000042', batch: 'LOT2025Z' }] }],
+    },
   ),
 )
 

@@ -363,41 +363,72 @@ export interface UploadReport {
   conflicts: Array<{ serial: string; batch: string }>
 }
 
+/**
+ * The batch row of an upload: created with this expiry, or checked to have it (409 BATCH_EXPIRY_CONFLICT: a batch
+ * has one date). A concurrent upload of the same new batch waits here until the first one commits.
+ */
+export async function ensureBatch(tx: Transaction<DB>, labId: string, input: { cip13: string; batch: string; expiry: string }, now: Date) {
+  await tx
+    .insertInto('serial_batches')
+    .values({ cip13: input.cip13, batch: input.batch, lab_id: labId, expiry: input.expiry, created_at: now, updated_at: now })
+    .onConflict((oc) => oc.columns(['cip13', 'batch']).doNothing())
+    .execute()
+  const batch = await tx.selectFrom('serial_batches').select(['expiry']).where('cip13', '=', input.cip13).where('batch', '=', input.batch).executeTakeFirstOrThrow()
+  if (batch.expiry !== input.expiry) throw new AppError('BATCH_EXPIRY_CONFLICT', { batch: input.batch, expiry: batch.expiry })
+}
+
+/** What one chunk of serials did: each distinct serial is created, unchanged (already in this batch) or a conflict. */
+export interface ChunkOutcome {
+  /** Distinct serials of the chunk. */
+  distinct: number
+  created: number
+  unchanged: number
+  /** Serials already uploaded in another batch of the product: left as they were. */
+  conflicts: Array<{ serial: string; batch: string }>
+}
+
+/**
+ * Inserts one chunk of serials (up to a few tens of thousands: one array parameter) into a batch that ensureBatch
+ * made sure of. Shared by the JSON upload and the streamed one. Serials are inserted in sorted order, so two uploads
+ * that overlap lock their rows in the same order (no deadlock within a chunk).
+ */
+export async function insertSerialChunk(tx: Transaction<DB>, target: { cip13: string; batch: string }, serials: readonly string[], now: Date): Promise<ChunkOutcome> {
+  const distinct = [...new Set(serials)].sort()
+  if (distinct.length === 0) return { distinct: 0, created: 0, unchanged: 0, conflicts: [] }
+  const inserted = await sql<{ serial: string }>`
+    insert into packs (cip13, serial, batch, state, state_at, last_txn, created_at)
+    select ${target.cip13}, s, ${target.batch}, 'active', ${now}::timestamptz, null, ${now}::timestamptz from unnest(${distinct}::text[]) as s
+    on conflict (cip13, serial) do nothing
+    returning serial`.execute(tx)
+  const created = inserted.rows.length
+  if (created === distinct.length) return { distinct: distinct.length, created, unchanged: 0, conflicts: [] }
+  // A second statement (a new snapshot): it sees the rows a concurrent upload committed while this insert waited.
+  const fresh = new Set(inserted.rows.map((r) => r.serial))
+  const rest = distinct.filter((s) => !fresh.has(s))
+  const existing = await sql<{ serial: string; batch: string }>`
+    select serial, batch from packs where cip13 = ${target.cip13} and serial = any(${rest}::text[])`.execute(tx)
+  const conflicts = existing.rows.filter((e) => e.batch !== target.batch).map((e) => ({ serial: e.serial, batch: e.batch }))
+  return { distinct: distinct.length, created, unchanged: existing.rows.length - conflicts.length, conflicts }
+}
+
 /** Uploads packs of one batch: idempotent (a serial already in this batch is unchanged; in another batch, a conflict). */
 export async function uploadPacks(db: Kysely<DB>, actor: Actor & { org: string }, input: UploadInput, now: Date): Promise<UploadReport> {
-  const serials = [...new Set(input.serials)]
   return db.transaction().execute(async (tx) => {
     await assertLabProduct(tx, actor.org, input.cip13)
-    await tx
-      .insertInto('serial_batches')
-      .values({ cip13: input.cip13, batch: input.batch, lab_id: actor.org, expiry: input.expiry, created_at: now, updated_at: now })
-      .onConflict((oc) => oc.columns(['cip13', 'batch']).doNothing())
-      .execute()
-    const batch = await tx.selectFrom('serial_batches').select(['expiry']).where('cip13', '=', input.cip13).where('batch', '=', input.batch).executeTakeFirstOrThrow()
-    if (batch.expiry !== input.expiry) throw new AppError('BATCH_EXPIRY_CONFLICT', { batch: input.batch, expiry: batch.expiry })
-    const inserted = await sql<{ serial: string }>`
-      insert into packs (cip13, serial, batch, state, state_at, last_txn, created_at)
-      select ${input.cip13}, s, ${input.batch}, 'active', ${now}::timestamptz, null, ${now}::timestamptz from unnest(${serials}::text[]) as s
-      on conflict (cip13, serial) do nothing
-      returning serial`.execute(tx)
-    const created = new Set(inserted.rows.map((r) => r.serial))
-    const rest = serials.filter((s) => !created.has(s))
-    const existing = rest.length
-      ? await tx.selectFrom('packs').select(['serial', 'batch']).where('cip13', '=', input.cip13).where('serial', 'in', rest).execute()
-      : []
-    const conflicts = existing.filter((e) => e.batch !== input.batch).map((e) => ({ serial: e.serial, batch: e.batch }))
+    await ensureBatch(tx, actor.org, input, now)
+    const chunk = await insertSerialChunk(tx, input, input.serials, now)
     const report: UploadReport = {
       product: input.cip13,
       batch: input.batch,
       expiry: input.expiry,
       received: input.serials.length,
-      created: created.size,
-      unchanged: existing.length - conflicts.length,
-      duplicatesInRequest: input.serials.length - serials.length,
-      conflicts,
+      created: chunk.created,
+      unchanged: chunk.unchanged,
+      duplicatesInRequest: input.serials.length - chunk.distinct,
+      conflicts: chunk.conflicts,
     }
-    if (report.created > 0 || conflicts.length > 0) {
-      await audit(tx, actor, { action: 'serialization.packs.uploaded', objectType: 'serial_batch', objectId: `${input.cip13}/${input.batch}`, changes: { ...report, conflicts: conflicts.length } }, now)
+    if (report.created > 0 || report.conflicts.length > 0) {
+      await audit(tx, actor, { action: 'serialization.packs.uploaded', objectType: 'serial_batch', objectId: `${input.cip13}/${input.batch}`, changes: { ...report, conflicts: report.conflicts.length } }, now)
     }
     return report
   })
