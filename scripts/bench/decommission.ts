@@ -7,7 +7,8 @@ import path from 'node:path'
 import type autocannon from 'autocannon'
 import { createDatabase } from '../../src/platform/db/index.ts'
 import { pharmacyPseudonym } from '../../src/serialization/alerts.ts'
-import { CHANGE_SQL, parisDay } from '../../src/serialization/service.ts'
+import { parisDay } from '../../src/platform/paris-time.ts'
+import { CHANGE_SQL } from '../../src/serialization/service.ts'
 import { BENCH_EXPIRY, dataMatrixOf, loadPacks, packOf } from './load-packs.ts'
 
 const PER_LOT = 100_000

@@ -49,11 +49,12 @@ export function parisDate(at: Date) {
   return { y: p.y, m: p.m, d: p.d, weekday }
 }
 
+// en-CA writes YYYY-MM-DD. One formatter for the process: building one costs far more than formatting with it,
+// and formatting is on the hot paths (every pack verification and change).
+const dayFormat = new Intl.DateTimeFormat('en-CA', { timeZone: PARIS, year: 'numeric', month: '2-digit', day: '2-digit' })
+
 /** The Paris calendar day (YYYY-MM-DD) of an instant. */
-export function parisDay(at: Date): string {
-  const p = parisParts(at)
-  return `${p.y}-${String(p.m).padStart(2, '0')}-${String(p.d).padStart(2, '0')}`
-}
+export const parisDay = (at: Date): string => dayFormat.format(at)
 
 /** The Paris month (YYYY-MM) of an instant. */
 export const parisMonth = (at: Date) => parisDay(at).slice(0, 7)

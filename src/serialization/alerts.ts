@@ -9,7 +9,8 @@ import { publish } from '../platform/events/publish.ts'
 import { type AlertConclusion, type AlertStatus } from './alerts-db.ts'
 import './alerts-db.ts'
 import { RETURN_CODES } from './codes.ts'
-import { type PackRef, type PackResult, parisDay } from './service.ts'
+import { parisDay } from '../platform/paris-time.ts'
+import type { PackRef, PackResult } from './service.ts'
 
 type Db = Kysely<DB> | Transaction<DB>
 

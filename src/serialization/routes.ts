@@ -43,6 +43,7 @@ import {
   setProductStatus,
   uploadPacks,
 } from './service.ts'
+import { ChangeBatcher } from './change-batch.ts'
 import { VerifyBatcher } from './verify-batch.ts'
 
 /** Who verifies and decommissions packs. */
@@ -93,6 +94,7 @@ const routes: RoutePlugin = async (app) => {
   const pseudonymOf = pseudonymMemo(app.config.SCAN_PSEUDONYM_SECRET)
   const scans = { database: app.database, secret: app.config.SCAN_PSEUDONYM_SECRET, pseudonymOf }
   const verifier = new VerifyBatcher(app.database, pseudonymOf)
+  const changes = new ChangeBatcher(app.database)
   // Every answer about a readable French pack is logged (pseudonymised) and, when it may mean a falsification,
   // raises an alert whose reference the pharmacy gets back (alerts.ts). The hot paths (a verification without
   // alert, a successful change) are logged by their own statement; the others here.
@@ -115,7 +117,7 @@ const routes: RoutePlugin = async (app) => {
     const resolved = resolvePack(pack, now)
     if (!resolved.ok) return invalid(resolved.errors, lang)
     const principal = principalOf(request)
-    const r = await changePackState(app.database, principal, { action, pack: resolved.pack, transactionId }, now, pseudonymOf(principal.org))
+    const r = await changePackState(app.database, principal, { action, pack: resolved.pack, transactionId }, now, pseudonymOf(principal.org), changes)
     return render(await logged(request, resolved.pack, action, r, now), lang)
   }
   await app.register(alertRoutes)

@@ -5,7 +5,9 @@ import type { Principal } from '../platform/auth.ts'
 import type { DatabaseHandle } from '../platform/db/index.ts'
 import type { DB } from '../platform/db/schema.ts'
 import { AppError, defineErrors, errorDef, notFound } from '../platform/errors.ts'
+import { parisDay } from '../platform/paris-time.ts'
 import type { ReturnCodeName } from './codes.ts'
+import type { ChangeBatcher } from './change-batch.ts'
 import type { BatchStatus, PackState } from './db.ts'
 import './db.ts'
 import { type FieldError, type Gs1Error, parseDataMatrix, parsePackFields } from './gs1.ts'
@@ -80,11 +82,6 @@ export function resolvePack(input: PackInput, now: Date): ResolvedPack {
   return { ok: true, pack: { cip13: r.value.cip13, gtin: r.value.gtin, serial: r.value.serial, batch: r.value.batch, expiry: r.value.expiry } }
 }
 
-/** YYYY-MM-DD in Europe/Paris: a pack expires at the end of its expiry day, French time. */
-// One formatter for the process: building an Intl.DateTimeFormat costs far more than formatting with it (it was a
-// fifth of the verify route's CPU when built per call).
-const PARIS_DAY = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Paris', year: 'numeric', month: '2-digit', day: '2-digit' })
-export const parisDay = (d: Date) => PARIS_DAY.format(d)
 
 // ---- verification (read-only) ----------------------------------------------------------------------------
 
@@ -260,7 +257,7 @@ export interface ChangeOutcome {
  * UPDATE, its transaction row and its pseudonymised scan-log row (`pseudonym`), committed together. Refusals are
  * diagnosed with a second read and logged by the caller (alerts.ts recordScan), as they may raise an alert.
  */
-export async function changePackState(database: DatabaseHandle, principal: Principal, request: ChangeRequest, now: Date, pseudonym: string): Promise<ChangeOutcome> {
+export async function changePackState(database: DatabaseHandle, principal: Principal, request: ChangeRequest, now: Date, pseudonym: string, batcher?: ChangeBatcher): Promise<ChangeOutcome> {
   const { pack: ref, action } = request
   const today = parisDay(now)
   if (!ref.cip13) return { outcome: { ok: false, code: 'UNKNOWN_PRODUCT', pack: packView(ref, null, today) }, logged: false }
@@ -270,10 +267,16 @@ export async function changePackState(database: DatabaseHandle, principal: Princ
     const id = randomUUID()
     if (!isUndo) {
       const target = TARGET[action as keyof typeof TARGET]
-      const [done] = await database.prepared<{ id: string; batch_status: BatchStatus; product_status: BatchStatus | null }>('serial_change', CHANGE_SQL, [
-        ref.cip13, ref.serial, target, now, id, ref.batch, ref.expiry, ALLOWED_WHEN_BLOCKED.includes(action), today, action, principal.org, principal.user, principal.role,
-        randomUUID(), pseudonym,
-      ])
+      const force = ALLOWED_WHEN_BLOCKED.includes(action)
+      // The first attempt joins the other changes in flight (change-batch.ts); a retry after a race goes alone.
+      const done =
+        batcher && attempt === 0
+          ? await batcher.change({ principal, cip13: ref.cip13, serial: ref.serial, batch: ref.batch, expiry: ref.expiry, target, action, force, id, scanId: randomUUID(), pseudonym, now, today })
+          : (
+              await database.prepared<{ id: string; batch_status: BatchStatus; product_status: BatchStatus | null }>('serial_change', CHANGE_SQL, [
+                ref.cip13, ref.serial, target, now, id, ref.batch, ref.expiry, force, today, action, principal.org, principal.user, principal.role, randomUUID(), pseudonym,
+              ])
+            )[0]
       if (done) {
         const row: PackRow = { product_known: true, state: target, batch: ref.batch, state_at: now, last_txn: id, expiry: ref.expiry, batch_status: done.batch_status, product_status: done.product_status }
         return { outcome: { ok: true, code: 'STATE_CHANGED', pack: packView(ref, row, today), transactionId: id }, logged: true }

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import type { Principal } from '../platform/auth.ts'
+import { Batcher } from '../platform/db/batcher.ts'
 import type { DatabaseHandle } from '../platform/db/index.ts'
 import type { ReturnCodeName } from './codes.ts'
 import type { BatchStatus, PackState } from './db.ts'
-import { type PackRef, type PackResult, packView, parisDay } from './service.ts'
+import { parisDay } from '../platform/paris-time.ts'
+import { type PackRef, type PackResult, packView } from './service.ts'
 
 /**
  * The verification hot path: look the pack up AND write its scan-log row in ONE statement, for many scans at once.
@@ -77,8 +79,6 @@ interface Item {
   principal: Principal
   pseudonym: string
   now: Date
-  resolve: (r: Row) => void
-  reject: (e: unknown) => void
 }
 
 export interface VerifyOutcome {
@@ -96,11 +96,7 @@ export interface VerifyBatcherOptions {
 
 /** Gathers concurrent verifications into one statement each (see VERIFY_BATCH_SQL). One per application instance. */
 export class VerifyBatcher {
-  private queue: Item[] = []
-  private inFlight = 0
-  private scheduled = false
-  private readonly maxInFlight: number
-  private readonly maxBatch: number
+  private readonly batcher: Batcher<Item, Row>
 
   constructor(
     private readonly database: DatabaseHandle,
@@ -108,61 +104,22 @@ export class VerifyBatcher {
     opts: VerifyBatcherOptions = {},
   ) {
     // The embedded database runs one statement at a time anyway.
-    this.maxInFlight = database.kind === 'pglite' ? 1 : (opts.maxInFlight ?? 4)
-    this.maxBatch = opts.maxBatch ?? 200
+    const maxInFlight = database.kind === 'pglite' ? 1 : (opts.maxInFlight ?? 4)
+    this.batcher = new Batcher((items) => this.run(items), { maxInFlight, maxBatch: opts.maxBatch ?? 200 })
   }
 
   async verify(principal: Principal, ref: PackRef, now: Date): Promise<VerifyOutcome> {
     const today = parisDay(now)
     // Not a French medicine's code: nothing to look up or log (as before: no cip13, no scan row).
     if (!ref.cip13) return { outcome: { ok: false, code: 'UNKNOWN_PRODUCT', pack: packView(ref, null, today) }, logged: true }
-    const row = await new Promise<Row>((resolve, reject) => {
-      this.queue.push({ ref: ref as PackRef & { cip13: string }, principal, pseudonym: this.pseudonymOf(principal.org), now, resolve, reject })
-      this.schedule()
-    })
+    const row = await this.batcher.submit({ ref: ref as PackRef & { cip13: string }, principal, pseudonym: this.pseudonymOf(principal.org), now })
     const pack = packView(ref, row.state ? { ...row, state_at: null, last_txn: null } : null, today)
     const outcome: PackResult = { ok: row.code === 'PACK_ACTIVE', code: row.code, pack }
     if (row.alert && row.code === 'ALREADY_INACTIVE') outcome.dispensedElsewhere = true
     return { outcome, logged: !row.alert }
   }
 
-  private schedule() {
-    if (this.scheduled || this.inFlight >= this.maxInFlight || this.queue.length === 0) return
-    this.scheduled = true
-    // Let the requests already parsed in this turn of the event loop join the batch.
-    setImmediate(() => {
-      this.scheduled = false
-      this.flush()
-    })
-  }
-
-  private flush() {
-    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch)
-      this.inFlight++
-      this.run(batch)
-        .then(
-          (rows) => {
-            const answered = new Set<number>()
-            for (const row of rows) {
-              answered.add(Number(row.ord) - 1)
-              batch[Number(row.ord) - 1]!.resolve(row)
-            }
-            // One row per scan, always (left joins); never leave a request hanging if that ever broke.
-            batch.forEach((item, n) => answered.has(n) || item.reject(new Error('verify batch: no row for a scan')))
-          },
-          (err) => {
-            for (const item of batch) item.reject(err)
-          },
-        )
-        .finally(() => {
-          this.inFlight--
-          this.schedule()
-        })
-    }
-  }
-
-  private run(batch: Item[]): Promise<Row[]> {
+  private async run(batch: Item[]): Promise<Row[]> {
     const cols: unknown[][] = Array.from({ length: 10 }, () => new Array(batch.length))
     batch.forEach((it, n) => {
       cols[0]![n] = it.ref.cip13
@@ -176,6 +133,9 @@ export class VerifyBatcher {
       cols[8]![n] = it.now.toISOString()
       cols[9]![n] = parisDay(it.now)
     })
-    return this.database.prepared<Row>('serial_verify_batch', VERIFY_BATCH_SQL, cols)
+    const rows = await this.database.prepared<Row>('serial_verify_batch', VERIFY_BATCH_SQL, cols)
+    const byItem: Row[] = new Array(batch.length)
+    for (const row of rows) byItem[Number(row.ord) - 1] = row
+    return byItem
   }
 }

@@ -1,0 +1,123 @@
+import type { Principal } from '../platform/auth.ts'
+import { Batcher } from '../platform/db/batcher.ts'
+import type { DatabaseHandle } from '../platform/db/index.ts'
+import type { BatchStatus, PackState } from './db.ts'
+
+/**
+ * Decommissions (supply, destroy, …: every change but undo) gathered into one statement per group (platform/db/
+ * batcher.ts): the SQL below is service.ts CHANGE_SQL over arrays. Exactly once is kept as in CHANGE_SQL: each pack's UPDATE is
+ * conditional on `state = 'active'`, which PostgreSQL re-checks on the row's latest version after waiting for a
+ * concurrent writer, so of several statements naming the same pack only one changes it. A group never names a pack
+ * twice (the batcher's key), and its items are sorted so that concurrent groups lock the packs they share in the
+ * same order; a deadlock all the same is retried (the whole statement was rolled back, nothing was done).
+ *
+ * An item whose pack was not changed gets no row: the caller diagnoses it as before (service.ts changePackState).
+ */
+export const CHANGE_BATCH_SQL = `
+  with i as (
+    select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::date[], $7::boolean[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::text[], $14::timestamptz[], $15::date[])
+      with ordinality as i(cip13, serial, target, id, batch, expiry, force, action, org, usr, role, scan_id, pseudonym, at, today, ord)
+  ), u as (
+    update packs p set state = i.target, state_at = i.at, last_txn = i.id
+    from i, serial_batches b
+    where p.cip13 = i.cip13 and p.serial = i.serial and p.state = 'active'
+      and b.cip13 = p.cip13 and b.batch = p.batch
+      and p.batch = i.batch and b.expiry = i.expiry
+      and (i.force or (b.status = 'active' and b.expiry >= i.today
+           and not exists (select 1 from serial_products sp where sp.cip13 = p.cip13 and sp.status <> 'active')))
+    returning i.ord, i.id, i.target, i.action, i.org, i.usr, i.role, i.scan_id, i.pseudonym, i.batch, i.expiry, i.at, p.cip13, p.serial,
+              b.status as batch_status, (select sp.status from serial_products sp where sp.cip13 = p.cip13) as product_status
+  ), t as (
+    insert into pack_transactions (cip13, id, serial, action, from_state, to_state, org_id, user_id, role, undoes, at)
+    select cip13, id, serial, action, 'active', target, org, usr, role, null, at from u
+  ), s as (
+    insert into serial_scans (cip13, id, at, serial, batch, expiry, action, code, role, pharmacy_pseudonym, transaction_id, alert_reference)
+    select cip13, scan_id, at, serial, batch, expiry, action, 'STATE_CHANGED', role, pseudonym, id, null from u
+  )
+  select ord, batch_status, product_status from u`
+
+export interface ChangeItem {
+  principal: Principal
+  cip13: string
+  serial: string
+  batch: string
+  expiry: string
+  target: PackState
+  action: string
+  /** The change may be made on a recalled, withdrawn or expired batch (destroy, stolen). */
+  force: boolean
+  /** The new transaction's id, and the scan-log row's. */
+  id: string
+  scanId: string
+  pseudonym: string
+  now: Date
+  today: string
+}
+
+/** The change was made: the batch's and product's status as it stood. null: the pack was not changed. */
+export type ChangeDone = { batch_status: BatchStatus; product_status: BatchStatus | null } | null
+
+const DEADLOCK = '40P01'
+
+export class ChangeBatcher {
+  private readonly batcher: Batcher<ChangeItem, { done: ChangeDone }>
+
+  constructor(
+    private readonly database: DatabaseHandle,
+    opts: { maxInFlight?: number; maxBatch?: number } = {},
+  ) {
+    const maxInFlight = database.kind === 'pglite' ? 1 : (opts.maxInFlight ?? 4)
+    this.batcher = new Batcher((items) => this.run(items), { maxInFlight, maxBatch: opts.maxBatch ?? 100, key: (it) => `${it.cip13}\u0000${it.serial}` })
+  }
+
+  async change(item: ChangeItem): Promise<ChangeDone> {
+    return (await this.batcher.submit(item)).done
+  }
+
+  private async run(items: ChangeItem[]): Promise<Array<{ done: ChangeDone } | Error>> {
+    const order = items.map((_, n) => n).sort((a, b) => compare(items[a]!, items[b]!))
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.once(items, order)
+      } catch (err) {
+        if ((err as { code?: string }).code === DEADLOCK && attempt < 3) continue
+        // Anything else: each item alone, so that one bad item cannot fail the others.
+        if (items.length > 1) return Promise.all(items.map((it) => this.once([it], [0]).then((r) => r[0]!, (e: unknown) => (e instanceof Error ? e : new Error(String(e))))))
+        throw err
+      }
+    }
+  }
+
+  private async once(items: ChangeItem[], order: number[]): Promise<Array<{ done: ChangeDone }>> {
+    const n = order.length
+    const cols: unknown[][] = Array.from({ length: 15 }, () => new Array(n))
+    order.forEach((k, j) => {
+      const it = items[k]!
+      cols[0]![j] = it.cip13
+      cols[1]![j] = it.serial
+      cols[2]![j] = it.target
+      cols[3]![j] = it.id
+      cols[4]![j] = it.batch
+      cols[5]![j] = it.expiry
+      cols[6]![j] = it.force
+      cols[7]![j] = it.action
+      cols[8]![j] = it.principal.org
+      cols[9]![j] = it.principal.user
+      cols[10]![j] = it.principal.role
+      cols[11]![j] = it.scanId
+      cols[12]![j] = it.pseudonym
+      cols[13]![j] = it.now.toISOString()
+      cols[14]![j] = it.today
+    })
+    const rows = await this.database.prepared<{ ord: number | string; batch_status: BatchStatus; product_status: BatchStatus | null }>(
+      'serial_change_batch',
+      CHANGE_BATCH_SQL,
+      cols,
+    )
+    const out: Array<{ done: ChangeDone }> = items.map(() => ({ done: null }))
+    for (const row of rows) out[order[Number(row.ord) - 1]!] = { done: { batch_status: row.batch_status, product_status: row.product_status } }
+    return out
+  }
+}
+
+const compare = (a: ChangeItem, b: ChangeItem) => (a.cip13 < b.cip13 ? -1 : a.cip13 > b.cip13 ? 1 : a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0)

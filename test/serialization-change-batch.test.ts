@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto'
+import t from 'tap'
+import { SYSTEM } from '../src/platform/audit.ts'
+import type { Principal } from '../src/platform/auth.ts'
+import { Batcher } from '../src/platform/db/batcher.ts'
+import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
+import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { ChangeBatcher, type ChangeItem } from '../src/serialization/change-batch.ts'
+import { ORG, testApp } from './helpers.ts'
+
+const BIOGARAN = '3400949497294'
+const pharmacy = (org: string): Principal => ({ role: 'pharmacy', org, user: 'u1' })
+const now = new Date('2026-11-22T10:00:00Z')
+const item = (serial: string, principal: Principal, over: Partial<ChangeItem> = {}): ChangeItem => ({
+  principal, cip13: BIOGARAN, serial, batch: 'LOT-B', expiry: '2030-12-31', target: 'supplied', action: 'supply', force: false,
+  id: randomUUID(), scanId: randomUUID(), pseudonym: `p-${principal.org}`, now, today: '2026-11-22', ...over,
+})
+
+t.test('Batcher: groups what arrives together, never two items with the same key in a group', async (t) => {
+  const groups: string[][] = []
+  const b = new Batcher<string, string>(async (items) => (groups.push(items), items.map((x) => x.toUpperCase())), { maxInFlight: 1, maxBatch: 3, key: (x) => x })
+  const answers = await Promise.all(['a', 'b', 'a', 'c', 'd'].map((x) => b.submit(x)))
+  t.same(answers, ['A', 'B', 'A', 'C', 'D'], 'each caller gets its own result')
+  t.ok(groups.every((g) => g.length <= 3 && new Set(g).size === g.length), `groups ${JSON.stringify(groups)}`)
+  t.equal(groups.flat().length, 5)
+  const failing = new Batcher<number, number>(async () => {
+    throw new Error('boom')
+  }, { maxInFlight: 2, maxBatch: 10 })
+  const r = await Promise.allSettled([failing.submit(1), failing.submit(2)])
+  t.ok(r.every((x) => x.status === 'rejected'), 'a failed statement fails each of its callers')
+  const short = new Batcher<number, number>(async () => [1], { maxInFlight: 1, maxBatch: 10 })
+  const s = await Promise.allSettled([short.submit(1), short.submit(2)])
+  t.same(s.map((x) => x.status), ['fulfilled', 'rejected'], 'a missing result is an error, never a hang')
+})
+
+t.test('grouped changes: two instances racing on the same packs in opposite orders, each pack changed exactly once', async (t) => {
+  const { app, auth, database } = await testApp(t)
+  await importBdpmDirectory(database.db, DEMO_BDPM_DIR, SYSTEM)
+  const serials = Array.from({ length: 300 }, (_, i) => `GRP${String(i).padStart(4, '0')}`)
+  const up = await app.inject({ method: 'POST', url: '/v1/serialization/packs', headers: auth('lab', ORG.labBiogaran), payload: { product: BIOGARAN, batch: 'LOT-B', expiry: '2030-12-31', serials } })
+  t.equal(up.json().created, 300)
+  const a = new ChangeBatcher(database, { maxInFlight: 4, maxBatch: 50 })
+  const b = new ChangeBatcher(database, { maxInFlight: 4, maxBatch: 50 })
+  const [ra, rb] = await Promise.all([
+    Promise.all(serials.map((s) => a.change(item(s, pharmacy(ORG.pharmacyParis))))),
+    Promise.all([...serials].reverse().map((s) => b.change(item(s, pharmacy(ORG.pharmacyLyon))))).then((r) => r.reverse()),
+  ])
+  const winners = serials.map((_, i) => Number(ra[i] !== null) + Number(rb[i] !== null))
+  t.ok(winners.every((w) => w === 1), `every pack changed by exactly one of the two (${database.kind})`)
+  const txns = await database.db.selectFrom('pack_transactions').select(['serial', 'org_id']).where('cip13', '=', BIOGARAN).where('serial', 'in', serials).execute()
+  t.equal(txns.length, 300, 'one transaction per pack')
+  const byOrg = (org: string) => txns.filter((x) => x.org_id === org).length
+  t.equal(byOrg(ORG.pharmacyParis), ra.filter((x) => x !== null).length, 'each success has its transaction')
+  t.equal(byOrg(ORG.pharmacyLyon), rb.filter((x) => x !== null).length)
+  const scans = await database.db.selectFrom('serial_scans').select(['serial']).where('cip13', '=', BIOGARAN).where('code', '=', 'STATE_CHANGED').where('serial', 'in', serials).execute()
+  t.equal(scans.length, 300, 'one scan-log row per change')
+  const packs = await database.db.selectFrom('packs').select(['state']).where('cip13', '=', BIOGARAN).where('serial', 'in', serials).execute()
+  t.ok(packs.every((p) => p.state === 'supplied'))
+})
+
+t.test('grouped changes: an item that breaks the statement fails alone; the others are changed', async (t) => {
+  const { app, auth, database } = await testApp(t)
+  await importBdpmDirectory(database.db, DEMO_BDPM_DIR, SYSTEM)
+  await app.inject({ method: 'POST', url: '/v1/serialization/packs', headers: auth('lab', ORG.labBiogaran), payload: { product: BIOGARAN, batch: 'LOT-B', expiry: '2030-12-31', serials: ['OK1', 'OK2', 'OK3'] } })
+  const batcher = new ChangeBatcher(database, { maxInFlight: 1, maxBatch: 10 })
+  const p = pharmacy(ORG.pharmacyParis)
+  const results = await Promise.allSettled([
+    batcher.change(item('OK1', p)),
+    batcher.change(item('OK2', p, { expiry: 'not a date' })),
+    batcher.change(item('OK3', p)),
+    batcher.change(item('NOPE', p)),
+  ])
+  t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'])
+  t.ok(results[0]!.status === 'fulfilled' && results[0]!.value !== null, 'OK1 changed')
+  t.ok(results[2]!.status === 'fulfilled' && results[2]!.value !== null, 'OK3 changed')
+  t.ok(results[3]!.status === 'fulfilled' && results[3]!.value === null, 'an unknown pack is not changed (the caller diagnoses it)')
+  const states = await database.db.selectFrom('packs').select(['serial', 'state']).where('cip13', '=', BIOGARAN).orderBy('serial').execute()
+  t.same(states, [{ serial: 'OK1', state: 'supplied' }, { serial: 'OK2', state: 'active' }, { serial: 'OK3', state: 'supplied' }])
+})
