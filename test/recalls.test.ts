@@ -118,7 +118,7 @@ t.test('a batch recall from draft to report', async (t) => {
   t.test('ANSM cannot approve before submission: 409 naming the allowed actions', async (t) => {
     const lab = await app.inject({ method: 'POST', url: `/v1/recalls/${id}/close`, headers: biogaran })
     t.equal(lab.statusCode, 409)
-    t.same(lab.json().allowedActions, ['edit', 'submit'])
+    t.same(lab.json().allowedActions, ['edit', 'submit', 'discard'])
     t.equal(lab.json().code, 'RECALL_INVALID_TRANSITION')
     t.match(lab.json().detail, 'edit, submit')
   })
@@ -260,7 +260,7 @@ t.test('a batch recall from draft to report', async (t) => {
   t.test('a correction after broadcast is a new version; the broadcast one stays in force until approved', async (t) => {
     const res = await app.inject({ method: 'PATCH', url: `/v1/recalls/${id}`, headers: biogaran, payload: { batches: [{ cip13: AMOX, batch: 'L2411A', expiry: '2027-06-30' }] } })
     t.equal(res.statusCode, 200, res.body)
-    t.match(res.json(), { status: 'broadcast', version: 2, versionStatus: 'draft', liveVersion: 1, allowedActions: ['edit', 'submit', 'close'] })
+    t.match(res.json(), { status: 'broadcast', version: 2, versionStatus: 'draft', liveVersion: 1, allowedActions: ['edit', 'submit', 'discard', 'close'] })
     t.match((await app.inject({ method: 'GET', url: `/v1/recalls/${id}`, headers: paris })).json(), { version: 1, batches: [{ batch: 'L2411A' }, { batch: 'L2411B' }] })
     const seenByAnsm = (await app.inject({ method: 'GET', url: `/v1/recalls/${id}`, headers: ansm })).json()
     t.equal(seenByAnsm.batches.length, 2, 'ANSM does not see a correction before it is submitted')

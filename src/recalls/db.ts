@@ -4,8 +4,8 @@ type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
 type Json<T> = ColumnType<T, string, string>
 
 export type PipelineKind = 'recall' | 'alert'
-export type RecallStatus = 'draft' | 'submitted' | 'changes_requested' | 'rejected' | 'approved' | 'broadcast' | 'closed'
-export type VersionStatus = 'draft' | 'submitted' | 'changes_requested' | 'rejected' | 'approved' | 'broadcast' | 'superseded' | 'cancelled'
+export type RecallStatus = 'draft' | 'submitted' | 'changes_requested' | 'rejected' | 'approved' | 'broadcast' | 'closed' | 'discarded'
+export type VersionStatus = 'draft' | 'submitted' | 'changes_requested' | 'rejected' | 'approved' | 'broadcast' | 'superseded' | 'cancelled' | 'discarded'
 export type Category = 'pharmacy' | 'wholesaler' | 'hospital'
 export type RequestedAction = 'quarantine_return' | 'destroy' | 'stop_dispensing'
 

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import type { Transaction } from 'kysely'
 import { Type } from 'typebox'
 import { actorOf, audit, diff } from '../platform/audit.ts'
 import { principalOf } from '../platform/auth.ts'
@@ -9,8 +11,10 @@ import { langOf } from '../platform/i18n.ts'
 import { IdempotencyKeyHeader, problems } from '../platform/openapi.ts'
 import { PageQuery } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
-import type { PipelineKind, RecallContent } from './db.ts'
+import type { DB } from '../platform/db/schema.ts'
+import type { PipelineKind, RecallContent, VersionStatus } from './db.ts'
 import {
+  ackView,
   addMessage,
   approveOrBroadcast,
   assertAction,
@@ -21,6 +25,7 @@ import {
   LABEL,
   nextReference,
   notFoundFor,
+  type PipelineAction,
   type RecallRow,
   recipientsOf,
   recordAck,
@@ -30,7 +35,7 @@ import {
   visibleRecall,
 } from './pipeline.ts'
 import { reportPdf } from './report-pdf.ts'
-import { AcknowledgementInput, Acknowledgement, CommentInput, Coverage, DecisionInput, History, RECALL_STATUSES, RecipientPage, Report, schemasFor, ThreadEntry } from './schemas.ts'
+import { AcknowledgementHistory, AcknowledgementInput, Acknowledgement, CancelScheduleInput, CommentInput, DiscardInput, Coverage, DecisionInput, History, RECALL_STATUSES, RecipientPage, Report, schemasFor, ThreadEntry } from './schemas.ts'
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const binary = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: 'string', format: 'binary' } } } })
@@ -57,6 +62,35 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
     })
     const view = async (db: Parameters<typeof toView>[0], r: RecallRow, role: string, org: string) =>
       toView(db, kind, r, RECIPIENT_ROLES.includes(role as never) ? { recipientOrg: org } : { ansm: role === 'ansm' })
+
+    /**
+     * One state change of the latest version: lock, check the action is allowed (409 naming the allowed ones),
+     * apply, then the history message, the audit entry and the event for the other side, in one transaction.
+     */
+    const transition = (
+      request: FastifyRequest,
+      action: PipelineAction,
+      apply: (tx: Transaction<DB>, r: RecallRow, latest: { status: VersionStatus; submitted_at: Date | null }, now: Date) => Promise<{ message: string; text: string | null; changes: Record<string, unknown>; notify?: { type: string; to: { orgs: string[] } | { roles: ['ansm'] }; payload: Record<string, unknown> } }>,
+    ) => {
+      const principal = principalOf(request)
+      const actor = actorOf(principal, request.id)
+      const now = app.now()
+      return app.db.transaction().execute(async (tx) => {
+        const r = await visibleRecall(tx, kind, (request.params as { id: string }).id, principal, { forUpdate: true })
+        const latest = await versionOf(tx, r.id, r.version)
+        assertAction(kind, r, latest.status, action)
+        const out = await apply(tx, r, latest, now)
+        await addMessage(tx, r.id, r.version, out.message, out.text, actor, now)
+        if (out.notify) {
+          const payload = { kind, id: r.id, reference: r.reference, version: r.version, title: latest.content.title, ...out.notify.payload }
+          await publish(tx, { type: `${kind}.${out.notify.type}`, payload, audience: out.notify.to, senderOrg: principal.org, subject: { type: object, id: r.id } }, now)
+        }
+        const answer = await view(tx, await visibleRecall(tx, kind, r.id, principal), principal.role, principal.org)
+        // Last: the audit chain's lock is held until the commit.
+        await audit(tx, actor, { action: `${kind}.${out.message}`, objectType: object, objectId: r.id, changes: { version: r.version, ...out.changes } }, now)
+        return answer
+      })
+    }
 
     app.post(
       base,
@@ -106,7 +140,7 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
           tags,
           operationId: `list${N}s`,
           summary: kind === 'recall' ? 'Recalls the caller may see, newest first' : 'Alerts the caller may see, newest first',
-          description: 'A lab sees its own; ANSM every one submitted at least once; a pharmacy, wholesaler or hospital pharmacy those addressed to it (the version in force, with its own acknowledgement).',
+          description: 'A lab sees its own; ANSM every one submitted at least once; a pharmacy, wholesaler or hospital pharmacy those addressed to it (the version in force, with its own acknowledgement). Discarded drafts are left out unless asked for with `status=discarded`.',
           querystring: Type.Object({ status: Type.Optional(Type.Enum([...RECALL_STATUSES])), ...PageQuery }, { additionalProperties: false }),
           response: { 200: S.Page },
         },
@@ -124,6 +158,7 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
           )
         }
         if (status) q = q.where('r.status', '=', status)
+        else q = q.where('r.status', '<>', 'discarded')
         if (cursor) {
           const p = decodeCursor<{ c: string; id: string }>(cursor, filter)
           q = q.where((eb) => eb.or([eb('r.created_at', '<', new Date(p.c)), eb.and([eb('r.created_at', '=', new Date(p.c)), eb('r.id', '<', p.id)])]))
@@ -441,6 +476,106 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
         const principal = principalOf(request)
         const { view: ack } = await recordAck(app, kind, request.params.id, principal, actorOf(principal, request.id), request.body, langOf(request))
         return ack as never
+      },
+    )
+
+    app.post(
+      `${base}/:id/discard`,
+      {
+        config: { roles: ['lab'] },
+        schema: {
+          tags,
+          operationId: `discard${N}`,
+          summary: kind === 'recall' ? 'Discard a recall never broadcast, or a correction not yet approved' : 'Discard an alert never broadcast, or a correction not yet approved',
+          description: [
+            'The owning lab drops a version that was never broadcast: a draft, a version ANSM sent back for changes, or a version still waiting in ANSM’s review queue (the lab withdraws it; ANSM gets `' + kind + '.discarded` on its feed, as it does whenever it had seen the version).',
+            'A first version: the ' + what + ' becomes `discarded`, a terminal status. Its row stays (references are gapless and never reused); it leaves ANSM’s review queue and the lists (unless `status=discarded` is asked), stays readable by its lab (and by ANSM if it was ever submitted) with its history, and every further action answers 409 `RECALL_INVALID_TRANSITION` with `allowedActions: []`.',
+            'A correction of a ' + what + ' in force: only that version is discarded (version status `discarded`, kept in the history); the version in force stays in force, untouched' + (kind === 'recall' ? ' (blocked batches included)' : '') + ', and the lab may draft another correction.',
+            'Approved and waiting for its scheduled time: cancel the schedule first (`cancel-schedule`). Once broadcast: 409 (closing is the way).',
+          ].join('\n\n'),
+          headers: IdempotencyKeyHeader,
+          params: IdParams,
+          body: Type.Optional(DiscardInput),
+          response: { 200: S.View, ...problems(404, 409) },
+        },
+      },
+      async (request) => {
+        const reason = request.body?.reason ?? null
+        return (await transition(request, 'discard', async (tx, r, latest, now) => {
+          const whole = r.live_version === null
+          await tx.updateTable('recall_versions').set({ status: 'discarded', updated_at: now }).where('recall_id', '=', r.id).where('version', '=', r.version).execute()
+          await tx.updateTable('recalls').set({ updated_at: now, ...(whole ? { status: 'discarded' as const } : {}) }).where('id', '=', r.id).execute()
+          const withdrawn = latest.status === 'submitted'
+          return {
+            message: 'discarded',
+            text: reason,
+            changes: { reason, from: latest.status, whole },
+            // ANSM hears of it only if it ever saw this version.
+            ...(latest.submitted_at ? { notify: { type: 'discarded', to: { roles: ['ansm'] as ['ansm'] }, payload: { reason, withdrawn, revision: !whole } } } : {}),
+          }
+        })) as never
+      },
+    )
+
+    app.post(
+      `${base}/:id/cancel-schedule`,
+      {
+        config: { roles: ['lab', 'ansm'] },
+        schema: {
+          tags,
+          operationId: `cancelScheduled${N}Broadcast`,
+          summary: 'Cancel a scheduled broadcast before it goes out (owning lab or ANSM)',
+          description: [
+            'Only while the first version is approved and waiting for its `scheduledAt`. The approval is withdrawn: the version goes back to `draft` (status `draft`), so the lab can edit it (another `scheduledAt` included) and submit it again for a new approval; nothing is discarded, so the lab can also discard it afterwards. A cancelled state was not chosen because a recall put on hold usually goes out later, corrected, under the same reference.',
+            'The reason is required and kept in the history with who cancelled (`schedule_cancelled`); the other side is told on its feed (`' + kind + '.schedule_cancelled`). The queued broadcast then broadcasts nothing when its time comes. Once broadcast: 409 `RECALL_INVALID_TRANSITION` (closing is the way).',
+          ].join('\n\n'),
+          headers: IdempotencyKeyHeader,
+          params: IdParams,
+          body: CancelScheduleInput,
+          response: { 200: S.View, ...problems(404, 409) },
+        },
+      },
+      async (request) => {
+        const principal = principalOf(request)
+        const reason = request.body.reason
+        return (await transition(request, 'cancel-schedule', async (tx, r, latest, now) => {
+          await tx.updateTable('recall_versions').set({ status: 'draft', decided_at: null, updated_at: now }).where('recall_id', '=', r.id).where('version', '=', r.version).execute()
+          await tx.updateTable('recalls').set({ status: 'draft', updated_at: now }).where('id', '=', r.id).execute()
+          const to = principal.role === 'ansm' ? { orgs: [r.lab_id] } : { roles: ['ansm'] as ['ansm'] }
+          return { message: 'schedule_cancelled', text: reason, changes: { reason, from: latest.status }, notify: { type: 'schedule_cancelled', to, payload: { reason, by: principal.role } } }
+        })) as never
+      },
+    )
+
+    app.get(
+      `${base}/:id/acknowledgement`,
+      {
+        config: { roles: [...READERS] },
+        schema: {
+          tags,
+          operationId: `get${N}Acknowledgement`,
+          summary: 'The caller’s own acknowledgement and its history',
+          description: [
+            'For a pharmacy, wholesaler or hospital pharmacy the ' + what + ' was addressed to: its current acknowledgement (as `PUT` answers it) and every distinct one it gave, oldest first, with the version in force then, when and who. Readable after closing too.',
+            'A recipient that never acknowledged: 200 with `current: null` and an empty history (the ' + what + ' is addressed to it, as its `GET` shows with `acknowledgement: null`). Anyone else — another pharmacy, the lab, ANSM — 404: the lab and ANSM follow acknowledgements through `/coverage` and `/recipients`.',
+          ].join('\n\n'),
+          params: IdParams,
+          response: { 200: AcknowledgementHistory, ...problems(404) },
+        },
+      },
+      async (request) => {
+        const principal = principalOf(request)
+        if (!RECIPIENT_ROLES.includes(principal.role)) throw notFoundFor(kind, request.params.id)
+        const r = await visibleRecall(app.db, kind, request.params.id, principal)
+        const rec = await app.db.selectFrom('recall_recipients').selectAll().where('recall_id', '=', r.id).where('org_id', '=', principal.org).executeTakeFirst()
+        if (!rec) throw notFoundFor(kind, r.id)
+        const rows = await app.db.selectFrom('recall_ack_history').selectAll().where('recall_id', '=', r.id).where('org_id', '=', principal.org).orderBy('seq').execute()
+        return {
+          id: r.id,
+          reference: r.reference,
+          current: await ackView(app.db, r.id, rec),
+          history: rows.map((h) => ({ seq: h.seq, status: h.status as 'read' | 'done', ...h.ack, version: h.version, acknowledgedAt: h.at.toISOString(), by: { org: h.org_id, user: h.user_id } })),
+        } as never
       },
     )
 

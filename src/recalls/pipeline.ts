@@ -63,13 +63,19 @@ export async function versionOf(db: Db, recallId: string, version: number) {
   return v
 }
 
+/**
+ * What may be done next, whoever may do it (the route's roles say who). `discard` (lab): a version never
+ * broadcast, while the lab may still edit it or ANSM has not decided yet. `cancel-schedule` (lab or ANSM): a first
+ * version approved and waiting for its scheduled time. Closed, rejected and discarded messages allow nothing.
+ */
 export function allowedActions(r: Pick<RecallRow, 'status' | 'live_version'>, latest: VersionStatus): PipelineAction[] {
-  if (r.status === 'closed' || r.status === 'rejected') return []
+  if (r.status === 'closed' || r.status === 'rejected' || r.status === 'discarded') return []
   const live = r.live_version !== null
   const out: PipelineAction[] = []
-  if (latest === 'draft' || latest === 'changes_requested') out.push('edit', 'submit')
-  else if (latest === 'submitted') out.push('approve', 'request-changes', 'reject')
-  else if (live && (latest === 'broadcast' || latest === 'rejected' || latest === 'cancelled')) out.push('edit')
+  if (latest === 'draft' || latest === 'changes_requested') out.push('edit', 'submit', 'discard')
+  else if (latest === 'submitted') out.push('approve', 'request-changes', 'reject', 'discard')
+  else if (latest === 'approved' && !live) out.push('cancel-schedule')
+  else if (live && (latest === 'broadcast' || latest === 'rejected' || latest === 'cancelled' || latest === 'discarded')) out.push('edit')
   if (live) out.push('close')
   return out
 }
@@ -94,7 +100,8 @@ export interface ViewOptions {
 
 export async function toView(db: Db, kind: PipelineKind, r: RecallRow, opts: ViewOptions = {}) {
   const latest = await versionOf(db, r.id, r.version)
-  const hideLatest = opts.recipientOrg !== undefined || (opts.ansm === true && latest.submitted_at === null)
+  // A discarded correction is shown to nobody as the current text: the version in force is.
+  const hideLatest = opts.recipientOrg !== undefined || (opts.ansm === true && latest.submitted_at === null) || latest.status === 'discarded'
   const shown = hideLatest && r.live_version !== null && r.live_version !== latest.version ? await versionOf(db, r.id, r.live_version) : latest
   const c = shown.content
   const names = new Map<string, string>()
@@ -372,7 +379,7 @@ export async function approveOrBroadcast(
   kind: PipelineKind,
   id: string,
   actor: Actor,
-  mode: { approve: { comment: string | null; principal: Principal } } | { scheduled: { version: number } },
+  mode: { approve: { comment: string | null; principal: Principal } } | { scheduled: { version: number; scheduledAt?: string } },
 ) {
   const now = app.now()
   // Read first to know whether the blocked set changes; everything is checked again under lock below.
@@ -397,14 +404,19 @@ export async function approveOrBroadcast(
       await publish(tx, { type: `${kind}.reviewed`, payload: { id, reference: r.reference, version: r.version, decision: 'approved', comment: mode.approve.comment }, audience: { orgs: [r.lab_id] }, senderOrg: actor.org, subject: { type: LABEL[kind].object, id } }, now)
       if (!immediate) {
         await tx.updateTable('recalls').set({ status: 'approved', updated_at: now }).where('id', '=', id).execute()
-        await enqueue(tx, QUEUE_BROADCAST, { recallId: id, kind, version: r.version }, { runAt: scheduledFor!, singletonKey: `${id}:${r.version}`, maxAttempts: 10 })
+        // The time is part of the job: after a cancelled schedule, a new approval for another time queues its own job,
+        // and the stale one finds a different time (or no longer an approved version) and broadcasts nothing.
+        const at = scheduledFor!.toISOString()
+        await enqueue(tx, QUEUE_BROADCAST, { recallId: id, kind, version: r.version, scheduledAt: at }, { runAt: scheduledFor!, singletonKey: `${id}:${r.version}:${at}`, maxAttempts: 10 })
         await addMessage(tx, id, r.version, 'scheduled', scheduledFor!.toISOString(), actor, now)
         return { broadcast: false }
       }
     } else {
-      // The scheduled job: only if this version is still the approved one waiting.
+      // The scheduled job: only if this version is still the approved one waiting, for this job's time (a schedule
+      // cancelled puts the version back to draft; approved again, it may wait for another time).
       // Thrown, not returned: the transaction (and the blocks applyBlocks would set) must roll back.
-      if (r.version !== mode.scheduled.version || latest.status !== 'approved' || r.status !== 'approved' || r.version !== pre.version) throw new NothingToBroadcast()
+      const stale = mode.scheduled.scheduledAt !== undefined && (latest.content.scheduledAt === null || new Date(latest.content.scheduledAt).getTime() !== new Date(mode.scheduled.scheduledAt).getTime())
+      if (r.version !== mode.scheduled.version || latest.status !== 'approved' || r.status !== 'approved' || r.version !== pre.version || stale) throw new NothingToBroadcast()
     }
     await broadcastVersion(tx, kind, r, r.version, actor, now)
     return { broadcast: true }

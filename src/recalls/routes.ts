@@ -52,8 +52,8 @@ export default recallRoutes
 /** Scheduled work of DP-Rappels and DP-Alertes Labo (both kinds): scheduled broadcasts and reminders. */
 export function registerRecallJobs(app: FastifyInstance) {
   app.jobs.register(QUEUE_BROADCAST, async (raw, ctx) => {
-    const p = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { recallId: string; kind: PipelineKind; version: number }
-    await approveOrBroadcast(app, p.kind, p.recallId, SYSTEM, { scheduled: { version: p.version } })
+    const p = (typeof raw === 'string' ? JSON.parse(raw) : raw) as { recallId: string; kind: PipelineKind; version: number; scheduledAt?: string }
+    await approveOrBroadcast(app, p.kind, p.recallId, SYSTEM, { scheduled: { version: p.version, scheduledAt: p.scheduledAt } })
     ctx.log.info({ recall: p.recallId, version: p.version }, 'scheduled broadcast done')
   })
   app.jobs.register(QUEUE_REMIND, async (raw, ctx) => {

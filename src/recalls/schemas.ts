@@ -23,9 +23,9 @@ export const ACTION_LABELS: Record<(typeof ACTIONS)[number], { fr: string; en: s
   destroy: { fr: 'Détruire les boîtes', en: 'Destroy the boxes' },
   stop_dispensing: { fr: 'Cesser toute dispensation', en: 'Stop dispensing' },
 }
-export const RECALL_STATUSES = ['draft', 'submitted', 'changes_requested', 'rejected', 'approved', 'broadcast', 'closed'] as const
-export const VERSION_STATUSES = ['draft', 'submitted', 'changes_requested', 'rejected', 'approved', 'broadcast', 'superseded', 'cancelled'] as const
-export const PIPELINE_ACTIONS = ['edit', 'submit', 'approve', 'request-changes', 'reject', 'close'] as const
+export const RECALL_STATUSES = ['draft', 'submitted', 'changes_requested', 'rejected', 'approved', 'broadcast', 'closed', 'discarded'] as const
+export const VERSION_STATUSES = ['draft', 'submitted', 'changes_requested', 'rejected', 'approved', 'broadcast', 'superseded', 'cancelled', 'discarded'] as const
+export const PIPELINE_ACTIONS = ['edit', 'submit', 'approve', 'request-changes', 'reject', 'close', 'discard', 'cancel-schedule'] as const
 
 const Region = Type.String({ pattern: '^\\d{2}$', description: 'INSEE region code (2016 regions; 01 Guadeloupe, 02 Martinique, 03 Guyane, 04 La Réunion, 06 Mayotte).', examples: ['11'] })
 const Department = Type.String({ pattern: '^(\\d{2}|2A|2B|97\\d)$', description: 'Department code (2A/2B for Corsica, 971–976 overseas).', examples: ['2A'] })
@@ -208,6 +208,47 @@ export const AcknowledgementInput = component(
   ),
 )
 
+const AckEntry = Type.Object({
+  seq: Type.Integer({ description: '1 for the first acknowledgement, then one more for each change.' }),
+  status: Type.Enum(['read', 'done']),
+  quarantined: Type.Integer({ minimum: 0 }),
+  returned: Type.Integer({ minimum: 0 }),
+  destroyed: Type.Integer({ minimum: 0 }),
+  noStock: Type.Boolean(),
+  comment: nullable(Type.String()),
+  version: Type.Integer({ description: 'The version in force when it was given.' }),
+  acknowledgedAt: Timestamp,
+  by: Type.Object({ org: Type.String(), user: nullable(Type.String({ description: 'The user (token subject) who gave it.' })) }),
+})
+export const AcknowledgementHistory = component(
+  Type.Object(
+    {
+      id: Type.String({ format: 'uuid' }),
+      reference: Type.String(),
+      current: nullable(Acknowledgement),
+      history: Type.Array(AckEntry, { description: 'Every distinct acknowledgement the caller gave, oldest first (the same one again, or `read` after `done`, adds nothing).' }),
+    },
+    {
+      $id: 'RecallAcknowledgementHistory',
+      description: 'The caller’s own acknowledgement of a recall or alert addressed to it, and every one it gave before. Never acknowledged: `current: null`, empty history.',
+      examples: [{
+        id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', reference: 'R-2026-0001',
+        current: { status: 'done', quarantined: 8, returned: 4, destroyed: 0, noStock: false, comment: null, acknowledgedAt: '2026-11-22T11:00:00.000Z', changes: 2 },
+        history: [
+          { seq: 1, status: 'done', quarantined: 12, returned: 0, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T10:20:00.000Z', by: { org: '750100010', user: 'marie' } },
+          { seq: 2, status: 'done', quarantined: 8, returned: 4, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T11:00:00.000Z', by: { org: '750100010', user: 'marie' } },
+        ],
+      }],
+    },
+  ),
+)
+export const DiscardInput = component(
+  Type.Object({ reason: Type.Optional(Type.String({ minLength: 1, maxLength: 2000, description: 'Why the draft is dropped; kept in the history.', examples: ['Lot finalement conforme après contre-analyse.'] })) }, { $id: 'RecallDiscardInput', additionalProperties: false }),
+)
+export const CancelScheduleInput = component(
+  Type.Object({ reason: Type.String({ minLength: 1, maxLength: 2000, description: 'Why the scheduled broadcast is cancelled; required, kept in the history with who cancelled.', examples: ['Le fournisseur a confirmé que le lot L2411A n’est pas concerné.'] }) }, { $id: 'RecallCancelScheduleInput', additionalProperties: false }),
+)
+
 export const CommentInput = component(Type.Object({ text: Type.String({ minLength: 1, maxLength: 5000 }) }, { $id: 'RecallCommentInput', additionalProperties: false }))
 export const DecisionInput = component(
   Type.Object({ comment: Type.Optional(Type.String({ minLength: 1, maxLength: 5000, description: 'Required to ask for changes or reject.' })) }, { $id: 'RecallDecisionInput', additionalProperties: false }),
@@ -218,7 +259,7 @@ export const ThreadEntry = component(
     {
       at: Timestamp,
       version: Type.Integer(),
-      kind: Type.String({ description: 'created, edited, revision, submitted, comment, approved, changes_requested, rejected, scheduled, broadcast, reminder, closed.' }),
+      kind: Type.String({ description: 'created, edited, revision, submitted, comment, approved, changes_requested, rejected, scheduled, schedule_cancelled, broadcast, reminder, discarded, closed.' }),
       text: nullable(Type.String()),
       author: nullable(Type.Object({ role: nullable(Type.String()), org: nullable(Type.String()), user: nullable(Type.String()) })),
     },
