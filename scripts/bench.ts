@@ -13,7 +13,7 @@ import { loadConfig } from '../src/platform/config.ts'
 import { signDevToken } from '../src/platform/tokens.ts'
 import { paced } from './bench/paced.ts'
 import { ACK_PHARMACIES, broadcastBenchRecall, dispensationBody, seedBlockedBatches } from './bench/dispensation.ts'
-import { BENCH_PHARMACY, counter, decommissionRequest, decommissionRequests, findPgbench, type LoadedPacks, loadBenchPacks, pgbenchScript, runPgbench, verifyRequests } from './bench/decommission.ts'
+import { BENCH_PHARMACY, counter, decommissionRequest, decommissionRequests, findPgbench, type LoadedPacks, loadBenchPacks, pgbenchGroupScript, pgbenchScript, runPgbench, verifyRequests } from './bench/decommission.ts'
 
 const { values } = parseArgs({
   options: {
@@ -249,8 +249,9 @@ async function pushScenario(service: { child: ChildProcess; url: string }, datab
 
 /**
  * Decommission (supply), each request a different active pack of the loaded table: the service at full rate,
- * then pgbench running the same SQL statement (service.ts CHANGE_SQL) with as many clients as the service has
- * pooled connections, on other packs of the same table; then the service held at 1,000 requests/s.
+ * then pgbench with as many clients as the service has pooled connections, on other packs of the same table,
+ * running a decommission's transaction (service.ts CHANGE_SQL, one pack: the target's reference), then the grouped
+ * statement the service sends (informative); then the service held at 1,000 requests/s.
  */
 async function decommissionScenario(
   url: string, databaseUrl: string, packs: LoadedPacks, token: string, pool: number, secret: string,
@@ -271,13 +272,34 @@ async function decommissionScenario(
 
   const pgbench = findPgbench()
   let ratio = 'n/a'
-  let pg = 'pgbench not found (Debian: apt-get install postgresql-client)'
+  let pgNote = 'pgbench not found (Debian: apt-get install postgresql-client)'
   if (pgbench) {
     const r = await runPgbench(pgbench, databaseUrl, pgbenchScript(packs, secret), { clients: pool, duration, from: Math.floor(packs.count / 2) })
     ratio = `${((full.rps / r.tps) * 100).toFixed(0)}%`
-    pg = `pgbench ${r.tps.toFixed(0)} tps (${pool} clients, same statement, latency avg ${r.latencyMs} ms${r.failed ? `, ${r.failed} failed` : ''})`
+    pgNote = `pgbench ${r.tps.toFixed(0)} tps (${pool} clients, one decommission per transaction: CHANGE_SQL, latency avg ${r.latencyMs} ms${r.failed ? `, ${r.failed} failed` : ''})`
   }
-  line('pack-decommission', full, ratio, `POST /v1/serialization/packs/state supply, a different active pack each of ${packs.count.toLocaleString('en')}; ${fullChanged} STATE_CHANGED, ${fullOther} other; ratio to ${pg} (target: ≥ 60% of pgbench)`)
+  line('pack-decommission', full, ratio, `POST /v1/serialization/packs/state supply, a different active pack each of ${packs.count.toLocaleString('en')}; ${fullChanged} STATE_CHANGED, ${fullOther} other; ratio to ${pgNote} (target: ≥ 60% of pgbench)`)
+  if (pgbench) {
+    // The service groups concurrent decommissions (change-batch.ts): the same comparison with the grouped statement,
+    // 10 packs per transaction (about what 50 connections and 4 statements in flight make), packs counted in the table.
+    const group = 10
+    const changedPacks = async () => {
+      const c = new pg.Client({ connectionString: databaseUrl })
+      await c.connect()
+      try {
+        return Number((await c.query(`select count(*) as n from packs where state <> 'active'`)).rows[0].n)
+      } finally {
+        await c.end()
+      }
+    }
+    const before = await changedPacks()
+    const g = await runPgbench(pgbench, databaseUrl, pgbenchGroupScript(packs, secret, group), { clients: pool, duration, from: Math.floor((packs.count * 3) / 4) })
+    const packsPerSecond = (await changedPacks() - before) / duration
+    console.log(
+      `${'pack-decommission-grp'.padEnd(22)} ${full.rps.toFixed(0).padStart(8)} req/s vs pgbench ${packsPerSecond.toFixed(0)} packs/s = ${((full.rps / packsPerSecond) * 100).toFixed(0)}%   ` +
+        `(pgbench: the service's grouped statement CHANGE_BATCH_SQL, ${group} packs per transaction, ${g.tps.toFixed(0)} tps, ${pool} clients, latency avg ${g.latencyMs} ms${g.failed ? `, ${g.failed} failed` : ''}; informative)`,
+    )
+  }
 
   // 1,000 requests/s sustained, two ways. autocannon's overallRate: each connection sends its quota of the
   // second back to back (bursts at full concurrency), timed from when each request is written.

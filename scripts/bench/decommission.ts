@@ -8,6 +8,7 @@ import type autocannon from 'autocannon'
 import { createDatabase } from '../../src/platform/db/index.ts'
 import { pharmacyPseudonym } from '../../src/serialization/alerts.ts'
 import { parisDay } from '../../src/platform/paris-time.ts'
+import { CHANGE_BATCH_SQL } from '../../src/serialization/change-batch.ts'
 import { CHANGE_SQL } from '../../src/serialization/service.ts'
 import { BENCH_EXPIRY, dataMatrixOf, loadPacks, packOf } from './load-packs.ts'
 
@@ -121,6 +122,41 @@ export function pgbenchScript(packs: LoadedPacks, secret: string, now = new Date
     `${statement.trim().replace(/\s+/g, ' ')};`,
     '',
   ].join('\n')
+}
+
+/**
+ * The same for the statement the service really sends (change-batch.ts CHANGE_BATCH_SQL): `group` packs per
+ * transaction, as a group commit of that size would. Client c takes the blocks of `group` consecutive packs
+ * from + (c + (n - 1)·clients)·group.
+ */
+export function pgbenchGroupScript(packs: LoadedPacks, secret: string, group: number, now = new Date()): string {
+  const P = packs.products.length
+  const lit = (s: string) => `'${s.replaceAll("'", "''")}'`
+  const each = (expr: string, type: string) => `array(select ${expr} from generate_series(0, ${group - 1}) g order by g)::${type}[]`
+  const same = (value: string, type: string) => `array_fill(${value}::${type}, array[${group}])`
+  const args: Record<number, string> = {
+    1: each(`(array[${packs.products.map(lit).join(',')}])[(:b + g) % ${P} + 1]`, 'text'),
+    2: each(`'S' || lpad(cast((:b + g) / ${P} as text), 10, '0')`, 'text'),
+    3: same(lit('supplied'), 'text'),
+    4: each('gen_random_uuid()', 'uuid'),
+    5: each(`'LOT' || lpad(cast((:b + g) / ${P} / ${PER_LOT} as text), 6, '0')`, 'text'),
+    6: same(lit(BENCH_EXPIRY), 'date'),
+    7: same('false', 'boolean'),
+    8: same(lit('supply'), 'text'),
+    9: same(lit(BENCH_PHARMACY), 'text'),
+    10: same(lit('bench'), 'text'),
+    11: same(lit('pharmacy'), 'text'),
+    12: each('gen_random_uuid()', 'uuid'),
+    13: same(lit(pharmacyPseudonym(secret, BENCH_PHARMACY)), 'text'),
+    14: same('now()', 'timestamptz'),
+    15: same(lit(parisDay(now)), 'date'),
+  }
+  const statement = CHANGE_BATCH_SQL.replace(/\$(\d+)::\w+\[\]/g, (_, n: string) => {
+    const a = args[Number(n)]
+    if (a === undefined) throw new Error(`pgbench group script: no value for $${n}`)
+    return a
+  })
+  return ['\\set n :n + 1', `\\set b :from + (:client_id + (:n - 1) * :clients) * ${group}`, `${statement.trim().replace(/\s+/g, ' ')};`, ''].join('\n')
 }
 
 /** Runs pgbench with the decommission script; returns transactions per second and the latency it reports. */
