@@ -40,7 +40,7 @@ async function main() {
 
   const app = await buildApp({ config, database, logger: loggerOptions(config) })
   // The whole request must arrive within it. 120 s: a streamed pack upload (up to a million serials) is read only as
-  // fast as it is inserted, about 15 s here.
+  // fast as it is inserted: 22 s here for a million new serials, 39 s for the same million sent again.
   app.server.requestTimeout = 120_000
   app.server.keepAliveTimeout = 65_000 // above common load-balancer idle timeouts
 
