@@ -259,24 +259,20 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
         },
       },
       async (request) => {
-        const principal = principalOf(request)
-        const now = app.now()
-        const actor = actorOf(principal, request.id)
         const comment = request.body?.comment ?? null
-        return (await app.db.transaction().execute(async (tx) => {
-          const r = await visibleRecall(tx, kind, request.params.id, principal, { forUpdate: true })
-          const latest = await versionOf(tx, r.id, r.version)
-          assertAction(kind, r, latest.status, 'submit')
+        return (await transition(request, 'submit', async (tx, r, _latest, now) => {
           await tx.updateTable('recall_versions').set({ status: 'submitted', submitted_at: now, updated_at: now }).where('recall_id', '=', r.id).where('version', '=', r.version).execute()
           await tx
             .updateTable('recalls')
             .set({ updated_at: now, first_submitted_at: r.first_submitted_at ?? now, ...(r.live_version === null ? { status: 'submitted' as const } : {}) })
             .where('id', '=', r.id)
             .execute()
-          await addMessage(tx, r.id, r.version, 'submitted', comment, actor, now)
-          await audit(tx, actor, { action: `${kind}.submitted`, objectType: object, objectId: r.id, changes: { version: r.version, comment } }, now)
-          await publish(tx, { type: `${kind}.submitted`, payload: { kind, id: r.id, reference: r.reference, version: r.version, lab: { id: r.lab_id, name: r.lab_name }, title: latest.content.title, revision: r.live_version !== null }, audience: { roles: ['ansm'] }, senderOrg: r.lab_id, subject: { type: object, id: r.id } }, now)
-          return view(tx, await visibleRecall(tx, kind, r.id, principal), principal.role, principal.org)
+          return {
+            message: 'submitted',
+            text: comment,
+            changes: { comment },
+            notify: { type: 'submitted', to: { roles: ['ansm'] }, payload: { lab: { id: r.lab_id, name: r.lab_name }, revision: r.live_version !== null } },
+          }
         })) as never
       },
     )
@@ -334,19 +330,11 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
           if (!comment?.trim()) {
             throw new AppError('VALIDATION_FAILED', { count: 1 }, { errors: [{ field: 'body.comment', code: 'required', message: lang === 'fr' ? 'un commentaire est requis' : 'a comment is required' }] })
           }
-          const now = app.now()
-          const actor = actorOf(principal, request.id)
-          return (await app.db.transaction().execute(async (tx) => {
-            const r = await visibleRecall(tx, kind, request.params.id, principal, { forUpdate: true })
-            const latest = await versionOf(tx, r.id, r.version)
-            assertAction(kind, r, latest.status, decision)
-            const status = decision === 'reject' ? ('rejected' as const) : ('changes_requested' as const)
+          const status = decision === 'reject' ? ('rejected' as const) : ('changes_requested' as const)
+          return (await transition(request, decision, async (tx, r, _latest, now) => {
             await tx.updateTable('recall_versions').set({ status, decided_at: now, updated_at: now }).where('recall_id', '=', r.id).where('version', '=', r.version).execute()
             await tx.updateTable('recalls').set({ updated_at: now, ...(r.live_version === null ? { status } : {}) }).where('id', '=', r.id).execute()
-            await addMessage(tx, r.id, r.version, status, comment, actor, now)
-            await audit(tx, actor, { action: `${kind}.${status}`, objectType: object, objectId: r.id, changes: { version: r.version, comment } }, now)
-            await publish(tx, { type: `${kind}.reviewed`, payload: { id: r.id, reference: r.reference, version: r.version, decision: status, comment }, audience: { orgs: [r.lab_id] }, senderOrg: principal.org, subject: { type: object, id: r.id } }, now)
-            return view(tx, await visibleRecall(tx, kind, r.id, principal), principal.role, principal.org)
+            return { message: status, text: comment, changes: { comment }, notify: { type: 'reviewed', to: { orgs: [r.lab_id] }, payload: { decision: status, comment } } }
           })) as never
         },
       )
