@@ -77,3 +77,33 @@ t.test('grouped changes: an item that breaks the statement fails alone; the othe
   const states = await database.db.selectFrom('packs').select(['serial', 'state']).where('cip13', '=', BIOGARAN).orderBy('serial').execute()
   t.same(states, [{ serial: 'OK1', state: 'supplied' }, { serial: 'OK2', state: 'active' }, { serial: 'OK3', state: 'supplied' }])
 })
+
+t.test('bulk state change: distinct packs run together and keep their order; a pack named twice runs in order', async (t) => {
+  const { app, auth, database } = await testApp(t)
+  await importBdpmDirectory(database.db, DEMO_BDPM_DIR, SYSTEM)
+  const serials = Array.from({ length: 40 }, (_, i) => `BULK${String(i).padStart(3, '0')}`)
+  await app.inject({ method: 'POST', url: '/v1/serialization/packs', headers: auth('lab', ORG.labBiogaran), payload: { product: BIOGARAN, batch: 'LOT-B', expiry: '2030-12-31', serials } })
+  const dm = (serial: string) => `]d2010${BIOGARAN}21${serial}\x1d10LOT-B\x1d17301231`
+  // Count the grouped statements the bulk call sends.
+  let statements = 0
+  const prepared = database.prepared.bind(database)
+  database.prepared = (name, text, params) => (name === 'serial_change_batch' && statements++, prepared(name, text, params))
+  t.teardown(() => (database.prepared = prepared))
+  const items = [...serials.map((s) => ({ action: 'supply', dataMatrix: dm(s) })), { action: 'supply', dataMatrix: 'garbage' }, { action: 'destroy', dataMatrix: dm('NOPE') }]
+  const res = await app.inject({ method: 'POST', url: '/v1/serialization/packs/state-bulk', headers: auth('pharmacy', ORG.pharmacyParis), payload: { items } })
+  t.equal(res.statusCode, 200)
+  const codes = res.json().results.map((r: { code: string }) => r.code)
+  t.same(codes, [...serials.map(() => 'STATE_CHANGED'), 'INVALID_CODE', 'UNKNOWN_SERIAL'], 'one result per item, in order')
+  t.same(res.json().results.slice(0, 40).map((r: { pack: { serial: string } }) => r.pack.serial), serials)
+  t.ok(statements < 41, `the 41 readable packs went in fewer statements than items (${statements})`)
+  const txns = await database.db.selectFrom('pack_transactions').select(['serial']).where('cip13', '=', BIOGARAN).where('serial', 'in', serials).execute()
+  t.equal(txns.length, 40, 'one transaction per pack')
+
+  // Named twice (supply then destroy of the same pack): in order, the second sees the first's change.
+  await app.inject({ method: 'POST', url: '/v1/serialization/packs', headers: auth('lab', ORG.labBiogaran), payload: { product: BIOGARAN, batch: 'LOT-B', expiry: '2030-12-31', serials: ['TWICE1', 'TWICE2'] } })
+  const twice = await app.inject({
+    method: 'POST', url: '/v1/serialization/packs/state-bulk', headers: auth('pharmacy', ORG.pharmacyParis),
+    payload: { items: [{ action: 'supply', dataMatrix: dm('TWICE1') }, { action: 'supply', dataMatrix: dm('TWICE2') }, { action: 'destroy', dataMatrix: dm('TWICE1') }] },
+  })
+  t.same(twice.json().results.map((r: { code: string }) => r.code), ['STATE_CHANGED', 'STATE_CHANGED', 'ALREADY_INACTIVE'])
+})
