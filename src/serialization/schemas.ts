@@ -202,7 +202,7 @@ export const PackStreamReport = component(
     {
       $id: 'PackStreamReport',
       description: 'What a streamed upload did: received = created + unchanged + conflictCount.',
-      examples: [{ product: '3400949497294', batch: 'LOT2026A', expiry: '2027-12-31', received: 2000000, created: 1999998, unchanged: 1, conflictCount: 1, conflicts: [{ serial: '10000000042', batch: 'LOT2025Z' }] }],
+      examples: [{ product: '3400949497294', batch: 'LOT2026A', expiry: '2027-12-31', received: 1000000, created: 999998, unchanged: 1, conflictCount: 1, conflicts: [{ serial: '10000000042', batch: 'LOT2025Z' }] }],
     },
   ),
 )

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { type Kysely, sql, type Transaction } from 'kysely'
+import type { Static } from 'typebox'
 import { type Actor, audit } from '../platform/audit.ts'
 import type { Principal } from '../platform/auth.ts'
 import type { DatabaseHandle } from '../platform/db/index.ts'
@@ -11,6 +12,7 @@ import type { ChangeBatcher } from './change-batch.ts'
 import type { BatchStatus, PackState } from './db.ts'
 import './db.ts'
 import { type FieldError, type Gs1Error, parseDataMatrix, parsePackFields } from './gs1.ts'
+import type { PackUploadReport } from './schemas.ts'
 
 defineErrors({
   // The serialization return code of the same name, as an HTTP answer: the request was not processed.
@@ -355,16 +357,7 @@ export interface UploadInput {
   serials: string[]
 }
 
-export interface UploadReport {
-  product: string
-  batch: string
-  expiry: string
-  received: number
-  created: number
-  unchanged: number
-  duplicatesInRequest: number
-  conflicts: Array<{ serial: string; batch: string }>
-}
+export type UploadReport = Static<typeof PackUploadReport>
 
 /**
  * The batch row of an upload: created with this expiry, or checked to have it (409 BATCH_EXPIRY_CONFLICT: a batch

@@ -5,12 +5,13 @@
 // string first; this one keeps at most KEPT_BYTES of a line and hands the lines of a buffer on without copying.
 import type { Readable } from 'node:stream'
 import type { Kysely } from 'kysely'
+import type { Static } from 'typebox'
 import { type Actor, audit } from '../platform/audit.ts'
 import type { DB } from '../platform/db/schema.ts'
 import { AppError, defineErrors, errorDef, type FieldError } from '../platform/errors.ts'
 import type { Lang, Text } from '../platform/i18n.ts'
 import { describeChar, isSet82, MAX_VARIABLE_LENGTH } from './gs1.ts'
-import { Serial, STREAM_CONFLICTS_LISTED } from './schemas.ts'
+import { type PackStreamReport as PackStreamReportSchema, Serial, STREAM_CONFLICTS_LISTED } from './schemas.ts'
 import { assertLabProduct, ensureBatch, insertSerialChunk } from './service.ts'
 
 /**
@@ -34,16 +35,7 @@ defineErrors({
   })),
 })
 
-export interface PackStreamReport {
-  product: string
-  batch: string
-  expiry: string
-  received: number
-  created: number
-  unchanged: number
-  conflictCount: number
-  conflicts: Array<{ serial: string; batch: string }>
-}
+export type PackStreamReport = Static<typeof PackStreamReportSchema>
 
 // ---- lines ----------------------------------------------------------------------------------------------
 
