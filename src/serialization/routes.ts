@@ -110,11 +110,11 @@ const routes: RoutePlugin = async (app) => {
     if (!resolved.ok) return invalid(resolved.errors, lang)
     return render(await logged(request, resolved.pack, 'verify', await verifier.verify(principalOf(request), resolved.pack, now), now), lang)
   }
-  const changeOne = async (request: FastifyRequest, input: Static<typeof PackChange>): Promise<Result> => {
+  /** The pack of a change as read (before any database work). */
+  const readChange = ({ action: _action, transactionId: _txn, ...pack }: Static<typeof PackChange>, now: Date) => resolvePack(pack, now)
+  const changeOne = async (request: FastifyRequest, input: Static<typeof PackChange>, now = app.now(), resolved = readChange(input, now)): Promise<Result> => {
     const lang = langOf(request)
-    const now = app.now()
-    const { action, transactionId, ...pack } = input
-    const resolved = resolvePack(pack, now)
+    const { action, transactionId } = input
     if (!resolved.ok) return invalid(resolved.errors, lang)
     const principal = principalOf(request)
     const r = await changePackState(app.database, principal, { action, pack: resolved.pack, transactionId }, now, pseudonymOf(principal.org), changes)
@@ -216,14 +216,11 @@ const routes: RoutePlugin = async (app) => {
       // Each pack named once: the items run together and join one grouped statement (change-batch.ts). A pack named
       // twice: in order, so that the second sees the first's change.
       const now = app.now()
-      const packs = items.map(({ action: _action, transactionId: _txn, ...pack }) => {
-        const r = resolvePack(pack, now)
-        return r.ok && r.pack.cip13 ? `${r.pack.cip13} ${r.pack.serial}` : null
-      })
-      const named = packs.filter((k) => k !== null)
+      const reads = items.map((item) => readChange(item, now))
+      const named = reads.flatMap((r) => (r.ok && r.pack.cip13 ? [`${r.pack.cip13} ${r.pack.serial}`] : []))
       let results: Result[] = []
-      if (new Set(named).size === named.length) results = await Promise.all(items.map((item) => changeOne(request, item)))
-      else for (const item of items) results.push(await changeOne(request, item))
+      if (new Set(named).size === named.length) results = await Promise.all(items.map((item, i) => changeOne(request, item, now, reads[i])))
+      else for (const [i, item] of items.entries()) results.push(await changeOne(request, item, now, reads[i]))
       return { results, summary: summary(results) }
     },
   )
