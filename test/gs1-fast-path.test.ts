@@ -1,5 +1,7 @@
 import t from 'tap'
-import { parseDataMatrix, parseDataMatrixDetailed } from '../src/serialization/gs1.ts'
+import { cip13Problem, isCip13 } from '../src/platform/identifiers.ts'
+import { normaliseBatch } from '../src/recalls/blocking.ts'
+import { expiryDate, parseDataMatrix, parseDataMatrixDetailed, parseProductAndBatch } from '../src/serialization/gs1.ts'
 
 // parseDataMatrix answers well-formed scans on a fast path and hands anything else to the detailed reader.
 // Whatever the input, both must give the same answer: checked on generated inputs, valid and hostile.
@@ -84,4 +86,74 @@ t.test('typical scans take the fast path and read the same fields', async (t) =>
     t.ok(a.ok, JSON.stringify(input))
     t.same(a, parseDataMatrixDetailed(input, { now }))
   }
+})
+
+// The small readers on the same hot path were rewritten without regular expressions or Date; each is checked
+// here against the plain formulation it replaced.
+
+t.test('isCip13 agrees with cip13Problem', async (t) => {
+  const r = rng(7)
+  const digits = (n: number) => Array.from({ length: n }, () => String(Math.floor(r() * 10))).join('')
+  let valid = 0
+  for (let k = 0; k < 20_000; k++) {
+    const v = [
+      () => `3400${digits(9)}`,
+      () => `3400${digits(8)}`,
+      () => `3400${digits(10)}`,
+      () => digits(13),
+      () => `340${digits(9)}x`,
+      () => `3400${digits(4)}${String.fromCharCode(40 + Math.floor(r() * 30))}${digits(4)}`,
+      () => '',
+    ][k % 7]!()
+    if (isCip13(v) !== (cip13Problem(v) === null)) t.fail(`disagreement on ${JSON.stringify(v)}`)
+    if (isCip13(v)) valid++
+  }
+  t.ok(valid > 200, `enough valid codes generated (${valid})`)
+})
+
+t.test('expiryDate agrees with the Date-based reading on every YYMMDD form', async (t) => {
+  const reference = (yymmdd: string, at: Date) => {
+    if (!/^\d{6}$/.test(yymmdd)) return null
+    const yy = Number(yymmdd.slice(0, 2))
+    const mm = Number(yymmdd.slice(2, 4))
+    const dd = Number(yymmdd.slice(4, 6))
+    const current = at.getUTCFullYear()
+    let year = Math.floor(current / 100) * 100 + yy
+    const diff = yy - (current % 100)
+    if (diff >= 51) year -= 100
+    else if (diff <= -50) year += 100
+    if (mm < 1 || mm > 12) return null
+    const last = new Date(Date.UTC(year, mm, 0)).getUTCDate()
+    if (dd > last) return null
+    return `${year}-${String(mm).padStart(2, '0')}-${String(dd === 0 ? last : dd).padStart(2, '0')}`
+  }
+  let checked = 0
+  for (const at of [now, new Date('2000-06-01T00:00:00Z'), new Date('2099-12-31T00:00:00Z')]) {
+    for (let yy = 0; yy < 100; yy++) {
+      for (let mm = 0; mm <= 13; mm++) {
+        for (let dd = 0; dd <= 32; dd++) {
+          const v = [yy, mm, dd].map((n) => String(n).padStart(2, '0')).join('')
+          if (expiryDate(v, at) !== reference(v, at)) t.fail(`disagreement on ${v} at ${at.toISOString()}`)
+          checked++
+        }
+      }
+    }
+  }
+  for (const v of ['', '27123', '2712310', '27a231', ' 71231', '２７１２３１']) t.equal(expiryDate(v, now), reference(v, now), JSON.stringify(v))
+  t.equal(checked, 3 * 100 * 14 * 33)
+})
+
+t.test('normaliseBatch is trim and upper case, and product + batch reads as before', async (t) => {
+  const r = rng(11)
+  const alphabet = [...'ABCabcz019-._ /\t\u00a0éÉß\u0001']
+  for (let k = 0; k < 20_000; k++) {
+    const v = Array.from({ length: Math.floor(r() * 12) }, () => alphabet[Math.floor(r() * alphabet.length)]).join('')
+    if (normaliseBatch(v) !== v.trim().toUpperCase()) t.fail(`disagreement on ${JSON.stringify(v)}`)
+  }
+  t.same(parseProductAndBatch({ product: '3400949497294', batch: 'LOT-1' }), { ok: true, value: { cip13: '3400949497294', gtin: '03400949497294', batch: 'LOT-1' } })
+  t.same(parseProductAndBatch({ product: '03400949497294', batch: 'lot 1' }).ok, false, 'a space is outside the GS1 character set')
+  const wrong = parseProductAndBatch({ product: '3400949497295', batch: 'LOT' })
+  t.same(!wrong.ok && wrong.errors.map((e) => [e.field, e.code]), [['product', 'GTIN_CHECK_DIGIT']])
+  const letters = parseProductAndBatch({ product: '340094949729A', batch: 'LOT' })
+  t.same(!letters.ok && letters.errors.map((e) => [e.field, e.code]), [['product', 'GTIN_NOT_NUMERIC']])
 })

@@ -33,7 +33,17 @@ export function cip13Problem(v: string): Text | null {
   }
   return null
 }
-export const isCip13 = (v: string) => cip13Problem(v) === null
+/** Same answer as `cip13Problem(v) === null`, without a regular expression or an allocation: it runs for every scanned box. */
+export function isCip13(v: string): boolean {
+  if (v.length !== 13 || v.charCodeAt(0) !== 51 || v.charCodeAt(1) !== 52 || v.charCodeAt(2) !== 48 || v.charCodeAt(3) !== 48) return false
+  let sum = 0
+  for (let i = 11; i >= 0; i--) {
+    const n = v.charCodeAt(i) - 48
+    if (n < 0 || n > 9) return false
+    sum += (11 - i) % 2 === 0 ? n * 3 : n
+  }
+  return v.charCodeAt(12) - 48 === (10 - (sum % 10)) % 10
+}
 
 /** CIP13 from a CIP13 or a GTIN-14 ('0' + CIP13); null when it is neither. */
 export function toCip13(code: string): string | null {

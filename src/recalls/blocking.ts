@@ -58,7 +58,15 @@ const SAFETY_MS = 1_500
 const ANNOUNCE_TIMEOUT_MS = 3 * LEASE_MS
 
 /** The same batch typed by hand in lower case, or read with Caps Lock, must still match. */
-export const normaliseBatch = (batch: string) => batch.trim().toUpperCase()
+export function normaliseBatch(batch: string): string {
+  // Most batches arrive trimmed and in capitals: looking is cheaper than making a new string on every box checked.
+  let plain = batch.length > 0 && batch.charCodeAt(0) > 32 && batch.charCodeAt(batch.length - 1) > 32
+  for (let k = 0; plain && k < batch.length; k++) {
+    const c = batch.charCodeAt(k)
+    if ((c >= 97 && c <= 122) || c >= 128) plain = false
+  }
+  return plain ? batch : batch.trim().toUpperCase()
+}
 const keyOf = (cip13: string, batch: string) => `${cip13}\u0000${normaliseBatch(batch)}`
 
 export interface BlockEntry {
@@ -117,7 +125,8 @@ const NONE: BlockEntry[] = []
 /** This instance's copy of the blocked batches, kept current by notifications and a leased heartbeat. */
 export class BlockRegistry {
   readonly id = randomUUID()
-  private entries = new Map<string, BlockEntry[]>()
+  /** Product → normalised batch → the recalls blocking it (two lookups: no key string to build per box). */
+  private entries = new Map<string, Map<string, BlockEntry[]>>()
   private loaded = -1
   /** performance.now() until which the in-memory set may be trusted; 0 = ask the database. */
   private freshUntil = 0
@@ -163,7 +172,10 @@ export class BlockRegistry {
   lookup(boxes: ReadonlyArray<{ cip13: string; batch: string }>): BlockEntry[][] | Promise<BlockEntry[][]> {
     if (performance.now() >= this.freshUntil) return lookupInDatabase(this.database, boxes)
     const found: BlockEntry[][] = new Array(boxes.length)
-    for (let i = 0; i < boxes.length; i++) found[i] = this.entries.get(keyOf(boxes[i]!.cip13, boxes[i]!.batch)) ?? NONE
+    for (let i = 0; i < boxes.length; i++) {
+      const batches = this.entries.get(boxes[i]!.cip13)
+      found[i] = (batches && batches.get(normaliseBatch(boxes[i]!.batch))) ?? NONE
+    }
     return found
   }
 
@@ -185,12 +197,14 @@ export class BlockRegistry {
             return { generation: g.generation, rows: r.rows }
           })
         if (generation >= this.loaded) {
-          const map = new Map<string, BlockEntry[]>()
+          const map = new Map<string, Map<string, BlockEntry[]>>()
           for (const row of rows) {
-            const key = keyOf(row.cip13, row.batch)
-            const list = map.get(key)
+            let batches = map.get(row.cip13)
+            if (!batches) map.set(row.cip13, (batches = new Map()))
+            const key = normaliseBatch(row.batch)
+            const list = batches.get(key)
             if (list) list.push(toEntry(row))
-            else map.set(key, [toEntry(row)])
+            else batches.set(key, [toEntry(row)])
           }
           this.entries = map
           this.loaded = generation

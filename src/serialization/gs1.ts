@@ -128,6 +128,8 @@ export function parseDataMatrix(input: unknown, options: ParseOptions = {}): Gs1
 
 // ---- fast path: a well-formed scan, read without allocating per character -------------------------------
 
+/** The AIs of a pack's unique identifier: what a verification requires unless told otherwise. */
+const PACK_AIS: readonly string[] = ['01', '21', '10', '17']
 const SET82_CODES = new Uint8Array(128)
 for (let c = 0; c < 128; c++) SET82_CODES[c] = SET82.test(String.fromCharCode(c)) ? 1 : 0
 const isDigitCode = (c: number) => c >= 48 && c <= 57
@@ -161,6 +163,7 @@ function readWellFormed(input: unknown, options: ParseOptions): Gs1Result | null
   let batch: string | null = null
   let expiryRaw: string | null = null
   let expiry: string | null = null
+  let nhrn = false
   while (i < end) {
     const c0 = input.charCodeAt(i)
     if (c0 === GS_CODE) {
@@ -208,14 +211,20 @@ function readWellFormed(input: unknown, options: ParseOptions): Gs1Result | null
     } else if (ai === '21') {
       if (serial !== null) return null
       serial = value
-    } else if (ais.some((a) => a.ai === ai)) return null
+    } else {
+      if (ais.some((a) => a.ai === ai)) return null
+      nhrn = true
+    }
     ais.push({ ai, value })
     i = j
   }
-  for (const ai of options.require ?? ['01', '21', '10', '17']) {
-    if (!ais.some((a) => a.ai === ai)) return null
+  const required = options.require ?? PACK_AIS
+  for (let k = 0; k < required.length; k++) {
+    const ai = required[k]!
+    const present = ai === '01' ? gtin !== null : ai === '10' ? batch !== null : ai === '21' ? serial !== null : ai === '17' ? expiryRaw !== null : ais.some((a) => a.ai === ai)
+    if (!present) return null
   }
-  const cip13 = gtin !== null && gtin.startsWith('0') && isCip13(gtin.slice(1)) ? gtin.slice(1) : null
+  const cip13 = gtin !== null && gtin.charCodeAt(0) === 48 && isCip13(gtin.slice(1)) ? gtin.slice(1) : null
   return {
     ok: true,
     value: {
@@ -224,7 +233,7 @@ function readWellFormed(input: unknown, options: ParseOptions): Gs1Result | null
       serial,
       batch,
       expiry,
-      nhrn: ais.filter((a) => a.ai.startsWith('71')),
+      nhrn: nhrn ? ais.filter((a) => a.ai.startsWith('71')) : [],
       ais,
       symbology,
     },
@@ -443,20 +452,26 @@ function swallowedAi(value: string, seen: Set<string>): string | null {
 
 /** YYMMDD → YYYY-MM-DD (day 00: last day of the month), century by the GS1 sliding window; null if impossible. */
 export function expiryDate(yymmdd: string, now: Date = new Date()): string | null {
-  if (!/^\d{6}$/.test(yymmdd)) return null
-  const yy = Number(yymmdd.slice(0, 2))
-  const mm = Number(yymmdd.slice(2, 4))
-  const dd = Number(yymmdd.slice(4, 6))
+  if (yymmdd.length !== 6) return null
+  for (let k = 0; k < 6; k++) if (!isDigitCode(yymmdd.charCodeAt(k))) return null
+  const yy = (yymmdd.charCodeAt(0) - 48) * 10 + yymmdd.charCodeAt(1) - 48
+  const mm = (yymmdd.charCodeAt(2) - 48) * 10 + yymmdd.charCodeAt(3) - 48
+  const dd = (yymmdd.charCodeAt(4) - 48) * 10 + yymmdd.charCodeAt(5) - 48
   const current = now.getUTCFullYear()
   let year = Math.floor(current / 100) * 100 + yy
   const diff = yy - (current % 100)
   if (diff >= 51) year -= 100
   else if (diff <= -50) year += 100
   if (mm < 1 || mm > 12) return null
-  const last = new Date(Date.UTC(year, mm, 0)).getUTCDate()
+  const last = daysInMonth(year, mm)
   if (dd > last) return null
-  const day = dd === 0 ? last : dd
-  return `${year}-${String(mm).padStart(2, '0')}-${String(day).padStart(2, '0')}`
+  // The month and day are already two digits in the input, except day 00 (the last day of the month).
+  return `${year}-${yymmdd.slice(2, 4)}-${dd === 0 ? last : yymmdd.slice(4, 6)}`
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
 }
 
 // ---- the same data given as separate fields -------------------------------------------------------------
@@ -469,19 +484,35 @@ export interface FieldError extends Text {
 /** A product code given as a CIP13 or a GTIN-14 (0 + CIP13): the CIP13, or the reason it is refused. */
 export function productCode(value: unknown, field = 'product'): { cip13: string } | { error: FieldError } {
   const v = typeof value === 'string' ? value : ''
-  if (!/^\d{13,14}$/.test(v)) return { error: { field, code: 'GTIN_NOT_NUMERIC', fr: 'un CIP13 (13 chiffres) ou un GTIN-14 (14 chiffres) est attendu', en: 'a CIP13 (13 digits) or a GTIN-14 (14 digits) is expected' } }
+  if ((v.length !== 13 && v.length !== 14) || !allDigits(v)) return { error: { field, code: 'GTIN_NOT_NUMERIC', fr: 'un CIP13 (13 chiffres) ou un GTIN-14 (14 chiffres) est attendu', en: 'a CIP13 (13 digits) or a GTIN-14 (14 digits) is expected' } }
   const gtin = v.length === 13 ? `0${v}` : v
-  if (Number(gtin[13]) !== gs1CheckDigit(gtin.slice(0, 13))) return { error: { field, code: 'GTIN_CHECK_DIGIT', fr: `clé de contrôle incorrecte (attendue : ${gs1CheckDigit(gtin.slice(0, 13))})`, en: `wrong check digit (expected ${gs1CheckDigit(gtin.slice(0, 13))})` } }
+  const check = gs1CheckDigit(gtin.slice(0, 13))
+  if (gtin.charCodeAt(13) - 48 !== check) return { error: { field, code: 'GTIN_CHECK_DIGIT', fr: `clé de contrôle incorrecte (attendue : ${check})`, en: `wrong check digit (expected ${check})` } }
   if (!gtin.startsWith('0') || !isCip13(gtin.slice(1))) return { error: { field, code: 'CIP13_INVALID', fr: 'ce code n’est pas celui d’un médicament français (CIP13 commençant par 3400)', en: 'not a French medicine code (CIP13 starting with 3400)' } }
   return { cip13: gtin.slice(1) }
+}
+
+function allDigits(v: string): boolean {
+  for (let k = 0; k < v.length; k++) if (!isDigitCode(v.charCodeAt(k))) return false
+  return true
 }
 
 function variableField(value: unknown, field: string, what: Text): FieldError | null {
   if (typeof value !== 'string' || value.length === 0) return { field, code: 'FIELD_EMPTY', fr: `${what.fr} obligatoire`, en: `${what.en} required` }
   if (value.length > MAX_VARIABLE_LENGTH) return { field, code: 'FIELD_TOO_LONG', fr: `${what.fr} : au plus ${MAX_VARIABLE_LENGTH} caractères`, en: `${what.en}: at most ${MAX_VARIABLE_LENGTH} characters` }
-  const bad = [...value].find((c) => !SET82.test(c))
-  if (bad !== undefined) return { field, code: 'INVALID_CHARACTER', fr: `${what.fr} : caractère ${describeChar(bad)} hors du jeu GS1`, en: `${what.en}: character ${describeChar(bad)} outside the GS1 character set` }
+  if (!isSet82Codes(value)) {
+    const bad = [...value].find((c) => !SET82.test(c))!
+    return { field, code: 'INVALID_CHARACTER', fr: `${what.fr} : caractère ${describeChar(bad)} hors du jeu GS1`, en: `${what.en}: character ${describeChar(bad)} outside the GS1 character set` }
+  }
   return null
+}
+
+function isSet82Codes(value: string): boolean {
+  for (let k = 0; k < value.length; k++) {
+    const c = value.charCodeAt(k)
+    if (c >= 128 || SET82_CODES[c] === 0) return false
+  }
+  return true
 }
 
 /** Expiry given as YYYY-MM-DD or YYMMDD (day 00 = end of month) → YYYY-MM-DD. */
