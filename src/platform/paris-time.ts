@@ -53,8 +53,26 @@ export function parisDate(at: Date) {
 // and formatting is on the hot paths (every pack verification and change).
 const dayFormat = new Intl.DateTimeFormat('en-CA', { timeZone: PARIS, year: 'numeric', month: '2-digit', day: '2-digit' })
 
+// Formatting still costs microseconds, and the hot paths ask for the day of "now" again and again: the last
+// answer is kept for its minute. Exact, because since 1911 Paris has been offset from UTC by whole hours, so a
+// Paris day always starts on a UTC minute.
+const MINUTE = 60_000
+const WHOLE_HOUR_OFFSETS_FROM = Date.UTC(1912, 0, 1)
+let cachedMinute = Number.NaN
+let cachedDay = ''
+
 /** The Paris calendar day (YYYY-MM-DD) of an instant. */
-export const parisDay = (at: Date): string => dayFormat.format(at)
+export function parisDay(at: Date): string {
+  const ms = at.getTime()
+  const minute = Math.floor(ms / MINUTE)
+  if (minute === cachedMinute) return cachedDay
+  const day = dayFormat.format(at)
+  if (ms >= WHOLE_HOUR_OFFSETS_FROM) {
+    cachedMinute = minute
+    cachedDay = day
+  }
+  return day
+}
 
 /** The Paris month (YYYY-MM) of an instant. */
 export const parisMonth = (at: Date) => parisDay(at).slice(0, 7)
