@@ -148,15 +148,18 @@ export async function toView(db: Db, kind: PipelineKind, r: RecallRow, opts: Vie
   return view
 }
 
-export async function ackView(db: Db, recallId: string, rec: { org_id: string; ack_status: string | null; ack: AckContent | null; acked_at: Date | null }) {
+/** The recipient's acknowledgement as the API shows it; `changes` is its number of entries in the history (counted unless given). */
+export async function ackView(db: Db, recallId: string, rec: { org_id: string; ack_status: string | null; ack: AckContent | null; acked_at: Date | null }, changes?: number) {
   if (!rec.ack_status || !rec.ack || !rec.acked_at) return null
-  const n = await db
-    .selectFrom('recall_ack_history')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('recall_id', '=', recallId)
-    .where('org_id', '=', rec.org_id)
-    .executeTakeFirstOrThrow()
-  return { status: rec.ack_status as 'read' | 'done', ...rec.ack, acknowledgedAt: iso(rec.acked_at)!, changes: Number(n.n) }
+  const n =
+    changes ??
+    (await db
+      .selectFrom('recall_ack_history')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('recall_id', '=', recallId)
+      .where('org_id', '=', rec.org_id)
+      .executeTakeFirstOrThrow()).n
+  return { status: rec.ack_status as 'read' | 'done', ...rec.ack, acknowledgedAt: iso(rec.acked_at)!, changes: Number(n) }
 }
 
 // ---- content ---------------------------------------------------------------------------------------------
@@ -456,24 +459,54 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
     throw fieldProblem('body.noStock', 'inconsistent', { fr: '« aucun stock » exclut des quantités', en: '"no stock" excludes quantities' }, lang)
   }
   const now = app.now()
+  // The write every recipient makes when a recall goes out, thousands within minutes: few round trips.
   return app.db.transaction().execute(async (tx) => {
-    const r = await visibleRecall(tx, kind, id, principal)
-    const rec = await tx.selectFrom('recall_recipients').selectAll().where('recall_id', '=', id).where('org_id', '=', principal.org).forUpdate().executeTakeFirst()
-    if (!rec) throw notFoundFor(kind, id)
-    if (r.status !== 'broadcast') throw new AppError('RECALL_NOT_IN_FORCE', { reference: r.reference, status: r.status })
+    // The recall as this recipient sees it (visibleRecall's rule for recipients: in force once, addressed to it)
+    // and its recipient row, locked so that its acknowledgements are numbered one after the other.
+    const rec = await tx
+      .selectFrom('recall_recipients as rr')
+      .innerJoin('recalls as r', 'r.id', 'rr.recall_id')
+      .select(['r.status', 'r.reference', 'r.live_version', 'rr.org_id', 'rr.ack_status', 'rr.ack', 'rr.acked_at', 'rr.last_event_id'])
+      .where('rr.recall_id', '=', id)
+      .where('rr.org_id', '=', principal.org)
+      .where('r.kind', '=', kind)
+      .where('r.live_version', 'is not', null)
+      .forUpdate('rr')
+      .executeTakeFirst()
+    if (!rec || !RECIPIENT_ROLES.includes(principal.role)) throw notFoundFor(kind, id)
+    if (rec.status !== 'broadcast') throw new AppError('RECALL_NOT_IN_FORCE', { reference: rec.reference, status: rec.status })
     const prev = rec.ack
     const same =
       rec.ack_status === body.status && prev !== null &&
       prev.quarantined === ack.quarantined && prev.returned === ack.returned && prev.destroyed === ack.destroyed && prev.noStock === ack.noStock && (prev.comment ?? null) === ack.comment
     const downgrade = rec.ack_status === 'done' && body.status === 'read'
     if (same || downgrade) return { view: await ackView(tx, id, rec), changed: false }
-    const seq = await tx.selectFrom('recall_ack_history').select((eb) => eb.fn.countAll<number>().as('n')).where('recall_id', '=', id).where('org_id', '=', principal.org).executeTakeFirstOrThrow()
-    await tx
-      .insertInto('recall_ack_history')
-      .values({ recall_id: id, org_id: principal.org, seq: Number(seq.n) + 1, status: body.status, ack: JSON.stringify(ack), version: r.live_version!, user_id: principal.user, at: now })
-      .execute()
+    // One statement: the history entry, numbered after the recipient's previous ones, and the recipient's state.
     const updated = await tx
+      .with('h', (db) =>
+        db
+          .insertInto('recall_ack_history')
+          .columns(['recall_id', 'org_id', 'seq', 'status', 'ack', 'version', 'user_id', 'at'])
+          .expression(
+            db
+              .selectFrom('recall_ack_history')
+              .select((eb) => [
+                eb.val(id).as('recall_id'),
+                eb.val(principal.org).as('org_id'),
+                sql<number>`count(*)::int + 1`.as('seq'),
+                eb.val(body.status).as('status'),
+                sql<string>`${JSON.stringify(ack)}::jsonb`.as('ack'),
+                eb.val(rec.live_version!).as('version'),
+                eb.val(principal.user).as('user_id'),
+                sql<Date>`${now}::timestamptz`.as('at'),
+              ])
+              .where('recall_id', '=', id)
+              .where('org_id', '=', principal.org),
+          )
+          .returning('seq'),
+      )
       .updateTable('recall_recipients')
+      .from('h')
       .set({
         ack_status: body.status,
         ack: JSON.stringify(ack),
@@ -481,12 +514,13 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
         read_at: sql`coalesce(read_at, ${now}::timestamptz)`,
         done_at: body.status === 'done' ? sql`coalesce(done_at, ${now}::timestamptz)` : sql`done_at`,
       })
-      .where('recall_id', '=', id)
-      .where('org_id', '=', principal.org)
-      .returningAll()
+      .where('recall_recipients.recall_id', '=', id)
+      .where('recall_recipients.org_id', '=', principal.org)
+      .returning(['recall_recipients.org_id', 'recall_recipients.ack_status', 'recall_recipients.ack', 'recall_recipients.acked_at', 'h.seq'])
       .executeTakeFirstOrThrow()
     await acknowledgeEvent(tx, principal.org, rec.last_event_id, { status: body.status, ...ack }, now)
-    const view = await ackView(tx, id, updated)
+    // The history now holds `seq` entries: the count the view gives, without asking again.
+    const view = await ackView(tx, id, updated, updated.seq)
     // Last: the audit trail's lock is held from here to the commit, and every audited write in the country waits on it.
     await audit(tx, actor, { action: `${kind}.acknowledged`, objectType: LABEL[kind].object, objectId: id, changes: { org: principal.org, before: rec.ack_status ? { status: rec.ack_status, ...rec.ack } : null, after: { status: body.status, ...ack } } }, now)
     return { view, changed: true }
