@@ -1,7 +1,10 @@
 import t from 'tap'
 import { sql } from 'kysely'
-import { audit, verifyAudit } from '../src/platform/audit.ts'
-import { ORG, testApp } from './helpers.ts'
+import { createHash } from 'node:crypto'
+import { AUDIT_CHAINS, audit, verifyAudit } from '../src/platform/audit.ts'
+import { canonicalJson } from '../src/platform/canonical-json.ts'
+import { migrateToLatest, migrator } from '../src/platform/db/migrate.ts'
+import { ORG, testApp, testDatabase } from './helpers.ts'
 
 t.test('audit trail', async (t) => {
   const { app, auth, database } = await testApp(t)
@@ -37,7 +40,7 @@ t.test('audit trail', async (t) => {
       }),
     )
     const after = await verifyAudit(db)
-    t.equal(after.lastSeq, before.lastSeq)
+    t.same(after.chains, before.chains, 'every chain as it was')
     t.ok(after.ok)
   })
 
@@ -49,6 +52,38 @@ t.test('audit trail', async (t) => {
     )
     const r = await verifyAudit(db)
     t.ok(r.ok)
+    const rows = await db.selectFrom('audit_log').select(['chain', 'chain_seq']).where('action', '=', 'test.concurrent').execute()
+    t.equal(new Set(rows.map((x) => x.chain)).size, 1, 'one organisation: one chain')
+  })
+
+  t.test('many organisations at once: spread over the chains, each chain gapless and intact', async (t) => {
+    const orgs = Array.from({ length: 60 }, (_, i) => `99${String(i).padStart(7, '0')}`)
+    await Promise.all(
+      orgs.map((org, i) =>
+        db.transaction().execute((tx) => audit(tx, { role: 'pharmacy', org, user: 'u' }, { action: 'test.spread', objectType: 'recall', objectId: 'same-recall', changes: { i } })),
+      ),
+    )
+    const r = await verifyAudit(db)
+    t.ok(r.ok)
+    t.equal(r.chains.length, AUDIT_CHAINS)
+    const rows = await db.selectFrom('audit_log').select(['chain', 'chain_seq', 'seq']).orderBy('seq').execute()
+    t.ok(new Set(rows.map((x) => x.chain)).size >= 8, 'entries of 60 organisations land on many chains')
+    for (const chain of new Set(rows.map((x) => x.chain))) {
+      const positions = rows.filter((x) => x.chain === chain).map((x) => Number(x.chain_seq)).sort((a, b) => a - b)
+      t.same(positions, positions.map((_, k) => k + 1), `chain ${chain}: positions 1…${positions.length}`)
+    }
+    t.equal(new Set(rows.map((x) => x.seq)).size, rows.length, 'the overall order numbers every entry once')
+    t.equal(r.checked, rows.length)
+  })
+
+  t.test('one transaction keeps to one chain, whoever acts in it', async (t) => {
+    const [a, b] = await db.transaction().execute(async (tx) => [
+      await audit(tx, { role: 'pharmacy', org: '990000001', user: 'u' }, { action: 'test.mixed', objectType: 'test', objectId: 'm', changes: {} }),
+      await audit(tx, { role: 'lab', org: '412345670', user: 'v' }, { action: 'test.mixed', objectType: 'test', objectId: 'm', changes: {} }),
+    ])
+    t.equal(a.chain, b.chain)
+    t.equal(b.chainSeq, a.chainSeq + 1)
+    t.ok((await verifyAudit(db)).ok)
   })
 
   t.test('the operator verifies the chain; others may not', async (t) => {
@@ -66,32 +101,56 @@ t.test('audit trail', async (t) => {
     t.ok(own.json().length >= 1, 'the operator reads any object’s history')
   })
 
-  t.test('a modified row is detected at its sequence number', async (t) => {
-    const target = await db.selectFrom('audit_log').select('seq').where('action', '=', 'organisation.updated').executeTakeFirstOrThrow()
+  t.test('a modified row is detected at its chain and position', async (t) => {
+    const target = await db.selectFrom('audit_log').select(['seq', 'chain', 'chain_seq']).where('action', '=', 'organisation.updated').executeTakeFirstOrThrow()
     await sql`update audit_log set changes = '{"phone":[null,"+33 6 66 66 66 66"]}'::jsonb where seq = ${target.seq}`.execute(db)
     const res = await app.inject({ method: 'GET', url: '/v1/audit/verify', headers: ordre })
-    t.match(res.json(), { ok: false, broken: { seq: target.seq, reason: 'modified' }, lastSeq: target.seq - 1 })
+    t.match(res.json(), { ok: false, broken: { chain: target.chain, position: target.chain_seq, reason: 'modified' } })
+    t.match(res.json().chains.find((c: { chain: number }) => c.chain === target.chain), { lastPosition: target.chain_seq - 1, broken: { position: target.chain_seq, reason: 'modified' } })
+    t.ok(res.json().chains.filter((c: { broken?: unknown }) => c.broken).length === 1, 'the other chains are intact')
   })
 
   t.test('a deleted row is detected', async (t) => {
-    // restore a clean chain first: rebuild from scratch in a new table state
-    const rows = await db.selectFrom('audit_log').select('seq').orderBy('seq').execute()
-    const victim = rows[5]!.seq
-    await sql`delete from audit_log where seq = ${victim}`.execute(db)
+    const chain = (await db.selectFrom('audit_log').select('chain').where('action', '=', 'test.concurrent').executeTakeFirstOrThrow()).chain
+    const rows = await db.selectFrom('audit_log').select(['seq', 'chain_seq']).where('chain', '=', chain).orderBy('chain_seq').execute()
+    const victim = rows[5]!
+    await sql`delete from audit_log where seq = ${victim.seq}`.execute(db)
     const r = await verifyAudit(db)
     t.equal(r.ok, false)
-    // the first break is still the modified row if it comes first; check that the hole is reported when it is first
-    const firstBreak = r.broken!.seq
-    t.ok(firstBreak <= victim)
-    const ids = await db.selectFrom('audit_log').select('seq').where('seq', '<', victim).orderBy('seq').execute()
-    t.equal(ids.length, victim - 1, 'rows before the hole are untouched')
+    const broken = r.chains.find((c) => c.chain === chain)!.broken!
+    // the modified row found above may come first in the same chain
+    t.ok(broken.position <= victim.chain_seq)
   })
 
   t.test('a deleted row alone reports missing', async (t) => {
     const fresh = await testApp(t)
     await fresh.app.inject({ method: 'PATCH', url: `/v1/organisations/${ORG.pharmacyParis}`, headers: fresh.auth('ordre', ORG.ordre), payload: { city: 'Paris 4e' } })
-    await sql`delete from audit_log where seq = 3`.execute(fresh.database.db)
-    const r = await verifyAudit(fresh.database.db)
-    t.match(r, { ok: false, broken: { seq: 3, reason: 'missing' }, lastSeq: 2 })
+    const fdb = fresh.database.db
+    const { chain } = await fdb.selectFrom('audit_log').select(['chain', fdb.fn.countAll().as('n')]).groupBy('chain').having(fdb.fn.countAll(), '>=', 3).orderBy('chain').executeTakeFirstOrThrow()
+    await sql`delete from audit_log where chain = ${chain} and chain_seq = 3`.execute(fdb)
+    const r = await verifyAudit(fdb)
+    t.match(r, { ok: false, broken: { chain, position: 3, reason: 'missing' } })
+    t.match(r.chains.find((c) => c.chain === chain), { lastPosition: 2, checked: 2 })
   })
+})
+
+t.test('a trail written before the chains were split verifies as chain 0 and goes on', async (t) => {
+  const database = await testDatabase(t)
+  const db = database.db
+  t.equal((await migrator(db).migrateDown()).results?.[0]?.migrationName, '0013_audit_chains')
+  // Three entries as the single chain wrote them: seq 1…3, hashed over the previous hash and the canonical row.
+  let prev = '0'.repeat(64)
+  for (let seq = 1; seq <= 3; seq++) {
+    const row = { seq, at: new Date(Date.UTC(2026, 0, seq)), actor_role: 'ordre', actor_org: 'ORDRE', actor_user: 'u', action: 'old.entry', object_type: 'test', object_id: String(seq), changes: { seq }, request_id: null }
+    const hash = createHash('sha256').update(prev).update('\n').update(canonicalJson({ ...row, at: row.at.toISOString() })).digest('hex')
+    await db.insertInto('audit_log' as never).values({ ...row, changes: JSON.stringify(row.changes), prev_hash: prev, hash } as never).execute()
+    prev = hash
+  }
+  await migrateToLatest(db)
+  const before = await verifyAudit(db)
+  t.match(before, { ok: true, checked: 3 })
+  t.match(before.chains[0], { chain: 0, checked: 3, lastPosition: 3, lastHash: prev })
+  const next = await db.transaction().execute((tx) => audit(tx, { role: null, org: null, user: 'system' }, { action: 'new.entry', objectType: 'test', objectId: '4', changes: {} }))
+  t.match(next, { seq: 4, chain: 0, chainSeq: 4 })
+  t.match(await verifyAudit(db), { ok: true, checked: 4 })
 })

@@ -1,24 +1,42 @@
 import type { RoutePlugin } from './types.ts'
 import { Type } from 'typebox'
-import { auditHistory, verifyAudit } from './audit.ts'
+import { AUDIT_CHAINS, auditHistory, verifyAudit } from './audit.ts'
 import { component } from './schemas.ts'
 import { HistoryEntry } from '../referential/organisations.ts'
+
+const Reason = Type.Enum(['modified', 'missing', 'relinked'], { description: 'modified: the row’s content changed; missing: a row was deleted; relinked: its link to the previous row was altered.' })
 
 const AuditVerification = component(
   Type.Object(
     {
       ok: Type.Boolean(),
-      checked: Type.Integer({ description: 'Entries whose hash and link were checked.' }),
-      lastSeq: Type.Integer({ description: 'Last entry of the intact chain.' }),
-      lastHash: Type.String({ description: 'Its hash: keep it; a later run must show it again at the same seq.' }),
-      broken: Type.Optional(
+      checked: Type.Integer({ description: 'Entries whose hash and link were checked, all chains together.' }),
+      chains: Type.Array(
         Type.Object({
-          seq: Type.Integer(),
-          reason: Type.Enum(['modified', 'missing', 'relinked'], { description: 'modified: the row’s content changed; missing: a row was deleted; relinked: its link to the previous row was altered.' }),
+          chain: Type.Integer({ minimum: 0 }),
+          checked: Type.Integer(),
+          lastPosition: Type.Integer({ description: 'Position of the last entry of the intact part of this chain (0: empty).' }),
+          lastHash: Type.String({ description: 'Its hash: keep it; a later run must show it again at the same position.' }),
+          broken: Type.Optional(Type.Object({ position: Type.Integer(), reason: Reason })),
         }),
+        { description: `The trail is ${AUDIT_CHAINS} hash chains (entries are spread by the acting organisation), each verified on its own.` },
       ),
+      broken: Type.Optional(Type.Object({ chain: Type.Integer(), position: Type.Integer(), reason: Reason }, { description: 'The first break found.' })),
     },
-    { $id: 'AuditVerification', examples: [{ ok: false, checked: 41, lastSeq: 41, lastHash: 'a3f1…', broken: { seq: 42, reason: 'modified' } }] },
+    {
+      $id: 'AuditVerification',
+      examples: [
+        {
+          ok: false,
+          checked: 41,
+          chains: [
+            { chain: 0, checked: 30, lastPosition: 30, lastHash: '9c0e…' },
+            { chain: 1, checked: 11, lastPosition: 11, lastHash: 'a3f1…', broken: { position: 12, reason: 'modified' } },
+          ],
+          broken: { chain: 1, position: 12, reason: 'modified' },
+        },
+      ],
+    },
   ),
 )
 
@@ -31,7 +49,7 @@ const auditRoutes: RoutePlugin = async (app) => {
         tags: ['audit'],
         operationId: 'verifyAuditTrail',
         summary: 'Verify the audit trail’s hash chain (operator)',
-        description: 'Recomputes every entry’s hash and link. Also available offline: `npm run audit:verify`.',
+        description: 'Recomputes every entry’s hash and link, chain by chain. Also available offline: `npm run audit:verify`. Keep each chain’s `lastPosition` and `lastHash`: a later run must show the same hash at that position (this also catches the newest entries being deleted).',
         response: { 200: AuditVerification },
       },
     },

@@ -24,9 +24,31 @@ export interface AuditInput {
 }
 
 const GENESIS = '0'.repeat(64)
-// Every append takes this transaction-scoped lock: it orders the chain and keeps `seq` without gaps, so that a
-// deleted row shows as a hole. It is held until commit, which bounds audited writes to one chain at a time.
+// The trail is AUDIT_CHAINS hash chains. An append takes its chain's transaction-scoped lock: it orders the chain
+// and keeps `chain_seq` without gaps, so that a deleted row shows as a hole. The lock is held until commit, so a
+// chain takes one write at a time; writes on different chains commit side by side.
 const AUDIT_LOCK = 7_203_114
+export const AUDIT_CHAINS = 16
+
+/**
+ * The chain of an actor's entries: by organisation (FNV-1a), so that many organisations acting at once (every
+ * pharmacy acknowledging a recall) spread over the chains; the system's own work is chain 0. One transaction
+ * keeps to the chain of its first entry: holding two chain locks could deadlock with a transaction taking them
+ * in the other order.
+ */
+const chainOfTransaction = new WeakMap<object, number>()
+function chainFor(tx: Transaction<DB>, actor: Actor): number {
+  const known = chainOfTransaction.get(tx)
+  if (known !== undefined) return known
+  let chain = 0
+  if (actor.org) {
+    let h = 0x811c9dc5
+    for (let i = 0; i < actor.org.length; i++) h = Math.imul(h ^ actor.org.charCodeAt(i), 0x01000193)
+    chain = (h >>> 0) % AUDIT_CHAINS
+  }
+  chainOfTransaction.set(tx, chain)
+  return chain
+}
 
 function entryHash(prevHash: string, e: { seq: number; at: Date; actor_role: string | null; actor_org: string | null; actor_user: string | null; action: string; object_type: string; object_id: string; changes: unknown; request_id: string | null }) {
   const canonical = canonicalJson({
@@ -46,12 +68,18 @@ function entryHash(prevHash: string, e: { seq: number; at: Date; actor_role: str
 
 /** Appends to the audit trail inside the caller's transaction: the record commits or rolls back with the change. */
 export async function audit(tx: Transaction<DB>, actor: Actor, input: AuditInput, at: Date = new Date()) {
-  await sql`select pg_advisory_xact_lock(${AUDIT_LOCK})`.execute(tx)
-  const last = await tx.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst()
+  const chain = chainFor(tx, actor)
+  await sql`select pg_advisory_xact_lock(${AUDIT_LOCK}::int, ${chain}::int)`.execute(tx)
+  // After the lock (a statement of its own, so that this one sees the chain's latest committed entry).
+  const { rows } = await sql<{ seq: number; chain_seq: number | null; hash: string | null }>`
+    select nextval('audit_log_seq') as seq, head.chain_seq, head.hash
+    from (select 1) one
+    left join lateral (select chain_seq, hash from audit_log where chain = ${chain} order by chain_seq desc limit 1) head on true`.execute(tx)
+  const head = rows[0]!
   // JSON round trip: what is hashed is exactly what jsonb will give back (no undefined, dates as strings).
   const changes = JSON.parse(JSON.stringify(input.changes ?? null))
   const row = {
-    seq: (last?.seq ?? 0) + 1,
+    seq: Number(head.seq),
     at: new Date(Math.floor(at.getTime())),
     actor_role: actor.role,
     actor_org: actor.org,
@@ -62,43 +90,68 @@ export async function audit(tx: Transaction<DB>, actor: Actor, input: AuditInput
     changes,
     request_id: actor.requestId ?? null,
   }
-  const prev_hash = last?.hash ?? GENESIS
+  const prev_hash = head.hash ?? GENESIS
   const hash = entryHash(prev_hash, row)
-  await tx.insertInto('audit_log').values({ ...row, changes: JSON.stringify(changes), prev_hash, hash }).execute()
-  return { seq: row.seq, hash }
+  const chain_seq = Number(head.chain_seq ?? 0) + 1
+  await tx.insertInto('audit_log').values({ ...row, chain, chain_seq, changes: JSON.stringify(changes), prev_hash, hash }).execute()
+  return { seq: row.seq, chain, chainSeq: chain_seq, hash }
+}
+
+export interface ChainVerification {
+  chain: number
+  checked: number
+  /** Position of the last entry of the intact part of the chain (0 when empty). */
+  lastPosition: number
+  lastHash: string
+  /** First entry where the chain breaks, and why. */
+  broken?: { position: number; reason: 'modified' | 'missing' | 'relinked' }
 }
 
 export interface AuditVerification {
   ok: boolean
   checked: number
-  lastSeq: number
-  lastHash: string
-  /** First entry where the chain breaks, and why. */
-  broken?: { seq: number; reason: 'modified' | 'missing' | 'relinked' }
+  chains: ChainVerification[]
+  /** The first break found (lowest chain). */
+  broken?: { chain: number; position: number; reason: 'modified' | 'missing' | 'relinked' }
 }
 
 /**
- * Walks the whole chain. A modified row fails its hash; a deleted row leaves a hole in `seq`; a row whose
- * predecessor was swapped fails the link. Deleting the newest rows only shortens the chain: compare lastSeq
- * and lastHash with a value kept elsewhere (the operator's printed report) to detect that.
+ * Walks every chain. A modified row fails its hash; a deleted row leaves a hole in its chain's positions; a row
+ * whose predecessor was swapped fails the link. Deleting the newest rows of a chain only shortens it: compare
+ * each chain's lastPosition and lastHash with the values kept from an earlier run (the operator's printed report).
  */
 export async function verifyAudit(db: Kysely<DB>, batch = 2000): Promise<AuditVerification> {
-  let expectedSeq = 1
+  const present = await db.selectFrom('audit_log').select('chain').distinct().execute()
+  const ids = [...new Set([...Array.from({ length: AUDIT_CHAINS }, (_, i) => i), ...present.map((r) => r.chain)])].sort((a, b) => a - b)
+  const chains: ChainVerification[] = []
+  for (const chain of ids) chains.push(await verifyChain(db, chain, batch))
+  const first = chains.find((c) => c.broken)
+  return {
+    ok: !first,
+    checked: chains.reduce((n, c) => n + c.checked, 0),
+    chains,
+    ...(first ? { broken: { chain: first.chain, ...first.broken! } } : {}),
+  }
+}
+
+async function verifyChain(db: Kysely<DB>, chain: number, batch: number): Promise<ChainVerification> {
+  let expected = 1
   let prevHash = GENESIS
   let checked = 0
+  const stop = (position: number, reason: 'modified' | 'missing' | 'relinked') => ({ chain, checked, lastPosition: expected - 1, lastHash: prevHash, broken: { position, reason } })
   for (;;) {
-    const rows = await db.selectFrom('audit_log').selectAll().where('seq', '>=', expectedSeq).orderBy('seq').limit(batch).execute()
+    const rows = await db.selectFrom('audit_log').selectAll().where('chain', '=', chain).where('chain_seq', '>=', expected).orderBy('chain_seq').limit(batch).execute()
     if (rows.length === 0) break
     for (const r of rows) {
-      if (r.seq !== expectedSeq) return { ok: false, checked, lastSeq: expectedSeq - 1, lastHash: prevHash, broken: { seq: expectedSeq, reason: 'missing' } }
-      if (r.prev_hash !== prevHash) return { ok: false, checked, lastSeq: r.seq - 1, lastHash: prevHash, broken: { seq: r.seq, reason: 'relinked' } }
-      if (entryHash(prevHash, r) !== r.hash) return { ok: false, checked, lastSeq: r.seq - 1, lastHash: prevHash, broken: { seq: r.seq, reason: 'modified' } }
+      if (Number(r.chain_seq) !== expected) return stop(expected, 'missing')
+      if (r.prev_hash !== prevHash) return stop(expected, 'relinked')
+      if (entryHash(prevHash, r) !== r.hash) return stop(expected, 'modified')
       prevHash = r.hash
-      expectedSeq++
+      expected++
       checked++
     }
   }
-  return { ok: true, checked, lastSeq: expectedSeq - 1, lastHash: prevHash }
+  return { chain, checked, lastPosition: expected - 1, lastHash: prevHash }
 }
 
 export async function auditHistory(db: Kysely<DB>, objectType: string, objectId: string) {

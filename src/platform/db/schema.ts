@@ -85,7 +85,11 @@ export interface AvailabilityTable {
 }
 
 export interface AuditLogTable {
+  /** The trail's overall order (from a sequence: gaps are normal). */
   seq: number
+  /** Which hash chain the entry belongs to, and its gapless position there. */
+  chain: number
+  chain_seq: number
   at: Date
   actor_role: string | null
   actor_org: string | null
