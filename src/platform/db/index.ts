@@ -42,6 +42,8 @@ export interface DatabaseOptions {
   databaseUrl?: string | undefined
   /** Folder of the embedded database; 'memory://' for a throw-away one. */
   pgliteDir?: string
+  /** Start the embedded database from this dump of a data folder (PGlite's dumpDataDir) instead of an empty one. */
+  pgliteLoadDataDir?: Blob
   poolMax?: number
   /** Told when an idle pooled connection fails (logged by the server). */
   onIdleError?: (err: Error) => void
@@ -66,6 +68,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
   const dir = options.pgliteDir ?? 'memory://'
   if (!dir.includes('://')) mkdirSync(dir, { recursive: true })
   const pglite = await PGlite.create(dir, {
+    ...(options.pgliteLoadDataDir ? { loadDataDir: options.pgliteLoadDataDir } : {}),
     parsers: { [pgliteTypes.DATE]: (v: string) => v, [pgliteTypes.INT8]: (v: string) => Number(v) },
   })
   const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
