@@ -85,7 +85,7 @@ export type Gs1Result = { ok: true; value: PackCode } | { ok: false; errors: Gs1
 
 /** GS1 character set 82 (GS1 General Specifications, figure 7.11-1). */
 const SET82 = /^[!"%&'()*+,\-./0-9:;<=>?A-Z_a-z]$/
-export const isSet82 = (s: string) => s.length > 0 && [...s].every((c) => SET82.test(c))
+export const isSet82 = (s: string) => s.length > 0 && isSet82Codes(s)
 
 const FIXED: Record<string, number> = { '01': 14, '17': 6 }
 const VARIABLE = new Set(['10', '21', '710', '711', '712', '713', '714', '715'])
