@@ -460,6 +460,8 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
   }
   const now = app.now()
   // The write every recipient makes when a recall goes out, thousands within minutes: few round trips.
+  // Only recipients acknowledge; anyone else is told the recall does not exist, without a query.
+  if (!RECIPIENT_ROLES.includes(principal.role)) throw notFoundFor(kind, id)
   return app.db.transaction().execute(async (tx) => {
     // The recall as this recipient sees it (visibleRecall's rule for recipients: in force once, addressed to it)
     // and its recipient row, locked so that its acknowledgements are numbered one after the other.
@@ -473,7 +475,7 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
       .where('r.live_version', 'is not', null)
       .forUpdate('rr')
       .executeTakeFirst()
-    if (!rec || !RECIPIENT_ROLES.includes(principal.role)) throw notFoundFor(kind, id)
+    if (!rec) throw notFoundFor(kind, id)
     if (rec.status !== 'broadcast') throw new AppError('RECALL_NOT_IN_FORCE', { reference: rec.reference, status: rec.status })
     const prev = rec.ack
     const same =
@@ -521,7 +523,7 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
     await acknowledgeEvent(tx, principal.org, rec.last_event_id, { status: body.status, ...ack }, now)
     // The history now holds `seq` entries: the count the view gives, without asking again.
     const view = await ackView(tx, id, updated, updated.seq)
-    // Last: the audit trail's lock is held from here to the commit, and every audited write in the country waits on it.
+    // Last: the audit chain's lock is held from here to the commit, and other writes on that chain wait for it.
     await audit(tx, actor, { action: `${kind}.acknowledged`, objectType: LABEL[kind].object, objectId: id, changes: { org: principal.org, before: rec.ack_status ? { status: rec.ack_status, ...rec.ack } : null, after: { status: body.status, ...ack } } }, now)
     return { view, changed: true }
   })
