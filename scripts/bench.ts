@@ -35,6 +35,8 @@ interface Scenario {
   what: string
   requests: (ctx: { token: (role: 'pharmacy' | 'lab' | 'ansm' | 'ordre' | 'prescriber', org: string) => string; packs: LoadedPacks | null; recallId: string | null }) => autocannon.Request[]
   target?: string
+  /** Also measure the scenario's ceiling: bare Fastify answering the same requests with the service's answer, no work. */
+  ceiling?: boolean
 }
 
 /** Later services add their scenarios here. */
@@ -71,6 +73,7 @@ const scenarios: Scenario[] = [
     name: 'pack-verify',
     what: 'POST /v1/serialization/packs/verify (DataMatrix), authenticated pharmacy, a different loaded pack each, scan logged',
     target: '≥ 40% of baseline',
+    ceiling: true,
     requests: ({ token, packs }) => packs ? verifyRequests(token('pharmacy', BENCH_PHARMACY), packs) : [
       {
         method: 'POST', path: '/v1/serialization/packs/verify',
@@ -85,6 +88,7 @@ const scenarios: Scenario[] = [
     name: 'dispensation-check',
     what: 'POST /v1/dispensation-checks, 5 boxes (2 blocked), authenticated pharmacy',
     target: '≥ 50% of baseline, p99 ≤ 25 ms',
+    ceiling: true,
     requests: ({ token }) => [
       {
         method: 'POST', path: '/v1/dispensation-checks',
@@ -172,6 +176,22 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ c
     child.stderr!.on('data', (d) => (out += d.toString()))
     child.on('exit', (code) => reject(new Error(`exited with ${code}:\n${out}`)))
   })
+}
+
+/**
+ * The ceiling of a scenario, measured right after it: the baseline's bare Fastify reads the same requests (same
+ * headers and bodies) and answers each with the answer the service gave to the first one, doing nothing else.
+ */
+async function ceiling(helloUrl: string, serviceUrl: string, requests: autocannon.Request[]) {
+  const first: any = requests[0]!
+  const req = first.setupRequest ? first.setupRequest({ ...first }, {}) : first
+  const answer = await fetch(serviceUrl + req.path, { method: req.method, headers: req.headers, body: req.body })
+  if (!answer.ok) throw new Error(`ceiling: the service answered ${answer.status} to ${req.method} ${req.path}`)
+  await fetch(`${helloUrl}/fixed`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: await answer.text() })
+  const toFixed = (r: any) => ({ ...r, path: '/fixed', ...(r.setupRequest ? { setupRequest: (x: any, c: any) => ({ ...r.setupRequest(x, c), path: '/fixed' }) } : {}) })
+  const same = requests.map(toFixed) as autocannon.Request[]
+  await autocannon({ url: helloUrl, connections, duration: 2, requests: same })
+  return run(helloUrl, same)
 }
 
 async function run(url: string, requests: autocannon.Request[]) {
@@ -384,7 +404,10 @@ try {
     const requests = s.requests({ token, packs, recallId })
     await autocannon({ url: service.url, connections, duration: 2, requests })
     const r = await run(service.url, requests)
-    line(s.name, r, `${((r.rps / baseline.rps) * 100).toFixed(0)}%`, `${s.what}${s.target ? ` (target: ${s.target})` : ''}`)
+    const top = s.ceiling ? await ceiling(hello.url, service.url, requests) : null
+    const ofTop = top ? `; ${((r.rps / top.rps) * 100).toFixed(0)}% of its ceiling` : ''
+    line(s.name, r, `${((r.rps / baseline.rps) * 100).toFixed(0)}%`, `${s.what}${s.target ? ` (target: ${s.target}${ofTop})` : ''}`)
+    if (top) line(`${s.name}-ceiling`, top, `${((top.rps / baseline.rps) * 100).toFixed(0)}%`, 'bare Fastify: the same requests, parsed, answered with the service\'s answer, no other work')
   }
   if (selected('pack-decommission')) {
     if (!env.DATABASE_URL || !packs) console.log('pack-decommission      skipped: needs DATABASE_URL (PostgreSQL, pgbench)')
