@@ -1,9 +1,10 @@
 // npm run bench [-- --duration 10 --connections 50 --only product-lookup --packs 2000000]
 // Runs, in one run and with the same connections, a bare Fastify hello world and the service's scenarios,
-// and prints one line per scenario: requests/s, p99 latency, ratio to the baseline.
+// and prints one line per scenario: requests/s, p99 latency, ratio to the baseline, and the CPU time each process
+// (service, baseline server, PostgreSQL, load generator) spent per request.
 // The service runs on DATABASE_URL when set (a fresh database is created beside it), else on a fresh embedded one.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -194,13 +195,55 @@ async function ceiling(helloUrl: string, serviceUrl: string, requests: autocanno
   return run(helloUrl, same)
 }
 
+/** The processes whose CPU time each run reports (Linux): set once they are started. */
+const cpuOf: { service?: number; baseline?: number } = {}
+const TICK_US = 1e6 / 100 // USER_HZ, 100 on Linux
+function ticks(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(f[11]) + Number(f[12])
+  } catch {
+    return 0 // gone, or not Linux
+  }
+}
+function postgresPids(): number[] {
+  try {
+    return readdirSync('/proc').filter((d) => /^\d+$/.test(d) && readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres').map(Number)
+  } catch {
+    return []
+  }
+}
+/** CPU time of each process group, in µs: the service, the baseline server, PostgreSQL (all its processes), the load generator (this process). */
+function cpuSnapshot() {
+  const pg = postgresPids()
+  const usage = process.cpuUsage()
+  return {
+    service: cpuOf.service ? ticks(cpuOf.service) * TICK_US : 0,
+    baseline: cpuOf.baseline ? ticks(cpuOf.baseline) * TICK_US : 0,
+    postgres: pg.reduce((sum, pid) => sum + ticks(pid), 0) * TICK_US,
+    load: usage.user + usage.system,
+  }
+}
+
 async function run(url: string, requests: autocannon.Request[]) {
+  const before = cpuSnapshot()
   const result = await autocannon({ url, connections, duration, requests, pipelining: 1 })
+  const after = cpuSnapshot()
+  // Where the two cores went, per request answered: what a ratio to the baseline cannot show.
+  const count = Math.max(1, result.requests.total)
+  const cpu = (Object.keys(after) as Array<keyof typeof after>)
+    .map((k) => [k, (after[k] - before[k]) / count] as const)
+    .filter(([, us]) => us >= 1)
+    .map(([k, us]) => `${k} ${us.toFixed(0)}`)
+    .join(', ')
   return {
     rps: result.requests.average,
     p99: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    cpu,
   }
 }
 
@@ -351,6 +394,7 @@ const cleanups: Array<() => Promise<void> | void> = []
 try {
   const hello = await start(process.execPath, ['--import', 'tsx', 'scripts/bench/hello.ts'], { PORT: '0' })
   children.push(hello.child)
+  cpuOf.baseline = hello.child.pid
 
   // No per-organisation rate: the bench is one pharmacy at full speed.
   const env: NodeJS.ProcessEnv = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DEMO_DATA: 'true', AUTO_MIGRATE: 'true', MAX_EVENT_LOOP_DELAY_MS: '0', SERIALIZATION_RATE_PER_MINUTE: '0' }
@@ -379,6 +423,7 @@ try {
   // Node itself (not the tsx wrapper) so that the memory read is the server's.
   const service = await start(process.execPath, ['--import', 'tsx', 'src/server.ts'], env)
   children.push(service.child)
+  cpuOf.service = service.child.pid
 
   const config = loadConfig({ ...process.env, DATABASE_URL: undefined })
   const token = (role: 'pharmacy' | 'lab' | 'ansm' | 'ordre' | 'prescriber', org: string) => signDevToken(config, { role, org })
@@ -387,8 +432,8 @@ try {
   // Warm-up, so that JIT and caches do not favour the second run.
   await autocannon({ url: hello.url, connections, duration: 2 })
   const baseline = await run(hello.url, [{ method: 'GET', path: '/' }])
-  const line = (name: string, r: { rps: number; p99: number; errors: number; non2xx: number }, ratio: string, note = '') =>
-    console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(8)} req/s   p99 ${String(r.p99).padStart(5)} ms   ${ratio.padStart(6)}   errors ${r.errors} non-2xx ${r.non2xx}${note ? `   ${note}` : ''}`)
+  const line = (name: string, r: { rps: number; p99: number; errors: number; non2xx: number; cpu?: string }, ratio: string, note = '') =>
+    console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(8)} req/s   p99 ${String(r.p99).padStart(5)} ms   ${ratio.padStart(6)}   errors ${r.errors} non-2xx ${r.non2xx}${r.cpu ? `   CPU µs/req: ${r.cpu}` : ''}${note ? `   ${note}` : ''}`)
   line('baseline-hello', baseline, '100%')
   const selected = (name: string) => !values.only || values.only.split(',').includes(name)
   let packs: LoadedPacks | null = null
