@@ -209,10 +209,17 @@ function ticks(pid: number): number {
   }
 }
 function postgresPids(): number[] {
+  const isPostgres = (pid: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres'
+    } catch {
+      return false // ended meanwhile
+    }
+  }
   try {
-    return readdirSync('/proc').filter((d) => /^\d+$/.test(d) && readFileSync(`/proc/${d}/comm`, 'utf8').trim() === 'postgres').map(Number)
+    return readdirSync('/proc').filter((d) => /^\d+$/.test(d) && isPostgres(d)).map(Number)
   } catch {
-    return []
+    return [] // not Linux
   }
 }
 /** CPU time of each process group, in µs: the service, the baseline server, PostgreSQL (all its processes), the load generator (this process). */
