@@ -455,11 +455,16 @@ try {
     if (!selected(s.name)) continue
     const requests = s.requests({ token, packs, recallId })
     await autocannon({ url: service.url, connections, duration: 2, requests })
+    // A scenario with a target also gets the hello world measured just before it (the machine's speed drifts within
+    // a run) and its ceiling just after it.
+    const near = s.ceiling ? await run(hello.url, [{ method: 'GET', path: '/' }]) : null
     const r = await run(service.url, requests)
     const top = s.ceiling ? await ceiling(hello.url, service.url, requests) : null
-    const ofTop = top ? `; ${((r.rps / top.rps) * 100).toFixed(0)}% of its ceiling` : ''
-    line(s.name, r, `${((r.rps / baseline.rps) * 100).toFixed(0)}%`, `${s.what}${s.target ? ` (target: ${s.target}${ofTop})` : ''}`)
-    if (top) line(`${s.name}-ceiling`, top, `${((top.rps / baseline.rps) * 100).toFixed(0)}%`, 'bare Fastify: the same requests, parsed, answered with the service\'s answer, no other work')
+    const pctOf = (x: { rps: number }, of: { rps: number }) => `${((x.rps / of.rps) * 100).toFixed(0)}%`
+    if (near) line(`${s.name}-hello`, near, pctOf(near, baseline), 'the baseline again, just before the scenario')
+    const ratios = near && top ? `; ${pctOf(r, near)} of the hello world just before it, ${pctOf(r, top)} of its ceiling` : ''
+    line(s.name, r, pctOf(r, baseline), `${s.what}${s.target ? ` (target: ${s.target}${ratios})` : ''}`)
+    if (top) line(`${s.name}-ceiling`, top, pctOf(top, baseline), 'bare Fastify: the same requests, parsed, answered with the service\'s answer, no other work')
   }
   if (selected('pack-decommission')) {
     if (!env.DATABASE_URL || !packs) console.log('pack-decommission      skipped: needs DATABASE_URL (PostgreSQL, pgbench)')
