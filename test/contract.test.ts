@@ -46,6 +46,20 @@ t.test('the OpenAPI document', async (t) => {
     t.match(doc.components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer' })
   })
 
+  t.test('every write documents the Idempotency-Key it honours; the read-only checks say they ignore it', async (t) => {
+    // Answers computed at each call (config idempotency: false), and the streamed upload, which refuses a key.
+    const fresh = new Set(['checkDispensation', 'verifyPack', 'verifyPacks'])
+    for (const [path, item] of Object.entries<Record<string, any>>(doc.paths)) {
+      for (const [method, op] of Object.entries<any>(item)) {
+        if (!['post', 'put', 'patch', 'delete'].includes(method) || !path.startsWith('/v1')) continue
+        const documented = (op.parameters ?? []).some((p: any) => p.in === 'header' && p.name === 'idempotency-key')
+        if (fresh.has(op.operationId)) t.match(op.description, /`Idempotency-Key` is ignored/, `${op.operationId} says the key is ignored`)
+        else if (op.operationId === 'streamPacks') t.match(op.description, /no `Idempotency-Key`/, 'streamPacks says it takes no key')
+        else t.ok(documented, `${method.toUpperCase()} ${path} documents the Idempotency-Key header`)
+      }
+    }
+  })
+
   t.test('the committed export matches the code', async (t) => {
     const committed = JSON.parse(readFileSync(new URL('../openapi/openapi.json', import.meta.url), 'utf8'))
     t.same(committed, doc, 'run `npm run openapi` after changing a route')

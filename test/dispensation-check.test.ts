@@ -81,6 +81,22 @@ t.test('dispensation check: blocked and clear boxes, GS1 forms, errors per box',
   t.equal(r.statusCode, 401)
 })
 
+t.test('an Idempotency-Key never replays an earlier answer: the check is always made at the time of the call', async (t) => {
+  const { app, auth } = await testApp(t)
+  // Many HTTP clients add a key to every POST; a key reused for the same dispensation must not bring back "clear".
+  const check = () =>
+    app.inject({ method: 'POST', url: '/v1/dispensation-checks', headers: { ...auth('pharmacy', ORG.pharmacyParis), 'idempotency-key': 'dispensation-0001' }, payload: { boxes: [{ product: PRODUCT, batch: 'LOTK' }] } })
+  let r = await check()
+  t.equal(r.json().boxes[0].status, 'clear')
+  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'LOTK' }]), SYSTEM, async () => undefined)
+  r = await check()
+  t.equal(r.statusCode, 200)
+  t.equal(r.json().boxes[0].status, 'blocked', 'the same key answers from the blocks in force now')
+  t.equal(r.headers['idempotent-replayed'], undefined)
+  const kept = await app.db.selectFrom('idempotency_keys').select('key').where('key', '=', 'dispensation-0001').execute()
+  t.same(kept, [], 'nothing is stored for the key')
+})
+
 t.test('a second instance blocks in the same instant the broadcast commits; a new version and the close unblock', async (t) => {
   const { app, auth, config, database, clock } = await testApp(t)
   const second = await buildApp({ config, database, now: () => clock.now, background: 'manual-jobs' })

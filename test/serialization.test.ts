@@ -234,6 +234,20 @@ t.test('serialization', async (t) => {
     t.equal(Number(n.n), 1)
   })
 
+  t.test('a verification with an Idempotency-Key is made anew at each call: never a stale "active"', async (t) => {
+    const headers = { ...paris, 'idempotency-key': 'verify-key-0001' }
+    const before = await post('/packs/verify', headers, { dataMatrix: dm('S0056') })
+    t.equal(before.json().code, 'PACK_ACTIVE')
+    t.equal((await change('supply', 'S0056')).code, 'STATE_CHANGED')
+    const after = await post('/packs/verify', headers, { dataMatrix: dm('S0056') })
+    t.equal(after.headers['idempotent-replayed'], undefined)
+    t.match(after.json(), { code: 'ALREADY_INACTIVE', pack: { state: 'supplied' } }, 'the same key answers from the pack’s state now')
+    const bulk = await post('/packs/verify-bulk', { ...paris, 'idempotency-key': 'verify-key-0002' }, { packs: [{ dataMatrix: dm('S0056') }] })
+    t.equal(bulk.json().results[0].code, 'ALREADY_INACTIVE')
+    const kept = await database.db.selectFrom('idempotency_keys').select('key').where('key', 'in', ['verify-key-0001', 'verify-key-0002']).execute()
+    t.same(kept, [], 'nothing is stored for the keys')
+  })
+
   t.test('batch figures', async (t) => {
     const res = await get('/products/3400949497294/batches?limit=1', lab)
     t.equal(res.statusCode, 200)

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { canonicalJson } from './canonical-json.ts'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler, onSendHookHandler, preHandlerHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { sql } from 'kysely'
 import type { Database } from './db/index.ts'
@@ -9,6 +9,14 @@ import { AppError } from './errors.ts'
 declare module 'fastify' {
   interface FastifyRequest {
     idempotency: { scope: string; key: string } | null
+  }
+  interface FastifyContextConfig {
+    /**
+     * false: the route's answer is computed at each call and never replayed; an Idempotency-Key is ignored. For
+     * read-only checks (dispensation check, pack verification): a replayed answer could be stale, e.g. "clear" for
+     * a batch recalled since.
+     */
+    idempotency?: false
   }
 }
 
@@ -28,13 +36,14 @@ export default fp(
     const { db } = opts
     app.decorateRequest('idempotency', null)
 
-    // The hooks run on every request: without a key they return at once, without a promise (callback style).
-    app.addHook('preHandler', (request, reply, done) => {
+    // Route hooks, put on the writes only (see onRoute below); without a key they return at once, without a
+    // promise (callback style).
+    const claimHook: preHandlerHookHandler = (request, reply, done) => {
       const key = request.headers['idempotency-key']
       if (key === undefined || !METHODS.has(request.method)) return done()
       // After a replay the reply is already sent: the request must not go on to its handler.
       claim(request, reply, key).then((replayed) => (replayed ? undefined : done()), done)
-    })
+    }
 
     async function claim(request: FastifyRequest, reply: FastifyReply, key: string | string[]) {
       if (typeof key !== 'string' || !KEY.test(key)) throw new AppError('IDEMPOTENCY_KEY_INVALID')
@@ -77,12 +86,12 @@ export default fp(
       throw new AppError('IDEMPOTENCY_IN_PROGRESS')
     }
 
-    app.addHook('onSend', (request, reply, payload, done) => {
+    const recordHook: onSendHookHandler = (request, reply, payload, done) => {
       const idem = request.idempotency
       if (!idem) return done(null, payload)
       request.idempotency = null
       record(idem, reply, payload).then((p) => done(null, p), (err) => done(err))
-    })
+    }
 
     async function record(idem: { scope: string; key: string }, reply: FastifyReply, payload: unknown) {
       const where = db.deleteFrom('idempotency_keys').where('org_id', '=', idem.scope).where('key', '=', idem.key)
@@ -106,14 +115,28 @@ export default fp(
     }
 
     // If the request dies before a response is sent (client gone, crash in a hook), free the key.
-    app.addHook('onResponse', (request, _reply, done) => {
+    const releaseHook: onResponseHookHandler = (request, _reply, done) => {
       const idem = request.idempotency
       if (!idem) return done()
       db.deleteFrom('idempotency_keys').where('org_id', '=', idem.scope).where('key', '=', idem.key).where('state', '=', 'running').execute().then(() => done(), done)
+    }
+
+    // Ahead of the route's own hooks, as global hooks would run; not on routes that answer afresh at each call.
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method]
+      if (route.config?.idempotency === false || !methods.some((m) => METHODS.has(m))) return
+      route.preHandler = [claimHook, ...hooksOf(route.preHandler)]
+      route.onSend = [recordHook, ...hooksOf(route.onSend)]
+      route.onResponse = [releaseHook, ...hooksOf(route.onResponse)]
     })
   },
   { name: 'idempotency', dependencies: ['auth'] },
 )
+
+/** A route option's hooks (none, one or several) as a list. */
+function hooksOf<H>(hooks: H | H[] | undefined): H[] {
+  return hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]
+}
 
 function requestHash(request: FastifyRequest) {
   return createHash('sha256')

@@ -167,7 +167,7 @@ export default fp(
     app.withTypeProvider<TypeBoxTypeProvider>().post(
       '/v1/dispensation-checks',
       {
-        config: { roles: CHECKERS },
+        config: { roles: CHECKERS, idempotency: false },
         schema: {
           tags: ['dispensation'],
           operationId: 'checkDispensation',
@@ -175,7 +175,7 @@ export default fp(
           description: [
             `Call it before dispensing, with every box of the dispensation (1 to ${MAX_BOXES}), each as its scanned DataMatrix or as product and batch. Each box is answered on its own: an unreadable box does not fail the others.`,
             '',
-            'A batch is blocked from the moment ANSM’s approval of a recall that blocks dispensation is committed (the answer is never taken from a stale copy) until the recall is closed or a new version removes the batch. Read-only: safe to repeat, no Idempotency-Key needed.',
+            'A batch is blocked from the moment ANSM’s approval of a recall that blocks dispensation is committed (the answer is never taken from a stale copy) until the recall is closed or a new version removes the batch. Read-only: safe to repeat. An `Idempotency-Key` is ignored: every call answers from the blocks in force at that moment, never a stored answer.',
           ].join('\n'),
           body: DispensationCheckRequest,
           response: { 200: DispensationCheck, ...problems(400, 401, 403) },

@@ -456,6 +456,7 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
             'Idempotent: the same acknowledgement again changes nothing (`changes` stays the same); a different one replaces it and the previous is kept in the history. `read` after `done` changes nothing. Only for a ' + what + ' addressed to the caller (else 404), while in force (else 409).',
           ].join('\n\n'),
           params: IdParams,
+          headers: IdempotencyKeyHeader,
           body: AcknowledgementInput,
           response: { 200: Acknowledgement, ...problems(404, 409) },
         },

@@ -141,14 +141,14 @@ const routes: RoutePlugin = async (app) => {
   app.post(
     '/serialization/packs/verify',
     {
-      config: { roles: VERIFIERS },
+      config: { roles: VERIFIERS, idempotency: false },
       ...limited,
       schema: {
         tags: [TAG],
         operationId: 'verifyPack',
         summary: 'Verify one pack (read-only)',
         description:
-          'Give the scanned DataMatrix string, or the product, serial, batch and expiry. The answer is always 200 with a return code: `PACK_ACTIVE` means the box may be dispensed; anything else says why not and what to do (`alert: true`: quarantine the box). An unreadable scan answers `INVALID_CODE` with each problem and its position, before any pack is looked up. Read-only for the pack; the scan is logged under a pseudonym of your organisation, and an alert code also answers `alertReference`: the alert sent to the product’s lab. Verifications and state changes share a rate per organisation (`SERIALIZATION_RATE_PER_MINUTE`): beyond it, 429 `TOO_MANY_REQUESTS` with `Retry-After`, and nothing is done.',
+          'Give the scanned DataMatrix string, or the product, serial, batch and expiry. The answer is always 200 with a return code: `PACK_ACTIVE` means the box may be dispensed; anything else says why not and what to do (`alert: true`: quarantine the box). An unreadable scan answers `INVALID_CODE` with each problem and its position, before any pack is looked up. Read-only for the pack; the scan is logged under a pseudonym of your organisation, and an alert code also answers `alertReference`: the alert sent to the product’s lab. Verifications and state changes share a rate per organisation (`SERIALIZATION_RATE_PER_MINUTE`): beyond it, 429 `TOO_MANY_REQUESTS` with `Retry-After`, and nothing is done. An `Idempotency-Key` is ignored: every call answers from the pack’s state at that moment, never a stored answer.',
         body: PackInput,
         response: { 200: PackResult },
       },
@@ -159,13 +159,13 @@ const routes: RoutePlugin = async (app) => {
   app.post(
     '/serialization/packs/verify-bulk',
     {
-      config: { roles: VERIFIERS },
+      config: { roles: VERIFIERS, idempotency: false },
       ...limited,
       schema: {
         tags: [TAG],
         operationId: 'verifyPacks',
         summary: 'Verify up to 100 packs in one call',
-        description: 'One result per pack, in the order given; partial success is normal.',
+        description: 'One result per pack, in the order given; partial success is normal. An `Idempotency-Key` is ignored, as for a single verification.',
         body: BulkVerify,
         response: { 200: BulkResult },
       },

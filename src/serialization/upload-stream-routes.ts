@@ -67,7 +67,7 @@ const uploadStreamRoutes: RoutePlugin = async (app) => {
       bodyLimit: STREAM_BODY_LIMIT,
       onRequest: (request, _reply, done) => {
         const lang = langOf(request)
-        // Before the body is read. The global Idempotency-Key hook hashes the parsed body, which here is a stream:
+        // Before the body is read. The Idempotency-Key hook (on every write) hashes the parsed body, which here is a stream:
         // a key would be claimed for any body alike, so it is refused rather than honoured wrongly.
         if (request.headers['idempotency-key'] !== undefined) {
           return done(new AppError('VALIDATION_FAILED', { count: 1 }, { errors: [{ field: 'headers.idempotency-key', code: 'not_accepted', message: NO_IDEMPOTENCY_KEY[lang] }] }))

@@ -3,7 +3,7 @@ import { sql } from 'kysely'
 import { principalOf } from '../auth.ts'
 import { type Role, ROLES } from '../db/schema.ts'
 import { notFound } from '../errors.ts'
-import { problems } from '../openapi.ts'
+import { IdempotencyKeyHeader, problems } from '../openapi.ts'
 import { component, Page, PageQuery } from '../schemas.ts'
 import { decodeCursor, encodeCursor } from '../cursor.ts'
 import type { RoutePlugin } from '../types.ts'
@@ -275,6 +275,7 @@ const routes: RoutePlugin = async (app) => {
         operationId: 'markEventsRead',
         summary: 'Record that events were read',
         description: 'Idempotent. Ids that are not events of your feed are listed under `unknown`, without telling whether they exist.',
+        headers: IdempotencyKeyHeader,
         body: ReadRequest,
         response: { 200: ReadResult },
       },
