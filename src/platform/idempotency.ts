@@ -30,6 +30,7 @@ const KEPT_HEADERS = ['content-type', 'location', 'etag']
  * Idempotency-Key for every write, one mechanism for all routes. The first request reserves the key
  * (scoped per organisation); its response is stored when it is sent. A replay returns that response with
  * `Idempotent-Replayed: true`. 5xx and 429 answers are not kept, so a retry after a failure runs again.
+ * Routes declared with `config.idempotency: false` (read-only checks) ignore the key.
  */
 export default fp(
   async function idempotency(app: FastifyInstance, opts: { db: Database; ttlHours: number }) {
