@@ -234,6 +234,9 @@ function cpuSnapshot() {
   }
 }
 
+const HELLO: autocannon.Request[] = [{ method: 'GET', path: '/' }]
+const percent = (part: number, whole: number) => `${((part / whole) * 100).toFixed(0)}%`
+
 async function run(url: string, requests: autocannon.Request[]) {
   const before = cpuSnapshot()
   const result = await autocannon({ url, connections, duration, requests, pipelining: 1 })
@@ -345,7 +348,7 @@ async function decommissionScenario(
   let pgNote = 'pgbench not found (Debian: apt-get install postgresql-client)'
   if (pgbench) {
     const r = await runPgbench(pgbench, databaseUrl, pgbenchScript(packs, secret), { clients: pool, duration, from: Math.floor(packs.count / 2) })
-    ratio = `${((full.rps / r.tps) * 100).toFixed(0)}%`
+    ratio = percent(full.rps, r.tps)
     pgNote = `pgbench ${r.tps.toFixed(0)} tps (${pool} clients, one decommission per transaction: CHANGE_SQL, latency avg ${r.latencyMs} ms${r.failed ? `, ${r.failed} failed` : ''})`
   }
   line('pack-decommission', full, ratio, `POST /v1/serialization/packs/state supply, a different active pack each of ${packs.count.toLocaleString('en')}; ${fullChanged} STATE_CHANGED, ${fullOther} other; ratio to ${pgNote} (target: ≥ 60% of pgbench)`)
@@ -366,7 +369,7 @@ async function decommissionScenario(
     const g = await runPgbench(pgbench, databaseUrl, pgbenchGroupScript(packs, secret, group), { clients: pool, duration, from: Math.floor((packs.count * 3) / 4) })
     const packsPerSecond = (await changedPacks() - before) / duration
     console.log(
-      `${'pack-decommission-grp'.padEnd(22)} ${full.rps.toFixed(0).padStart(8)} req/s vs pgbench ${packsPerSecond.toFixed(0)} packs/s = ${((full.rps / packsPerSecond) * 100).toFixed(0)}%   ` +
+      `${'pack-decommission-grp'.padEnd(22)} ${full.rps.toFixed(0).padStart(8)} req/s vs pgbench ${packsPerSecond.toFixed(0)} packs/s = ${percent(full.rps, packsPerSecond)}   ` +
         `(pgbench: the service's grouped statement CHANGE_BATCH_SQL, ${group} packs per transaction, ${g.tps.toFixed(0)} tps, ${pool} clients, latency avg ${g.latencyMs} ms${g.failed ? `, ${g.failed} failed` : ''}; informative)`,
     )
   }
@@ -438,7 +441,7 @@ try {
   console.log(`bench: ${connections} connections, ${duration} s per scenario, service on ${database}, node ${process.version}`)
   // Warm-up, so that JIT and caches do not favour the second run.
   await autocannon({ url: hello.url, connections, duration: 2 })
-  const baseline = await run(hello.url, [{ method: 'GET', path: '/' }])
+  const baseline = await run(hello.url, HELLO)
   const line = (name: string, r: { rps: number; p99: number; errors: number; non2xx: number; cpu?: string }, ratio: string, note = '') =>
     console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(8)} req/s   p99 ${String(r.p99).padStart(5)} ms   ${ratio.padStart(6)}   errors ${r.errors} non-2xx ${r.non2xx}${r.cpu ? `   CPU µs/req: ${r.cpu}` : ''}${note ? `   ${note}` : ''}`)
   line('baseline-hello', baseline, '100%')
@@ -457,14 +460,13 @@ try {
     await autocannon({ url: service.url, connections, duration: 2, requests })
     // A scenario with a target also gets the hello world measured just before it (the machine's speed drifts within
     // a run) and its ceiling just after it.
-    const near = s.ceiling ? await run(hello.url, [{ method: 'GET', path: '/' }]) : null
+    const near = s.ceiling ? await run(hello.url, HELLO) : null
     const r = await run(service.url, requests)
     const top = s.ceiling ? await ceiling(hello.url, service.url, requests) : null
-    const pctOf = (x: { rps: number }, of: { rps: number }) => `${((x.rps / of.rps) * 100).toFixed(0)}%`
-    if (near) line(`${s.name}-hello`, near, pctOf(near, baseline), 'the baseline again, just before the scenario')
-    const ratios = near && top ? `; ${pctOf(r, near)} of the hello world just before it, ${pctOf(r, top)} of its ceiling` : ''
-    line(s.name, r, pctOf(r, baseline), `${s.what}${s.target ? ` (target: ${s.target}${ratios})` : ''}`)
-    if (top) line(`${s.name}-ceiling`, top, pctOf(top, baseline), 'bare Fastify: the same requests, parsed, answered with the service\'s answer, no other work')
+    if (near) line(`${s.name}-hello`, near, percent(near.rps, baseline.rps), 'the baseline again, just before the scenario')
+    const ratios = near && top ? `; ${percent(r.rps, near.rps)} of the hello world just before it, ${percent(r.rps, top.rps)} of its ceiling` : ''
+    line(s.name, r, percent(r.rps, baseline.rps), `${s.what}${s.target ? ` (target: ${s.target}${ratios})` : ''}`)
+    if (top) line(`${s.name}-ceiling`, top, percent(top.rps, baseline.rps), 'bare Fastify: the same requests, parsed, answered with the service\'s answer, no other work')
   }
   if (selected('pack-decommission')) {
     if (!env.DATABASE_URL || !packs) console.log('pack-decommission      skipped: needs DATABASE_URL (PostgreSQL, pgbench)')
