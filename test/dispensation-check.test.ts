@@ -34,7 +34,7 @@ t.test('dispensation check: blocked and clear boxes, GS1 forms, errors per box',
   t.same(r.json().boxes[0], { index: 0, status: 'clear', cip13: PRODUCT, batch: 'LOTA' })
   t.equal(r.json().allClear, true)
 
-  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'LOTA' }]), SYSTEM, async () => undefined)
+  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'LOTA' }]), async () => undefined)
 
   r = await check([
     { dataMatrix: dm('LOTA', { prefix: ']d2' }) }, // AIM prefix
@@ -88,7 +88,7 @@ t.test('an Idempotency-Key never replays an earlier answer: the check is always 
     app.inject({ method: 'POST', url: '/v1/dispensation-checks', headers: { ...auth('pharmacy', ORG.pharmacyParis), 'idempotency-key': 'dispensation-0001' }, payload: { boxes: [{ product: PRODUCT, batch: 'LOTK' }] } })
   let r = await check()
   t.equal(r.json().boxes[0].status, 'clear')
-  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'LOTK' }]), SYSTEM, async () => undefined)
+  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'LOTK' }]), async () => undefined)
   r = await check()
   t.equal(r.statusCode, 200)
   t.equal(r.json().boxes[0].status, 'blocked', 'the same key answers from the blocks in force now')
@@ -107,7 +107,7 @@ t.test('a second instance blocks in the same instant the broadcast commits; a ne
 
   t.equal((await check(second, 'L1')).blocked, false)
   const before = second.blockRegistry!.generation
-  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'L1' }, { cip13: PRODUCT, batch: 'L2' }, { cip13: OTHER, batch: 'L1' }]), SYSTEM, async () => undefined)
+  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'L1' }, { cip13: PRODUCT, batch: 'L2' }, { cip13: OTHER, batch: 'L1' }]), async () => undefined)
   // No wait: the broadcast returned only after every instance had loaded the new batches.
   const now = await check(second, 'L1')
   t.equal(now.blocked, true, 'the second instance blocks at once')
@@ -116,7 +116,7 @@ t.test('a second instance blocks in the same instant the broadcast commits; a ne
   t.equal((await check(second, 'L1', OTHER)).blocked, true)
 
   // A new version that removes L2 unblocks only L2.
-  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'L1' }, { cip13: OTHER, batch: 'L1' }], { version: 2 }), SYSTEM, async () => undefined)
+  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'L1' }, { cip13: OTHER, batch: 'L1' }], { version: 2 }), async () => undefined)
   await second.blockRegistry!.reload()
   t.equal((await check(second, 'L2')).blocked, false, 'the removed batch is free again')
   const l1 = await check(second, 'L1')
@@ -124,7 +124,7 @@ t.test('a second instance blocks in the same instant the broadcast commits; a ne
   t.equal(l1.boxes[0].recalls[0].version, 2, 'with the new version')
 
   // Closing unblocks everything.
-  await applyBlocks(app, recall([], { version: 2 }), SYSTEM, async () => undefined)
+  await applyBlocks(app, recall([], { version: 2 }), async () => undefined)
   await second.blockRegistry!.reload()
   await app.blockRegistry!.reload()
   t.equal((await check(second, 'L1')).blocked, false)
@@ -136,7 +136,7 @@ t.test('a broadcast waits for every live instance to load its batches', async (t
   // An instance that holds a lease but has not loaded anything yet (a paused process, a lost notification).
   await sql`insert into dispensation_block_instances (id, loaded_generation, lease_until, started_at) values ('lagging', -1, now() + interval '1 minute', now())`.execute(database.db)
   let done = false
-  const broadcast = applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'W1' }]), SYSTEM, async () => undefined).then(() => (done = true))
+  const broadcast = applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'W1' }]), async () => undefined).then(() => (done = true))
   await sleep(300)
   t.equal(done, false, 'not committed while an instance has not loaded the batch')
   const pending = await database.db.selectFrom('dispensation_blocks').select('state').where('batch', '=', 'W1').execute()
@@ -150,7 +150,7 @@ t.test('a broadcast waits for every live instance to load its batches', async (t
 
   // An instance whose lease has run out is not waited for (it answers from the database, see below).
   await sql`update dispensation_block_instances set loaded_generation = -1, lease_until = now() - interval '1 second' where id = 'lagging'`.execute(database.db)
-  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'W1' }, { cip13: PRODUCT, batch: 'W2' }]), SYSTEM, async () => undefined)
+  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'W1' }, { cip13: PRODUCT, batch: 'W2' }]), async () => undefined)
   t.pass('not blocked by an expired lease')
 })
 
@@ -161,36 +161,38 @@ t.test('an instance that is not current answers from the database', async (t) =>
   await cold.ready()
   t.teardown(() => cold.close())
   t.equal(cold.blockRegistry, null)
-  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'C1' }]), SYSTEM, async () => undefined)
+  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'C1' }]), async () => undefined)
   const r = await cold.inject({ method: 'POST', url: '/v1/dispensation-checks', headers: auth('pharmacy', ORG.pharmacyParis), payload: { boxes: [{ product: PRODUCT, batch: 'c1' }] } })
   t.equal(r.json().blocked, true)
   t.equal(r.json().boxes[0].recalls[0].reference, 'R-2026-0001')
 })
 
-t.test('a failed broadcast blocks nothing; serialization follows the blocking', async (t) => {
+t.test('a failed broadcast blocks nothing; a recall leaves the lab’s own batch statuses as they are', async (t) => {
   const { app, auth, database } = await testApp(t)
   await database.db.insertInto('serial_batches').values({ cip13: PRODUCT, batch: 'Ser-1', lab_id: ORG.labBiogaran, expiry: '2027-12-31', status: 'active', status_reason: null, created_at: new Date(), updated_at: new Date() }).execute()
   await database.db.insertInto('serial_batches').values({ cip13: PRODUCT, batch: 'WD-1', lab_id: ORG.labBiogaran, expiry: '2027-12-31', status: 'withdrawn', status_reason: 'retrait', created_at: new Date(), updated_at: new Date() }).execute()
   const status = async (batch: string) => (await database.db.selectFrom('serial_batches').select('status').where('batch', '=', batch).executeTakeFirstOrThrow()).status
+  const check = async (batch: string) => (await app.inject({ method: 'POST', url: '/v1/dispensation-checks', headers: auth('pharmacy', ORG.pharmacyParis), payload: { boxes: [{ product: PRODUCT, batch }] } })).json().boxes[0]
 
   await t.rejects(
-    applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'SER-1' }]), SYSTEM, async () => {
+    applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'SER-1' }]), async () => {
       throw new Error('the broadcast failed')
     }),
     /the broadcast failed/,
   )
   t.same(await database.db.selectFrom('dispensation_blocks').selectAll().execute(), [], 'the announced rows are withdrawn')
-  t.equal(await status('Ser-1'), 'active')
   await app.blockRegistry!.reload()
-  const r = await app.inject({ method: 'POST', url: '/v1/dispensation-checks', headers: auth('pharmacy', ORG.pharmacyParis), payload: { boxes: [{ product: PRODUCT, batch: 'Ser-1' }] } })
-  t.equal(r.json().blocked, false)
+  t.equal((await check('Ser-1')).status, 'clear')
 
-  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'SER-1' }, { cip13: PRODUCT, batch: 'WD-1' }]), SYSTEM, async () => undefined)
-  t.equal(await status('Ser-1'), 'recalled', 'the serialization batch is recalled too (matched without regard to case)')
-  t.equal(await status('WD-1'), 'withdrawn', 'a withdrawn batch stays withdrawn')
-  await applyBlocks(app, recall([]), SYSTEM, async () => undefined)
-  t.equal(await status('Ser-1'), 'active', 'and active again when the recall no longer blocks it')
+  await applyBlocks(app, recall([{ cip13: PRODUCT, batch: 'SER-1' }, { cip13: PRODUCT, batch: 'WD-1' }]), async () => undefined)
+  t.match(await check('Ser-1'), { status: 'blocked', code: 'BATCH_RECALLED' }, 'blocked (matched without regard to case)')
+  t.match(await check('WD-1'), { status: 'blocked', code: 'BATCH_RECALLED', labStatuses: [{ scope: 'batch', status: 'withdrawn' }] }, 'a recall outranks a withdrawal; both are shown')
+  t.equal(await status('Ser-1'), 'active', 'nothing is copied into the lab’s statuses')
   t.equal(await status('WD-1'), 'withdrawn')
+  await applyBlocks(app, recall([]), async () => undefined)
+  await app.blockRegistry!.reload()
+  t.equal((await check('Ser-1')).status, 'clear', 'the close lifts the recall')
+  t.match(await check('WD-1'), { status: 'blocked', code: 'WITHDRAWN' }, 'and leaves the lab’s withdrawal')
 })
 
 t.test('end to end: ANSM approval blocks on every instance at once, the close unblocks', async (t) => {

@@ -1,19 +1,20 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
-import type { Principal } from '../src/platform/auth.ts'
 import { Batcher } from '../src/platform/db/batcher.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
 import { ChangeBatcher, type ChangeItem } from '../src/serialization/change-batch.ts'
+import type { Scanner } from '../src/serialization/pseudonyms.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const BIOGARAN = '3400949497294'
-const pharmacy = (org: string): Principal => ({ role: 'pharmacy', org, user: 'u1' })
+// The batcher stores what it is given: here, readable stand-ins for the pseudonyms the routes compute.
+const pharmacy = (org: string): Scanner => ({ role: 'pharmacy', org: `p-${org}`, user: 'u1' })
 const now = new Date('2026-11-22T10:00:00Z')
-const item = (serial: string, principal: Principal, over: Partial<ChangeItem> = {}): ChangeItem => ({
-  principal, cip13: BIOGARAN, serial, batch: 'LOT-B', expiry: '2030-12-31', target: 'supplied', action: 'supply', force: false,
-  id: randomUUID(), scanId: randomUUID(), pseudonym: `p-${principal.org}`, now, today: '2026-11-22', ...over,
+const item = (serial: string, scanner: Scanner, over: Partial<ChangeItem> = {}): ChangeItem => ({
+  scanner, cip13: BIOGARAN, serial, batch: 'LOT-B', expiry: '2030-12-31', target: 'supplied', action: 'supply', force: false,
+  id: randomUUID(), scanId: randomUUID(), now, today: '2026-11-22', ...over,
 })
 
 t.test('Batcher: groups what arrives together, never two items with the same key in a group', async (t) => {
@@ -47,9 +48,9 @@ t.test('grouped changes: two instances racing on the same packs in opposite orde
   ])
   const winners = serials.map((_, i) => Number(ra[i] !== null) + Number(rb[i] !== null))
   t.ok(winners.every((w) => w === 1), `every pack changed by exactly one of the two (${database.kind})`)
-  const txns = await database.db.selectFrom('pack_transactions').select(['serial', 'org_id']).where('cip13', '=', BIOGARAN).where('serial', 'in', serials).execute()
+  const txns = await database.db.selectFrom('pack_transactions').select(['serial', 'org_pseudonym']).where('cip13', '=', BIOGARAN).where('serial', 'in', serials).execute()
   t.equal(txns.length, 300, 'one transaction per pack')
-  const byOrg = (org: string) => txns.filter((x) => x.org_id === org).length
+  const byOrg = (org: string) => txns.filter((x) => x.org_pseudonym === `p-${org}`).length
   t.equal(byOrg(ORG.pharmacyParis), ra.filter((x) => x !== null).length, 'each success has its transaction')
   t.equal(byOrg(ORG.pharmacyLyon), rb.filter((x) => x !== null).length)
   const scans = await database.db.selectFrom('serial_scans').select(['serial']).where('cip13', '=', BIOGARAN).where('code', '=', 'STATE_CHANGED').where('serial', 'in', serials).execute()

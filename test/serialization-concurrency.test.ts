@@ -3,6 +3,7 @@ import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { pharmacyPseudonym } from '../src/serialization/pseudonyms.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const GS = '\x1d'
@@ -12,7 +13,7 @@ const dm = (serial: string) => `]d2010${BIOGARAN}21${serial}${GS}10LOT-C${GS}173
 // Real HTTP, 200 requests in flight at once: on PostgreSQL they run on the pool's connections in parallel and race
 // on the same row; on the embedded database they serialize. The outcome must be the same: exactly one success.
 t.test('200 concurrent decommissions of one pack: exactly one succeeds', async (t) => {
-  const { app, auth, database } = await testApp(t)
+  const { app, auth, config, database } = await testApp(t)
   await importBdpmDirectory(database.db, DEMO_BDPM_DIR, SYSTEM)
   const up = await app.inject({ method: 'POST', url: '/v1/serialization/packs', headers: auth('lab', ORG.labBiogaran), payload: { product: BIOGARAN, batch: 'LOT-C', expiry: '2030-12-31', serials: ['RACE1', 'RACE2'] } })
   t.equal(up.json().created, 2)
@@ -35,36 +36,33 @@ t.test('200 concurrent decommissions of one pack: exactly one succeeds', async (
     return Promise.all(requests)
   }
 
+  const secret = config.SCAN_PSEUDONYM_SECRET
   for (const [serial, action, state] of [['RACE1', 'supply', 'supplied'], ['RACE2', 'destroy', 'destroyed']] as const) {
     const results = await race(serial, action)
     t.ok(results.every((r) => r.status === 200), `${serial}: every request answered 200`)
     const codes = results.map((r) => r.body.code)
     t.equal(codes.filter((c) => c === 'STATE_CHANGED').length, 1, `${serial}: exactly one success (${database.kind})`)
-    t.equal(codes.filter((c) => c === 'ALREADY_INACTIVE').length, 199, `${serial}: the others are told it is already inactive`)
-    t.ok(results.filter((r) => r.body.code === 'ALREADY_INACTIVE').every((r) => r.body.pack.state === state), 'with the pack’s state')
     const txns = await database.db.selectFrom('pack_transactions').select(['to_state']).where('cip13', '=', BIOGARAN).where('serial', '=', serial).execute()
     t.same(txns, [{ to_state: state }], 'one transaction recorded')
 
-    // "Already dispensed elsewhere": the callers come from 6 organisations. For a SUPPLIED pack, every loser from
-    // another organisation than the winner's is told so with an alert; the winner's own organisation (its other
-    // users, its retries) never. One open alert per pack and organisation, however many of its requests race.
+    // The callers come from 6 organisations. The winner's own organisation repeating its change is told the status
+    // is already set, without alert (NMVS_NC_PCK_19); every other organisation's attempt on the now inactive pack
+    // is ALREADY_INACTIVE with an alert (NMVS_NC_PCK_22), whatever made it inactive: one alert per organisation,
+    // however many of its requests race (alert-rules.ts).
     const winner = results.find((r) => r.body.code === 'STATE_CHANGED')!.org
-    const same = results.filter((r) => r.body.code === 'ALREADY_INACTIVE' && r.org === winner)
-    const others = results.filter((r) => r.body.code === 'ALREADY_INACTIVE' && r.org !== winner)
+    const same = results.filter((r) => r.body.code !== 'STATE_CHANGED' && r.org === winner)
+    const others = results.filter((r) => r.org !== winner)
     t.ok(same.length > 0 && others.length > 0, 'both kinds of loser took part')
-    t.ok(same.every((r) => !r.body.alert && !r.body.alertReference), `${serial}: no alert for the winner’s own organisation`)
-    const alerts = await database.db.selectFrom('serial_alerts').select(['reference', 'org_id', 'code']).where('cip13', '=', BIOGARAN).where('serial', '=', serial).execute()
-    if (state === 'supplied') {
-      t.ok(others.every((r) => r.body.alert && r.body.alertReference), `${serial}: an alert for every other organisation’s request`)
-      const otherOrgs = new Set(others.map((r) => r.org))
-      t.equal(alerts.length, otherOrgs.size, `${serial}: one alert per other organisation (${otherOrgs.size}), not one per request`)
-      t.same(new Set(alerts.map((a) => a.org_id)), otherOrgs)
-      t.ok(alerts.every((a) => a.code === 'ALREADY_DISPENSED_ELSEWHERE'))
-      for (const a of alerts) t.ok(others.filter((r) => r.org === a.org_id).every((r) => r.body.alertReference === a.reference), 'each organisation’s requests share its reference')
-    } else {
-      t.ok(others.every((r) => !r.body.alert), `${serial}: a ${state} pack is not "dispensed": no alert`)
-      t.equal(alerts.length, 0)
-    }
+    t.ok(same.every((r) => r.body.code === 'STATUS_ALREADY_SET' && !r.body.alert && !r.body.alertReference), `${serial}: status already set, no alert, for the winner’s own organisation`)
+    t.ok(others.every((r) => r.body.code === 'ALREADY_INACTIVE' && r.body.pack.state === state), `${serial}: the others are told it is already inactive, with its state`)
+    t.ok(others.every((r) => r.body.alert && r.body.alertReference), `${serial}: an alert for every other organisation’s request`)
+    const alerts = await database.db.selectFrom('serial_alerts').select(['reference', 'pharmacy_pseudonym', 'code', 'occurrences']).where('cip13', '=', BIOGARAN).where('serial', '=', serial).execute()
+    const otherOrgs = new Set(others.map((r) => r.org))
+    t.equal(alerts.length, otherOrgs.size, `${serial}: one alert per other organisation (${otherOrgs.size}), not one per request`)
+    t.same(new Set(alerts.map((a) => a.pharmacy_pseudonym)), new Set([...otherOrgs].map((o) => pharmacyPseudonym(secret, o))))
+    t.ok(alerts.every((a) => a.code === 'ALREADY_INACTIVE'))
+    t.equal(alerts.reduce((n, a) => n + Number(a.occurrences), 0), others.length, 'every attempt counted on its organisation’s alert')
+    for (const a of alerts) t.ok(others.filter((r) => pharmacyPseudonym(secret, r.org) === a.pharmacy_pseudonym).every((r) => r.body.alertReference === a.reference), 'each organisation’s requests share its reference')
     const scans = await database.db.selectFrom('serial_scans').select(['code']).where('cip13', '=', BIOGARAN).where('serial', '=', serial).execute()
     t.equal(scans.length, 200, `${serial}: every request logged`)
   }

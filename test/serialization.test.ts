@@ -2,6 +2,7 @@ import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { pharmacyPseudonym, userPseudonym } from '../src/serialization/pseudonyms.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const GS = '\x1d'
@@ -12,7 +13,7 @@ const dm = (serial: string, batch = 'LOT-A', exp = '301231', product = BIOGARAN)
 const DAY = 86_400_000
 
 t.test('serialization', async (t) => {
-  const { app, auth, database, clock } = await testApp(t)
+  const { app, auth, config, database, clock } = await testApp(t)
   await importBdpmDirectory(database.db, DEMO_BDPM_DIR, SYSTEM)
   const lab = auth('lab', ORG.labBiogaran, 'qualite')
   const otherLab = auth('lab', ORG.labArrow)
@@ -121,9 +122,12 @@ t.test('serialization', async (t) => {
       t.match(r, { ok: true, code: 'STATE_CHANGED', pack: { state, dispensable: false } }, action)
       t.match(r.transactionId, /^[0-9a-f-]{36}$/)
       t.match(await verify({ dataMatrix: dm(serial) }), { code: 'ALREADY_INACTIVE', pack: { state } }, `verify ${state}`)
-      for (const again of Object.keys(actions)) {
-        t.match(await change(again, serial), { ok: false, code: 'ALREADY_INACTIVE', pack: { state } }, `${again} on ${state}`)
+      for (const [again, target] of Object.entries(actions)) {
+        // The same organisation repeating its own change: status already set. Anything else on an inactive pack: an alert.
+        if (target === state) t.match(await change(again, serial), { ok: false, code: 'STATUS_ALREADY_SET', alert: false, pack: { state } }, `${again} again on ${state}`)
+        else t.match(await change(again, serial), { ok: false, code: 'ALREADY_INACTIVE', alert: true, alertReference: /^ALR-/, pack: { state } }, `${again} on ${state}`)
       }
+      t.match(await change(action, serial, lyon), { ok: false, code: 'ALREADY_INACTIVE', alert: true, pack: { state } }, `${action} on ${state} by another pharmacy`)
       const undo = await change('undo', serial, paris, { transactionId: r.transactionId })
       if (state === 'destroyed' || state === 'stolen') t.match(undo, { ok: false, code: 'UNDO_NOT_ALLOWED', alert: true, pack: { state } }, `${state} is final`)
       else {
@@ -132,10 +136,12 @@ t.test('serialization', async (t) => {
       }
     }
     const txns = await database.db.selectFrom('pack_transactions').selectAll().where('cip13', '=', BIOGARAN).where('serial', '=', serials[10]!).orderBy('at').execute()
-    t.same(txns.map((x) => [x.action, x.from_state, x.to_state, x.org_id, x.user_id]), [
-      ['supply', 'active', 'supplied', ORG.pharmacyParis, 'alice'],
-      ['undo', 'supplied', 'active', ORG.pharmacyParis, 'alice'],
-    ])
+    const org = pharmacyPseudonym(config.SCAN_PSEUDONYM_SECRET, ORG.pharmacyParis)
+    const user = userPseudonym(config.SCAN_PSEUDONYM_SECRET, ORG.pharmacyParis, 'alice')
+    t.same(txns.map((x) => [x.action, x.from_state, x.to_state, x.org_pseudonym, x.user_pseudonym]), [
+      ['supply', 'active', 'supplied', org, user],
+      ['undo', 'supplied', 'active', org, user],
+    ], 'recorded under pseudonyms')
     t.equal(txns[1]!.undoes, txns[0]!.id)
   })
 
@@ -217,7 +223,7 @@ t.test('serialization', async (t) => {
       ],
     })
     t.equal(changed.statusCode, 200)
-    t.same(changed.json().results.map((r: { code: string }) => r.code), ['STATE_CHANGED', 'ALREADY_INACTIVE', 'STATE_CHANGED', 'UNKNOWN_SERIAL', 'BATCH_MISMATCH'])
+    t.same(changed.json().results.map((r: { code: string }) => r.code), ['STATE_CHANGED', 'STATUS_ALREADY_SET', 'STATE_CHANGED', 'UNKNOWN_SERIAL', 'BATCH_MISMATCH'], 'the second supply of S0050 by the same pharmacy: status already set')
     const tooMany = await post('/packs/state-bulk', paris, { items: Array.from({ length: 101 }, () => ({ action: 'supply', dataMatrix: dm('S0054') })) })
     t.equal(tooMany.statusCode, 400)
     t.equal((await post('/packs/state-bulk', paris, { items: [{ action: 'fly', dataMatrix: dm('S0054') }] })).statusCode, 400, 'unknown action')

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type autocannon from 'autocannon'
 import { createDatabase } from '../../src/platform/db/index.ts'
-import { pharmacyPseudonym } from '../../src/serialization/alerts.ts'
+import { pharmacyPseudonym, userPseudonym } from '../../src/serialization/pseudonyms.ts'
 import { parisDay } from '../../src/platform/paris-time.ts'
 import { CHANGE_BATCH_SQL } from '../../src/serialization/change-batch.ts'
 import { CHANGE_SQL } from '../../src/serialization/service.ts'
@@ -102,11 +102,10 @@ export function pgbenchScript(packs: LoadedPacks, secret: string, now = new Date
     8: 'false',
     9: lit(parisDay(now)),
     10: lit('supply'),
-    11: lit(BENCH_PHARMACY),
-    12: lit('bench'),
+    11: lit(pharmacyPseudonym(secret, BENCH_PHARMACY)),
+    12: lit(userPseudonym(secret, BENCH_PHARMACY, 'bench')),
     13: lit('pharmacy'),
     14: 'gen_random_uuid()',
-    15: lit(pharmacyPseudonym(secret, BENCH_PHARMACY)),
   }
   const statement = CHANGE_SQL.replace(/\$(\d+)/g, (_, n: string) => {
     const a = args[Number(n)]
@@ -143,13 +142,12 @@ export function pgbenchGroupScript(packs: LoadedPacks, secret: string, group: nu
     6: same(lit(BENCH_EXPIRY), 'date'),
     7: same('false', 'boolean'),
     8: same(lit('supply'), 'text'),
-    9: same(lit(BENCH_PHARMACY), 'text'),
-    10: same(lit('bench'), 'text'),
+    9: same(lit(pharmacyPseudonym(secret, BENCH_PHARMACY)), 'text'),
+    10: same(lit(userPseudonym(secret, BENCH_PHARMACY, 'bench')), 'text'),
     11: same(lit('pharmacy'), 'text'),
     12: each('gen_random_uuid()', 'uuid'),
-    13: same(lit(pharmacyPseudonym(secret, BENCH_PHARMACY)), 'text'),
-    14: same('now()', 'timestamptz'),
-    15: same(lit(parisDay(now)), 'date'),
+    13: same('now()', 'timestamptz'),
+    14: same(lit(parisDay(now)), 'date'),
   }
   const statement = CHANGE_BATCH_SQL.replace(/\$(\d+)::\w+\[\]/g, (_, n: string) => {
     const a = args[Number(n)]

@@ -286,7 +286,7 @@ export function blocksTarget(r: Pick<RecallRow, 'id' | 'reference' | 'lab_id' | 
  * blocking recall, of a new version, the close), else a plain transaction.
  */
 export function inTransaction<T>(app: FastifyInstance, target: RecallBlocks | null, actor: Actor, fn: (tx: Transaction<DB>) => Promise<T>): Promise<T> {
-  return target ? applyBlocks(app, target, actor, fn) : app.db.transaction().execute(fn)
+  return target ? applyBlocks(app, target, fn) : app.db.transaction().execute(fn)
 }
 
 function eventPayload(kind: PipelineKind, r: RecallRow, version: number, c: RecallContent, first: boolean) {

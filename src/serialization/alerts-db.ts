@@ -5,10 +5,13 @@ type DateOnly = ColumnType<string, string, string>
 /** bigint: read as a number on both drivers (platform/db/index.ts). */
 type BigIntCol = ColumnType<number, number, number>
 
-export const ALERT_STATUSES = ['new', 'under_investigation', 'closed'] as const
+export const ALERT_STATUSES = ['new', 'under_investigation', 'escalated', 'closed'] as const
 export type AlertStatus = (typeof ALERT_STATUSES)[number]
 export const ALERT_CONCLUSIONS = ['technical_error', 'scanning_error', 'falsification_suspected', 'other'] as const
 export type AlertConclusion = (typeof ALERT_CONCLUSIONS)[number]
+/** ANSM's conclusion on an alert a lab escalated to it. */
+export const ANSM_CONCLUSIONS = ['falsification_confirmed', 'no_falsification', 'other'] as const
+export type AnsmConclusion = (typeof ANSM_CONCLUSIONS)[number]
 
 /** The pseudonymised scan log: never a FINESS, a user or an organisation id. */
 export interface SerialScansTable {
@@ -36,12 +39,19 @@ export interface SerialAlertsTable {
   expiry: DateOnly
   code: string
   action: string
-  org_id: string
-  user_id: string
+  /** The scanning organisation and user, as pseudonyms (pseudonyms.ts): never a FINESS or a user id. */
   pharmacy_pseudonym: string
+  user_pseudonym: string
+  /** The DataMatrix as scanned, when the pack was scanned (at most 200 characters). */
+  scanned: string | null
+  occurrences: ColumnType<number, number | undefined, number>
+  last_seen_at: Timestamp
   status: ColumnType<AlertStatus, AlertStatus | undefined, AlertStatus>
   conclusion: AlertConclusion | null
   conclusion_note: string | null
+  escalated_at: Timestamp | null
+  ansm_conclusion: AnsmConclusion | null
+  ansm_note: string | null
   created_at: Timestamp
   updated_at: Timestamp
   closed_at: Timestamp | null
@@ -50,8 +60,8 @@ export interface SerialAlertsTable {
 export interface SerialAlertMessagesTable {
   id: Generated<number>
   alert_seq: BigIntCol
-  author: 'lab' | 'pharmacy'
-  user_id: string
+  author: 'lab' | 'pharmacy' | 'ansm'
+  user_pseudonym: string
   text: string
   at: Timestamp
 }

@@ -8,17 +8,20 @@ import { langOf } from '../platform/i18n.ts'
 import { IdempotencyKeyHeader, problems } from '../platform/openapi.ts'
 import { PageQuery } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
-import { addAlertMessage, alertFigures, getAlert, listAlerts, resolvePseudonym, SCANNER_ROLES, setAlertStatus } from './alerts.ts'
-import { Alert, AlertFiguresSchema, AlertMessage, AlertPage, AlertReference, AlertStatusChange, AlertStatusSchema, Pseudonym, PseudonymResolution } from './alerts-schemas.ts'
+import { addAlertMessage, type AlertContext, alertFigures, closeEscalatedAlert, getAlert, listAlerts, packHistory, resolvePseudonym, SCANNER_ROLES, setAlertStatus } from './alerts.ts'
+import { Alert, AlertFiguresSchema, AlertMessage, AlertPage, AlertReference, AlertStatusChange, AlertStatusSchema, AnsmAlertDecision, PackHistory, Pseudonym, PseudonymResolution } from './alerts-schemas.ts'
+import { PseudonymDirectory } from './pseudonyms.ts'
 import { productCode } from './gs1.ts'
 import { ProductCodeParam } from './schemas.ts'
 
 const TAG = 'serialization'
-/** The lab (its products' alerts), the scanning organisation (its own), the operator (all). */
-const READERS: readonly Role[] = ['lab', ...SCANNER_ROLES, 'ordre']
+/** The lab (its products' alerts), the scanning organisation (its own), ANSM and the operator (all). */
+const READERS: readonly Role[] = ['lab', ...SCANNER_ROLES, 'ansm', 'ordre']
 const RefParams = Type.Object({ reference: AlertReference })
 
 const alertRoutes: RoutePlugin = async (app) => {
+  const ctx: AlertContext = { secret: app.config.SCAN_PSEUDONYM_SECRET, directory: new PseudonymDirectory(app.config.SCAN_PSEUDONYM_SECRET) }
+
   app.get(
     '/serialization/alerts',
     {
@@ -26,14 +29,14 @@ const alertRoutes: RoutePlugin = async (app) => {
       schema: {
         tags: [TAG],
         operationId: 'listSerialAlerts',
-        summary: 'Alerts raised by scans (lab, pharmacy, operator)',
+        summary: 'Alerts raised by scans (lab, pharmacy, ANSM, operator)',
         description:
-          'Newest first. A lab sees the alerts on its products, a pharmacy (hospital, wholesaler) the ones it raised, the operator all. The pharmacy is shown by its pseudonym, never its FINESS.',
+          'Newest first. A lab sees the alerts on its products, a pharmacy (hospital, wholesaler) the ones it raised, ANSM and the operator all (filter `status=escalated` for the ones labs escalated to ANSM). The pharmacy is shown by its pseudonym, never its FINESS.',
         querystring: Type.Object(
           {
             status: Type.Optional(AlertStatusSchema),
             product: Type.Optional(ProductCodeParam),
-            lab: Type.Optional(Type.String({ minLength: 9, maxLength: 9, description: 'SIREN (operator only; a lab always sees its own).' })),
+            lab: Type.Optional(Type.String({ minLength: 9, maxLength: 9, description: 'SIREN (ANSM and operator only; a lab always sees its own).' })),
             pharmacy: Type.Optional(Pseudonym),
             ...PageQuery,
           },
@@ -51,9 +54,9 @@ const alertRoutes: RoutePlugin = async (app) => {
         if ('error' in r) throw new AppError('INVALID_IDENTIFIER', { field: 'querystring.product', fr: r.error.fr, en: r.error.en }, { errors: [{ field: 'querystring.product', code: 'identifier', message: r.error[langOf(request)] }] })
         cip13 = r.cip13
       }
-      const filter = { status, product: cip13, lab: principal.role === 'ordre' ? lab : undefined, pharmacy }
+      const filter = { status, product: cip13, lab: principal.role === 'ordre' || principal.role === 'ansm' ? lab : undefined, pharmacy }
       const before = cursor ? decodeCursor<{ seq: number }>(cursor, filter).seq : undefined
-      const { items, last } = await listAlerts(app.db, principal, filter, { before, limit })
+      const { items, last } = await listAlerts(app.db, ctx, principal, filter, { before, limit })
       return { items, nextCursor: last !== null ? encodeCursor({ seq: last }, filter) : null }
     },
   )
@@ -61,15 +64,15 @@ const alertRoutes: RoutePlugin = async (app) => {
   app.get(
     '/serialization/alerts/figures',
     {
-      config: { roles: ['lab', 'ordre'] },
+      config: { roles: ['lab', 'ansm', 'ordre'] },
       schema: {
         tags: [TAG],
         operationId: 'getSerialAlertFigures',
-        summary: 'Alert figures per lab and alert rate per product (lab, operator)',
-        description: 'Alerts per lab by status, conclusion and code; per product, the alerts, the scans logged and the rate alerts / scans. A lab sees its own; the operator all, or one lab with `lab`.',
+        summary: 'Alert figures per lab and alert rate per product (lab, ANSM, operator)',
+        description: 'Alerts per lab by status, conclusion and code; per product, the alerts, the scans logged and the rate alerts / scans. A lab sees its own; ANSM and the operator all, or one lab with `lab`.',
         querystring: Type.Object(
           {
-            lab: Type.Optional(Type.String({ minLength: 9, maxLength: 9, description: 'SIREN (operator only).' })),
+            lab: Type.Optional(Type.String({ minLength: 9, maxLength: 9, description: 'SIREN (ANSM and operator only).' })),
             since: Type.Optional(Type.String({ format: 'date-time', description: 'Count from this instant.' })),
           },
           { additionalProperties: false },
@@ -93,7 +96,23 @@ const alertRoutes: RoutePlugin = async (app) => {
         response: { 200: Alert, ...problems(404) },
       },
     },
-    async (request) => getAlert(app.db, principalOf(request), request.params.reference),
+    async (request) => getAlert(app.db, ctx, principalOf(request), request.params.reference),
+  )
+
+  app.get(
+    '/serialization/alerts/:reference/pack-history',
+    {
+      config: { roles: ['lab', 'ansm', 'ordre'] },
+      schema: {
+        tags: [TAG],
+        operationId: 'getSerialAlertPackHistory',
+        summary: 'The history of an alert’s pack, for its investigation (lab, ANSM, operator)',
+        description: 'Every scan and every state change of the pack (same product and serial), oldest first, each organisation and user shown by its pseudonym. Another lab’s alert answers 404.',
+        params: RefParams,
+        response: { 200: PackHistory, ...problems(404) },
+      },
+    },
+    async (request) => packHistory(app.db, ctx, principalOf(request), request.params.reference),
   )
 
   app.put(
@@ -105,7 +124,7 @@ const alertRoutes: RoutePlugin = async (app) => {
         operationId: 'setSerialAlertStatus',
         summary: 'Investigate or close an alert on your product (lab)',
         description:
-          'new → under_investigation → closed; closing needs a `conclusion` (technical_error, scanning_error, falsification_suspected, other). Another step answers 409; the current status again changes nothing. The pharmacy is told on its feed. Recorded in the audit trail.',
+          'new → under_investigation → closed; closing needs a `conclusion` (technical_error, scanning_error, falsification_suspected, other). With falsification_suspected the alert is not closed but escalated to ANSM (status `escalated`, event `serialization.alert.escalated` on ANSM’s feed), which closes it. Another step answers 409; the current status again changes nothing. The pharmacy is told on its feed. Recorded in the audit trail.',
         headers: IdempotencyKeyHeader,
         params: RefParams,
         body: AlertStatusChange,
@@ -115,21 +134,44 @@ const alertRoutes: RoutePlugin = async (app) => {
     async (request) => {
       const principal = principalOf(request)
       const { reference } = request.params
-      await app.db.transaction().execute((tx) => setAlertStatus(tx, principal, actorOf(principal, request.id), reference, request.body, app.now()))
-      return getAlert(app.db, principal, reference)
+      await app.db.transaction().execute((tx) => setAlertStatus(tx, ctx, principal, actorOf(principal, request.id), reference, request.body, app.now()))
+      return getAlert(app.db, ctx, principal, reference)
+    },
+  )
+
+  app.put(
+    '/serialization/alerts/:reference/ansm-decision',
+    {
+      config: { roles: ['ansm'] },
+      schema: {
+        tags: [TAG],
+        operationId: 'decideEscalatedSerialAlert',
+        summary: 'Close an alert a lab escalated (ANSM)',
+        description: 'Only on an `escalated` alert (otherwise 409): ANSM records its conclusion (falsification_confirmed, no_falsification, other) and closes the alert. The lab and the pharmacy are told on their feeds. Recorded in the audit trail.',
+        headers: IdempotencyKeyHeader,
+        params: RefParams,
+        body: AnsmAlertDecision,
+        response: { 200: Alert, ...problems(404, 409, 422) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const { reference } = request.params
+      await app.db.transaction().execute((tx) => closeEscalatedAlert(tx, ctx, principal, actorOf(principal, request.id), reference, request.body, app.now()))
+      return getAlert(app.db, ctx, principal, reference)
     },
   )
 
   app.post(
     '/serialization/alerts/:reference/messages',
     {
-      config: { roles: ['lab', ...SCANNER_ROLES] },
+      config: { roles: ['lab', ...SCANNER_ROLES, 'ansm'] },
       schema: {
         tags: [TAG],
         operationId: 'postSerialAlertMessage',
-        summary: 'Ask the pharmacy a question (lab) or answer it (pharmacy)',
+        summary: 'Ask the pharmacy a question (lab), answer it (pharmacy), write to the lab (ANSM)',
         description:
-          'A lab’s question goes to the pharmacy’s feed (`serialization.alert.question`), the pharmacy’s answer to the lab’s (`serialization.alert.answer`, with the pseudonym only). Not on a closed alert (409). Recorded in the audit trail.',
+          'A lab’s question goes to the pharmacy’s feed (`serialization.alert.question`), the pharmacy’s answer to the lab’s (`serialization.alert.answer`, with the pseudonym only); on an escalated alert ANSM may write to the lab (`serialization.alert.question`, from ansm). Not on a closed alert (409). Recorded in the audit trail.',
         headers: IdempotencyKeyHeader,
         params: RefParams,
         body: AlertMessage,
@@ -139,8 +181,8 @@ const alertRoutes: RoutePlugin = async (app) => {
     async (request, reply) => {
       const principal = principalOf(request)
       const { reference } = request.params
-      await app.db.transaction().execute((tx) => addAlertMessage(tx, principal, actorOf(principal, request.id), reference, request.body.text, app.now()))
-      return reply.code(201).send(await getAlert(app.db, principal, reference))
+      await app.db.transaction().execute((tx) => addAlertMessage(tx, ctx, principal, actorOf(principal, request.id), reference, request.body.text, app.now()))
+      return reply.code(201).send(await getAlert(app.db, ctx, principal, reference))
     },
   )
 

@@ -1,7 +1,8 @@
-import type { Principal } from '../platform/auth.ts'
+import { type Blocking, blockingSql } from '../dispensation/rule.ts'
 import { Batcher } from '../platform/db/batcher.ts'
 import type { DatabaseHandle } from '../platform/db/index.ts'
-import type { BatchStatus, PackState } from './db.ts'
+import type { PackState } from './db.ts'
+import type { Scanner } from './pseudonyms.ts'
 
 /**
  * Decommissions (supply, destroy, …: every change but undo) gathered into one statement per group (platform/db/
@@ -13,31 +14,31 @@ import type { BatchStatus, PackState } from './db.ts'
  *
  * An item whose pack was not changed gets no row: the caller diagnoses it as before (service.ts changePackState).
  */
+const BLOCKING = blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: '(select sp.status from serial_products sp where sp.cip13 = p.cip13)', expiry: 'b.expiry', today: 'i.today' })
+
 export const CHANGE_BATCH_SQL = `
   with i as (
-    select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::date[], $7::boolean[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::text[], $14::timestamptz[], $15::date[])
-      with ordinality as i(cip13, serial, target, id, batch, expiry, force, action, org, usr, role, scan_id, pseudonym, at, today, ord)
+    select * from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::date[], $7::boolean[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[], $13::timestamptz[], $14::date[])
+      with ordinality as i(cip13, serial, target, id, batch, expiry, force, action, org, usr, role, scan_id, at, today, ord)
   ), u as (
     update packs p set state = i.target, state_at = i.at, last_txn = i.id
     from i, serial_batches b
     where p.cip13 = i.cip13 and p.serial = i.serial and p.state = 'active'
       and b.cip13 = p.cip13 and b.batch = p.batch
       and p.batch = i.batch and b.expiry = i.expiry
-      and (i.force or (b.status = 'active' and b.expiry >= i.today
-           and not exists (select 1 from serial_products sp where sp.cip13 = p.cip13 and sp.status <> 'active')))
-    returning i.ord, i.id, i.target, i.action, i.org, i.usr, i.role, i.scan_id, i.pseudonym, i.batch, i.expiry, i.at, p.cip13, p.serial,
-              b.status as batch_status, (select sp.status from serial_products sp where sp.cip13 = p.cip13) as product_status
+      and (i.force or ${BLOCKING} is null)
+    returning i.ord, i.id, i.target, i.action, i.org, i.usr, i.role, i.scan_id, i.batch, i.expiry, i.at, p.cip13, p.serial, ${BLOCKING} as blocking
   ), t as (
-    insert into pack_transactions (cip13, id, serial, action, from_state, to_state, org_id, user_id, role, undoes, at)
+    insert into pack_transactions (cip13, id, serial, action, from_state, to_state, org_pseudonym, user_pseudonym, role, undoes, at)
     select cip13, id, serial, action, 'active', target, org, usr, role, null, at from u
   ), s as (
     insert into serial_scans (cip13, id, at, serial, batch, expiry, action, code, role, pharmacy_pseudonym, transaction_id, alert_reference)
-    select cip13, scan_id, at, serial, batch, expiry, action, 'STATE_CHANGED', role, pseudonym, id, null from u
+    select cip13, scan_id, at, serial, batch, expiry, action, 'STATE_CHANGED', role, org, id, null from u
   )
-  select ord, batch_status, product_status from u`
+  select ord, blocking from u`
 
 export interface ChangeItem {
-  principal: Principal
+  scanner: Scanner
   cip13: string
   serial: string
   batch: string
@@ -49,13 +50,12 @@ export interface ChangeItem {
   /** The new transaction's id, and the scan-log row's. */
   id: string
   scanId: string
-  pseudonym: string
   now: Date
   today: string
 }
 
-/** The change was made: the batch's and product's status as it stood. null: the pack was not changed. */
-export type ChangeDone = { batch_status: BatchStatus; product_status: BatchStatus | null } | null
+/** The change was made: what blocks the pack's batch as it stood (for the answer). null: the pack was not changed. */
+export type ChangeDone = { blocking: Blocking | null } | null
 
 const DEADLOCK = '40P01'
 
@@ -90,7 +90,7 @@ export class ChangeBatcher {
 
   private async once(items: ChangeItem[], order: number[]): Promise<Array<{ done: ChangeDone }>> {
     const n = order.length
-    const cols: unknown[][] = Array.from({ length: 15 }, () => new Array(n))
+    const cols: unknown[][] = Array.from({ length: 14 }, () => new Array(n))
     order.forEach((k, j) => {
       const it = items[k]!
       cols[0]![j] = it.cip13
@@ -101,21 +101,20 @@ export class ChangeBatcher {
       cols[5]![j] = it.expiry
       cols[6]![j] = it.force
       cols[7]![j] = it.action
-      cols[8]![j] = it.principal.org
-      cols[9]![j] = it.principal.user
-      cols[10]![j] = it.principal.role
+      cols[8]![j] = it.scanner.org
+      cols[9]![j] = it.scanner.user
+      cols[10]![j] = it.scanner.role
       cols[11]![j] = it.scanId
-      cols[12]![j] = it.pseudonym
-      cols[13]![j] = it.now.toISOString()
-      cols[14]![j] = it.today
+      cols[12]![j] = it.now.toISOString()
+      cols[13]![j] = it.today
     })
-    const rows = await this.database.prepared<{ ord: number | string; batch_status: BatchStatus; product_status: BatchStatus | null }>(
+    const rows = await this.database.prepared<{ ord: number | string; blocking: Blocking | null }>(
       'serial_change_batch',
       CHANGE_BATCH_SQL,
       cols,
     )
     const out: Array<{ done: ChangeDone }> = items.map(() => ({ done: null }))
-    for (const row of rows) out[order[Number(row.ord) - 1]!] = { done: { batch_status: row.batch_status, product_status: row.product_status } }
+    for (const row of rows) out[order[Number(row.ord) - 1]!] = { done: { blocking: row.blocking } }
     return out
   }
 }

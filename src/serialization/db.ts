@@ -47,8 +47,9 @@ export interface PackTransactionsTable {
   action: string
   from_state: PackState
   to_state: PackState
-  org_id: string
-  user_id: string
+  /** Pseudonyms (pseudonyms.ts): no FINESS and no user identifier in clear. */
+  org_pseudonym: string
+  user_pseudonym: string
   role: string
   undoes: string | null
   at: Timestamp

@@ -129,7 +129,7 @@ export function parseDataMatrix(input: unknown, options: ParseOptions = {}): Gs1
 // ---- fast path: a well-formed scan, read without allocating per character -------------------------------
 
 /** The AIs of a pack's unique identifier: what a verification requires unless told otherwise. */
-const PACK_AIS: readonly string[] = ['01', '21', '10', '17']
+export const PACK_AIS: readonly string[] = ['01', '21', '10', '17']
 const SET82_CODES = new Uint8Array(128)
 for (let c = 0; c < 128; c++) SET82_CODES[c] = SET82.test(String.fromCharCode(c)) ? 1 : 0
 const isDigitCode = (c: number) => c >= 48 && c <= 57
@@ -448,6 +448,40 @@ function swallowedAi(value: string, seen: Set<string>): string | null {
     if (!seen.has('21') && /^21./.test(rest)) return '21'
   }
   return null
+}
+
+/** Another reading of a batch that may have swallowed the field after it. */
+export interface BatchReading {
+  batch: string
+  /** The expiry this reading gives (the swallowed 17, or the one read elsewhere). */
+  expiry: string | null
+  /** The AI that seems swallowed, and its 1-based offset in the batch as read. */
+  ai: '17' | '21'
+  offset: number
+}
+
+/**
+ * The other ways to read a batch when a separator may have been lost after it: for each position k ≥ 1 of the
+ * batch where what follows reads as an AI the element string does not otherwise carry (`21` and at least one
+ * character; `17` and a valid YYMMDD), the batch up to k. A scan like `…10LOT4221SERIAL` reads as batch
+ * LOT4221SERIAL, or as batch LOT42 followed by serial SERIAL: when the two readings do not lead to the same answer,
+ * the box cannot be read at the counter (dispensation/check-routes.ts).
+ */
+export function batchReadings(value: PackCode, now: Date = new Date()): BatchReading[] {
+  const batch = value.batch
+  if (batch === null || batch.length < 3) return []
+  const out: BatchReading[] = []
+  for (let k = 1; k < batch.length - 2; k++) {
+    const c0 = batch.charCodeAt(k)
+    const c1 = batch.charCodeAt(k + 1)
+    if (c0 === 50 /* 2 */ && c1 === 49 /* 1 */ && value.serial === null) {
+      out.push({ batch: batch.slice(0, k), expiry: value.expiry, ai: '21', offset: k + 1 })
+    } else if (c0 === 49 /* 1 */ && c1 === 55 /* 7 */ && value.expiry === null && k + 8 <= batch.length) {
+      const expiry = expiryDate(batch.slice(k + 2, k + 8), now)
+      if (expiry) out.push({ batch: batch.slice(0, k), expiry, ai: '17', offset: k + 1 })
+    }
+  }
+  return out
 }
 
 /** YYMMDD → YYYY-MM-DD (day 00: last day of the month), century by the GS1 sliding window; null if impossible. */

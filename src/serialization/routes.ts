@@ -9,10 +9,13 @@ import { type Lang, langOf } from '../platform/i18n.ts'
 import { IdempotencyKeyHeader, problems } from '../platform/openapi.ts'
 import { PageQuery } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
-import { pseudonymMemo, recordScan } from './alerts.ts'
+import { recordScan } from './alerts.ts'
 import alertRoutes from './alerts-routes.ts'
 import uploadStreamRoutes from './upload-stream-routes.ts'
-import { DISPENSED_ELSEWHERE_TEXT, RETURN_CODE_NAMES, RETURN_CODES, type ReturnCodeName } from './codes.ts'
+import { alertOn } from './alert-rules.ts'
+import { ALERT_TEXT, RETURN_CODE_NAMES, RETURN_CODES, type ReturnCodeName } from './codes.ts'
+import { scannerMemo } from './pseudonyms.ts'
+import { parisDay } from '../platform/paris-time.ts'
 import { expiryField, productCode } from './gs1.ts'
 import {
   BatchFigures,
@@ -53,10 +56,16 @@ const TAG = 'serialization'
 type Result = Static<typeof PackResult>
 
 function render(outcome: PackOutcome, lang: Lang): Result {
-  const { dispensedElsewhere, ...rest } = outcome
-  if (dispensedElsewhere) return { ...rest, message: DISPENSED_ELSEWHERE_TEXT[lang], alert: true }
-  const def = RETURN_CODES[outcome.code]
-  return { ...rest, message: def[lang], alert: def.alert }
+  const text = (outcome.alert && ALERT_TEXT[outcome.code]) || RETURN_CODES[outcome.code]
+  return { ...outcome, message: text[lang] }
+}
+
+/** The scan was read with its letters' case inverted: the keyboard hint, before any alert (alerts.ts recordScan). */
+const CAPS_LOCK = {
+  field: 'dataMatrix',
+  code: 'KEYBOARD_CASE_INVERTED',
+  fr: 'Le numéro de série et le lot lus correspondent, casse inversée, à une boîte connue : la touche Verr. Maj. est sans doute activée sur le poste ou le lecteur. Désactivez-la et scannez de nouveau.',
+  en: 'The serial and batch read match a known pack with their case inverted: Caps Lock is probably on at the workstation or the scanner. Turn it off and scan again.',
 }
 
 function invalid(errors: Array<{ field: string; code: string; position?: number; fr: string; en: string }>, lang: Lang): Result {
@@ -91,24 +100,25 @@ const routes: RoutePlugin = async (app) => {
   // Verifications and state changes share one count per organisation (a bulk call counts once).
   const perMinute = app.config.SERIALIZATION_RATE_PER_MINUTE
   const limited = perMinute > 0 ? { preHandler: app.rateLimit({ max: perMinute, timeWindow: 60_000 }) } : {}
-  const pseudonymOf = pseudonymMemo(app.config.SCAN_PSEUDONYM_SECRET)
-  const scans = { database: app.database, secret: app.config.SCAN_PSEUDONYM_SECRET, pseudonymOf }
-  const verifier = new VerifyBatcher(app.database, pseudonymOf)
+  // Who scans, as pseudonyms: no FINESS and no user id is stored by serialization (pseudonyms.ts).
+  const scannerOf = scannerMemo(app.config.SCAN_PSEUDONYM_SECRET)
+  const verifier = new VerifyBatcher(app.database)
   const changes = new ChangeBatcher(app.database)
-  // Every answer about a readable French pack is logged (pseudonymised) and, when it may mean a falsification,
-  // raises an alert whose reference the pharmacy gets back (alerts.ts). The hot paths (a verification without
-  // alert, a successful change) are logged by their own statement; the others here.
-  const logged = async (request: FastifyRequest, ref: PackRef, action: string, r: { outcome: PackOutcome; logged: boolean }, now: Date): Promise<PackOutcome> => {
-    if (r.logged) return r.outcome
-    const alertReference = await recordScan(scans, principalOf(request), ref, action, r.outcome, now)
-    return alertReference ? { ...r.outcome, alertReference } : r.outcome
+  // Every answer about a readable French pack is logged (pseudonymised) and, when it raises an alert
+  // (alert-rules.ts), the alert's reference comes back to the pharmacy (alerts.ts). The hot paths (a verification
+  // without alert, a successful change) are logged by their own statement; the others here.
+  const logged = async (request: FastifyRequest, ref: PackRef, action: string, r: { outcome: PackOutcome; logged: boolean }, now: Date, lang: Lang): Promise<Result> => {
+    if (r.logged) return render(r.outcome, lang)
+    const record = await recordScan(app.database, scannerOf(principalOf(request)), ref, action, r.outcome, now)
+    if (record.capsLock) return invalid([CAPS_LOCK], lang)
+    return render(record.alertReference ? { ...r.outcome, alertReference: record.alertReference } : r.outcome, lang)
   }
   const verifyOne = async (request: FastifyRequest, input: PackInputValue): Promise<Result> => {
     const lang = langOf(request)
     const now = app.now()
     const resolved = resolvePack(input, now)
     if (!resolved.ok) return invalid(resolved.errors, lang)
-    return render(await logged(request, resolved.pack, 'verify', await verifier.verify(principalOf(request), resolved.pack, now), now), lang)
+    return logged(request, resolved.pack, 'verify', await verifier.verify(scannerOf(principalOf(request)), resolved.pack, now), now, lang)
   }
   /** The pack of a change as read (before any database work). */
   const readChange = ({ action: _action, transactionId: _txn, ...pack }: Static<typeof PackChange>, now: Date) => resolvePack(pack, now)
@@ -116,9 +126,8 @@ const routes: RoutePlugin = async (app) => {
     const lang = langOf(request)
     const { action, transactionId } = input
     if (!resolved.ok) return invalid(resolved.errors, lang)
-    const principal = principalOf(request)
-    const r = await changePackState(app.database, principal, { action, pack: resolved.pack, transactionId }, now, pseudonymOf(principal.org), changes)
-    return render(await logged(request, resolved.pack, action, r, now), lang)
+    const r = await changePackState(app.database, scannerOf(principalOf(request)), { action, pack: resolved.pack, transactionId }, now, changes)
+    return logged(request, resolved.pack, action, r, now, lang)
   }
   await app.register(alertRoutes)
   await app.register(uploadStreamRoutes)
@@ -131,11 +140,11 @@ const routes: RoutePlugin = async (app) => {
         tags: [TAG],
         operationId: 'listSerializationReturnCodes',
         summary: 'Catalogue of pack verification return codes',
-        description: 'Every `code` a pack verification or state change may answer, with what the pharmacist should do (French and English), whether it raises an alert, and the closest NMVS code.',
+        description: 'Every `code` a pack verification or state change may answer, with what the pharmacist should do (French and English), on which attempts it raises an alert (verification, decommission, undo), and the national system’s (NMVS) code.',
         response: { 200: Type.Array(ReturnCodeEntry) },
       },
     },
-    async () => RETURN_CODE_NAMES.map((code) => ({ code, ...RETURN_CODES[code] })),
+    async () => RETURN_CODE_NAMES.map((code) => ({ code, ...RETURN_CODES[code], alertOn: alertOn(code) })),
   )
 
   app.post(
@@ -271,7 +280,7 @@ const routes: RoutePlugin = async (app) => {
       await assertLabProduct(app.db, principalOf(request).org, cip13)
       const limit = request.query.limit ?? 50
       const after = request.query.cursor ? decodeCursor<{ batch: string }>(request.query.cursor, { cip13 }).batch : undefined
-      const items = await batchFigures(app.db, cip13, { limit, ...(after !== undefined ? { after } : {}) })
+      const items = await batchFigures(app.db, cip13, { limit, today: parisDay(app.now()), ...(after !== undefined ? { after } : {}) })
       return { items, nextCursor: items.length === limit ? encodeCursor({ batch: items.at(-1)!.batch }, { cip13 }) : null }
     },
   )
@@ -291,7 +300,7 @@ const routes: RoutePlugin = async (app) => {
     async (request) => {
       const cip13 = cip13Of(request.params.code, 'params.code', langOf(request))
       await assertLabProduct(app.db, principalOf(request).org, cip13)
-      const [batch] = await batchFigures(app.db, cip13, { batch: request.params.batch, limit: 1 })
+      const [batch] = await batchFigures(app.db, cip13, { batch: request.params.batch, limit: 1, today: parisDay(app.now()) })
       if (!batch) throw notFound(`Le lot ${request.params.batch}`, `Batch ${request.params.batch}`)
       return batch
     },
@@ -305,7 +314,8 @@ const routes: RoutePlugin = async (app) => {
         tags: [TAG],
         operationId: 'setSerialBatchStatus',
         summary: 'Recall, withdraw or expire one of your batches (lab)',
-        description: 'Every pack of the batch then verifies as not dispensable (BATCH_RECALLED, WITHDRAWN or EXPIRED) and no undo is accepted on it. Setting the current status again changes nothing. Recorded in the audit trail.',
+        description:
+          'Every pack of the batch then answers BATCH_RECALLED, WITHDRAWN or EXPIRED at verification, at every state change and at the dispensation check, and no undo is accepted on it; the answer comes once every API instance blocks the batch. Your status is kept apart from DP-Rappels: setting active again does not lift a recall that still blocks the batch (`status` says what the packs answer, `labStatus` what you set). Setting the current status again changes nothing. Recorded in the audit trail.',
         headers: IdempotencyKeyHeader,
         params: BatchParams,
         body: StatusChange,
@@ -316,12 +326,9 @@ const routes: RoutePlugin = async (app) => {
       const principal = principalOf(request)
       const cip13 = cip13Of(request.params.code, 'params.code', langOf(request))
       const { batch } = request.params
-      await app.db.transaction().execute(async (tx) => {
-        await assertLabProduct(tx, principal.org, cip13)
-        const previous = await setBatchStatus(tx, actorOf(principal, request.id), { cip13, batch, status: request.body.status, reason: request.body.reason ?? null }, app.now())
-        if (previous === null) throw notFound(`Le lot ${batch}`, `Batch ${batch}`)
-      })
-      const [figures] = await batchFigures(app.db, cip13, { batch, limit: 1 })
+      const previous = await setBatchStatus(app, { ...actorOf(principal, request.id), org: principal.org }, { cip13, batch, status: request.body.status, reason: request.body.reason ?? null }, app.now())
+      if (previous === null) throw notFound(`Le lot ${batch}`, `Batch ${batch}`)
+      const [figures] = await batchFigures(app.db, cip13, { batch, limit: 1, today: parisDay(app.now()) })
       return figures!
     },
   )
@@ -334,7 +341,7 @@ const routes: RoutePlugin = async (app) => {
         tags: [TAG],
         operationId: 'setSerialProductStatus',
         summary: 'Recall, withdraw or expire a whole product (lab)',
-        description: 'Applies to every batch of the product (its own batch statuses are kept and apply again when the product is set back to active). Recorded in the audit trail.',
+        description: 'Applies to every batch of the product, at verification, at every state change and at the dispensation check, once every API instance blocks it (its own batch statuses are kept and apply again when the product is set back to active). Recorded in the audit trail.',
         headers: IdempotencyKeyHeader,
         params: ProductParams,
         body: StatusChange,
@@ -344,10 +351,7 @@ const routes: RoutePlugin = async (app) => {
     async (request) => {
       const principal = principalOf(request)
       const cip13 = cip13Of(request.params.code, 'params.code', langOf(request))
-      const previous = await app.db.transaction().execute(async (tx) => {
-        await assertLabProduct(tx, principal.org, cip13)
-        return setProductStatus(tx, { ...actorOf(principal, request.id), org: principal.org }, { cip13, status: request.body.status, reason: request.body.reason ?? null }, app.now())
-      })
+      const previous = await setProductStatus(app, { ...actorOf(principal, request.id), org: principal.org }, { cip13, status: request.body.status, reason: request.body.reason ?? null }, app.now())
       return { product: cip13, status: request.body.status, previous }
     },
   )

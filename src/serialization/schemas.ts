@@ -29,12 +29,13 @@ export const ReturnCodeEntry = component(
     {
       code: ReturnCode,
       ok: Type.Boolean({ description: 'Whether the operation succeeded.' }),
-      alert: Type.Boolean({ description: 'The result may mean a falsified pack: quarantine the box (an alert is due).' }),
-      nmvs: nullable(Type.String({ description: 'Closest code of the European / national verification system.' })),
+      alert: Type.Boolean({ description: 'The result may mean a falsified or diverted pack: on the attempts listed in `alertOn` it raises an alert (quarantine the box).' }),
+      alertOn: Type.Array(Type.Enum(['verify', 'decommission', 'undo']), { description: 'The attempts on which this code raises an alert: a verification, a decommission (supply, destroy…), an undo or unlock.' }),
+      nmvs: nullable(Type.String({ description: 'The code of the European / national verification system for the same situation.' })),
       fr: Type.String({ description: 'What the pharmacist should do, in French.' }),
       en: Type.String({ description: 'The same in English.' }),
     },
-    { $id: 'SerializationReturnCode', examples: [{ code: 'UNKNOWN_SERIAL', ok: false, alert: true, nmvs: 'NMVS_NC_PC_02', fr: 'Numéro de série inconnu : …', en: 'Unknown serial number: …' }] },
+    { $id: 'SerializationReturnCode', examples: [{ code: 'UNKNOWN_SERIAL', ok: false, alert: true, alertOn: ['verify', 'decommission', 'undo'], nmvs: 'NMVS_NC_PC_02', fr: 'Numéro de série inconnu : …', en: 'Unknown serial number: …' }] },
   ),
 )
 
@@ -223,15 +224,19 @@ export const BatchFigures = component(
       product: Type.String(),
       batch: Type.String(),
       expiry: Type.String({ format: 'date' }),
-      status: Type.Enum([...BATCH_STATUSES]),
-      statusReason: nullable(Type.String()),
-      productStatus: Type.Enum([...BATCH_STATUSES]),
+      status: Type.Enum([...BATCH_STATUSES], {
+        description: 'What its packs answer at verification and at the dispensation check (one rule): recalled while a DP-Rappels recall blocks the batch or the lab recalled batch or product, withdrawn, expired (declared, or past its expiry date), else active.',
+      }),
+      labStatus: Type.Enum([...BATCH_STATUSES], { description: 'The status you set on this batch (PUT …/status).' }),
+      statusReason: nullable(Type.String({ description: 'The reason you gave with it.' })),
+      productStatus: Type.Enum([...BATCH_STATUSES], { description: 'The status you set on the whole product.' }),
+      recalls: Type.Array(Type.String({ description: 'Recall reference.' }), { description: 'The DP-Rappels recalls that block the batch now.' }),
       packs: Type.Integer(),
       byState: Type.Record(Type.String(), Type.Integer(), { description: 'Packs per state (active, supplied, destroyed…).' }),
     },
     {
       $id: 'SerialBatch',
-      examples: [{ product: '3400949497294', batch: 'LOT2026A', expiry: '2027-12-31', status: 'active', statusReason: null, productStatus: 'active', packs: 3, byState: { active: 2, supplied: 1 } }],
+      examples: [{ product: '3400949497294', batch: 'LOT2026A', expiry: '2027-12-31', status: 'recalled', labStatus: 'active', statusReason: null, productStatus: 'active', recalls: ['R-2026-0042'], packs: 3, byState: { active: 2, supplied: 1 } }],
     },
   ),
 )

@@ -1,15 +1,19 @@
 import { randomUUID } from 'node:crypto'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Static } from 'typebox'
+import type { FastifyInstance } from 'fastify'
+import { changeFacts, bumpGeneration } from '../dispensation/registry.ts'
 import { type Actor, audit } from '../platform/audit.ts'
-import type { Principal } from '../platform/auth.ts'
 import type { DatabaseHandle } from '../platform/db/index.ts'
 import type { DB } from '../platform/db/schema.ts'
 import { AppError, defineErrors, errorDef, notFound } from '../platform/errors.ts'
 import { parisDay } from '../platform/paris-time.ts'
+import { BLOCKED_CODE, type Blocking, blockingSql } from '../dispensation/rule.ts'
+import { raisesAlert } from './alert-rules.ts'
 import type { ReturnCodeName } from './codes.ts'
 import type { ChangeBatcher } from './change-batch.ts'
 import type { BatchStatus, PackState } from './db.ts'
+import type { Scanner } from './pseudonyms.ts'
 import './db.ts'
 import { type FieldError, type Gs1Error, parseDataMatrix, parsePackFields } from './gs1.ts'
 import type { PackUploadReport } from './schemas.ts'
@@ -65,6 +69,8 @@ export interface PackRef {
   serial: string
   batch: string
   expiry: string
+  /** The DataMatrix as scanned (an alert keeps it), and whether it came with its AIM prefix (]d2…). */
+  scan?: { raw: string; aim: boolean }
 }
 
 export type ResolvedPack = { ok: true; pack: PackRef } | { ok: false; errors: Array<{ field: string; code: string; position?: number; fr: string; en: string }> }
@@ -77,7 +83,7 @@ export function resolvePack(input: PackInput, now: Date): ResolvedPack {
     const r = parseDataMatrix(input.dataMatrix, { now })
     if (!r.ok) return { ok: false, errors: r.errors.map((e: Gs1Error) => ({ field: 'dataMatrix', code: e.code, position: e.position, fr: e.fr, en: e.en })) }
     const v = r.value
-    return { ok: true, pack: { cip13: v.cip13, gtin: v.gtin, serial: v.serial!, batch: v.batch!, expiry: v.expiry! } }
+    return { ok: true, pack: { cip13: v.cip13, gtin: v.gtin, serial: v.serial!, batch: v.batch!, expiry: v.expiry!, scan: { raw: input.dataMatrix, aim: v.symbology !== null } } }
   }
   const r = parsePackFields(input, now)
   if (!r.ok) return { ok: false, errors: r.errors.map((e: FieldError) => ({ field: e.field, code: e.code, fr: e.fr, en: e.en })) }
@@ -89,22 +95,26 @@ export function resolvePack(input: PackInput, now: Date): ResolvedPack {
 
 interface PackRow {
   product_known: boolean | null
+  /** The scanned batch exists for the product (tells an unknown batch from an unknown serial). */
+  batch_known?: boolean | null
   state: PackState | null
   batch: string | null
   state_at: Date | null
   last_txn: string | null
   expiry: string | null
-  batch_status: BatchStatus | null
-  product_status: BatchStatus | null
-  /** When the pack is supplied: the organisation that supplied it (never shown: it decides the alert). */
-  supplied_by?: string | null
+  /** What blocks dispensation of the pack's batch (dispensation/rule.ts), or null. */
+  blocking: Blocking | null
+  /** When the pack is inactive: the pseudonym of the organisation whose change made it so (never shown). */
+  last_org?: string | null
 }
 
-// One statement whatever the outcome: whether the product has packs at all, the pack, its batch, the product status.
+// One statement whatever the outcome: whether the product has packs at all, the pack, its batch and what blocks it.
 const PACK_SQL = `
   select exists (select 1 from serial_batches where cip13 = $1) as product_known,
-         p.state, p.batch, p.state_at, p.last_txn, b.expiry, b.status as batch_status, sp.status as product_status,
-         case when p.state = 'supplied' then (select t.org_id from pack_transactions t where t.cip13 = p.cip13 and t.id = p.last_txn and t.serial = p.serial) end as supplied_by
+         exists (select 1 from serial_batches where cip13 = $1 and batch = $4) as batch_known,
+         p.state, p.batch, p.state_at, p.last_txn, b.expiry,
+         ${blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: 'sp.status', expiry: 'b.expiry', today: '$3::date' })} as blocking,
+         case when p.state <> 'active' then (select t.org_pseudonym from pack_transactions t where t.cip13 = p.cip13 and t.id = p.last_txn and t.serial = p.serial) end as last_org
   from (select 1) as one
   left join packs p on p.cip13 = $1 and p.serial = $2
   left join serial_batches b on b.cip13 = p.cip13 and b.batch = p.batch
@@ -128,27 +138,15 @@ export interface PackResult {
   transactionId?: string
   /** The transaction an undo reverted. */
   undid?: string
+  /** This answer raises an alert (alert-rules.ts): the pharmacy quarantines the box, the lab investigates. */
+  alert: boolean
   /** The alert raised by this answer (alerts.ts): quote it to the lab. */
   alertReference?: string
-  /**
-   * ALREADY_INACTIVE for a pack that another organisation supplied (dispensed): the domain's "already dispensed
-   * elsewhere" signal, a possible duplicated serial (falsification), so it raises an alert. Never for the
-   * organisation that supplied it (its own retries and re-scans).
-   */
-  dispensedElsewhere?: boolean
 }
 
-function blockingStatus(row: PackRow, today: string): BatchStatus | null {
-  if (row.product_status && row.product_status !== 'active') return row.product_status
-  if (row.batch_status && row.batch_status !== 'active') return row.batch_status
-  if (row.expiry && row.expiry < today) return 'expired'
-  return null
-}
-const BLOCKED_CODE: Record<Exclude<BatchStatus, 'active'>, ReturnCodeName> = { recalled: 'BATCH_RECALLED', withdrawn: 'WITHDRAWN', expired: 'EXPIRED' }
-
-export function packView(ref: PackRef, row: PackRow | null, today: string): PackResult['pack'] {
-  const blocked = row?.state ? blockingStatus(row, today) : null
-  const state = !row?.state ? 'not_found' : row.state !== 'active' ? row.state : (blocked ?? 'active')
+export function packView(ref: PackRef, row: PackRow | null): PackResult['pack'] {
+  const found = !!row?.state
+  const state = !found ? 'not_found' : row!.state !== 'active' ? row!.state! : (row!.blocking ?? 'active')
   return {
     product: ref.cip13,
     gtin: ref.gtin,
@@ -156,40 +154,34 @@ export function packView(ref: PackRef, row: PackRow | null, today: string): Pack
     batch: ref.batch,
     expiry: ref.expiry,
     state,
-    batchStatus: row?.state ? (row.product_status && row.product_status !== 'active' ? row.product_status : row.batch_status) : null,
+    batchStatus: found ? (row!.blocking ?? 'active') : null,
     dispensable: state === 'active',
   }
 }
 
 /** What the repository says about the scanned pack: data checks first (a mismatch may be a falsification), then status. */
-function judge(ref: PackRef, row: PackRow | null, today: string): ReturnCodeName {
+function judge(ref: PackRef, row: PackRow | null): ReturnCodeName {
   if (!ref.cip13 || !row?.product_known) return 'UNKNOWN_PRODUCT'
-  if (!row.state) return 'UNKNOWN_SERIAL'
+  if (!row.state) return row.batch_known === false ? 'BATCH_UNKNOWN' : 'UNKNOWN_SERIAL'
   if (row.batch !== ref.batch) return 'BATCH_MISMATCH'
   if (row.expiry !== ref.expiry) return 'EXPIRY_MISMATCH'
-  const blocked = blockingStatus(row, today)
-  if (blocked) return BLOCKED_CODE[blocked as Exclude<BatchStatus, 'active'>]
+  if (row.blocking) return BLOCKED_CODE[row.blocking]
   if (row.state !== 'active') return 'ALREADY_INACTIVE'
   return 'PACK_ACTIVE'
 }
 
-export async function readPack(database: DatabaseHandle, ref: PackRef): Promise<PackRow | null> {
+export async function readPack(database: DatabaseHandle, ref: PackRef, today: string): Promise<PackRow | null> {
   if (!ref.cip13) return null
-  const rows = await database.prepared<PackRow>('serial_pack', PACK_SQL, [ref.cip13, ref.serial])
+  const rows = await database.prepared<PackRow>('serial_pack', PACK_SQL, [ref.cip13, ref.serial, today, ref.batch])
   return rows[0] ?? null
 }
 
 /** Read-only verification, without logging (the routes use verify-batch.ts, which logs in the same statement). */
-export async function verifyPack(database: DatabaseHandle, ref: PackRef, now: Date, org?: string): Promise<PackResult> {
-  const today = parisDay(now)
-  const row = await readPack(database, ref)
-  const code = judge(ref, row, today)
-  return { ok: code === 'PACK_ACTIVE', code, pack: packView(ref, row, today), ...(org !== undefined && elsewhere(code, row, org) ? { dispensedElsewhere: true } : {}) }
+export async function verifyPack(database: DatabaseHandle, ref: PackRef, now: Date): Promise<PackResult> {
+  const row = await readPack(database, ref, parisDay(now))
+  const code = judge(ref, row)
+  return { ok: code === 'PACK_ACTIVE', code, alert: raisesAlert(code, 'verify'), pack: packView(ref, row) }
 }
-
-/** A pack supplied by another organisation than the one asking (see PackResult.dispensedElsewhere). */
-const elsewhere = (code: ReturnCodeName, row: PackRow | null, org: string) =>
-  code === 'ALREADY_INACTIVE' && row?.state === 'supplied' && !!row.supplied_by && row.supplied_by !== org
 
 // ---- state changes -----------------------------------------------------------------------------------------
 
@@ -203,25 +195,25 @@ export const CHANGE_SQL = `
     where p.cip13 = $1 and p.serial = $2 and p.state = 'active'
       and b.cip13 = p.cip13 and b.batch = p.batch
       and p.batch = $6 and b.expiry = $7::date
-      and ($8::boolean or (b.status = 'active' and b.expiry >= $9::date
-           and not exists (select 1 from serial_products sp where sp.cip13 = p.cip13 and sp.status <> 'active')))
-    returning p.cip13, p.serial, b.status as batch_status, (select sp.status from serial_products sp where sp.cip13 = p.cip13) as product_status
+      and ($8::boolean or ${blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: '(select sp.status from serial_products sp where sp.cip13 = p.cip13)', expiry: 'b.expiry', today: '$9::date' })} is null)
+    returning p.cip13, p.serial, ${blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: '(select sp.status from serial_products sp where sp.cip13 = p.cip13)', expiry: 'b.expiry', today: '$9::date' })} as blocking
   ), t as (
-    insert into pack_transactions (cip13, id, serial, action, from_state, to_state, org_id, user_id, role, undoes, at)
+    insert into pack_transactions (cip13, id, serial, action, from_state, to_state, org_pseudonym, user_pseudonym, role, undoes, at)
     select cip13, $5, serial, $10, 'active', $3, $11, $12, $13, null, $4 from u
     returning id
   ), s as (
     insert into serial_scans (cip13, id, at, serial, batch, expiry, action, code, role, pharmacy_pseudonym, transaction_id, alert_reference)
-    select cip13, $14::uuid, $4, serial, $6, $7::date, $10, 'STATE_CHANGED', $13, $15::text, $5, null from u
+    select cip13, $14::uuid, $4, serial, $6, $7::date, $10, 'STATE_CHANGED', $13, $11, $5, null from u
   )
-  select t.id, u.batch_status, u.product_status from t, u`
+  select t.id, u.blocking from t, u`
 
 // Undo: the pack must still be in the state the named transaction set, that transaction must be its last change,
-// made by the same organisation and user less than 10 days ago, and the batch and product must not be blocked.
+// made by the same organisation and user (compared as pseudonyms) less than 10 days ago, and nothing may block the
+// pack's batch (dispensation/rule.ts).
 const UNDO_SQL = `
   with o as (
     select t.id, t.to_state from pack_transactions t
-    where t.cip13 = $1 and t.id = $3 and t.serial = $2 and t.org_id = $4 and t.user_id = $5
+    where t.cip13 = $1 and t.id = $3 and t.serial = $2 and t.org_pseudonym = $4 and t.user_pseudonym = $5
       and t.at > $6 and t.to_state = any($7::text[])
   ), u as (
     update packs p set state = 'active', state_at = $8, last_txn = $9
@@ -229,11 +221,10 @@ const UNDO_SQL = `
     where p.cip13 = $1 and p.serial = $2 and p.last_txn = o.id and p.state = o.to_state
       and b.cip13 = p.cip13 and b.batch = p.batch
       and p.batch = $10 and b.expiry = $11::date
-      and b.status = 'active' and b.expiry >= $12::date
-      and not exists (select 1 from serial_products sp where sp.cip13 = p.cip13 and sp.status <> 'active')
+      and ${blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: '(select sp.status from serial_products sp where sp.cip13 = p.cip13)', expiry: 'b.expiry', today: '$12::date' })} is null
     returning p.cip13, p.serial, o.to_state
   ), t as (
-    insert into pack_transactions (cip13, id, serial, action, from_state, to_state, org_id, user_id, role, undoes, at)
+    insert into pack_transactions (cip13, id, serial, action, from_state, to_state, org_pseudonym, user_pseudonym, role, undoes, at)
     select cip13, $9, serial, $13, to_state, 'active', $4, $5, $14, $3, $8 from u
     returning id
   )
@@ -256,13 +247,13 @@ export interface ChangeOutcome {
 
 /**
  * Changes a pack's state. The success of a non-undo change is ONE statement (one round trip): the conditional
- * UPDATE, its transaction row and its pseudonymised scan-log row (`pseudonym`), committed together. Refusals are
- * diagnosed with a second read and logged by the caller (alerts.ts recordScan), as they may raise an alert.
+ * UPDATE, its transaction row and its pseudonymised scan-log row, committed together. Refusals are diagnosed with a
+ * second read and logged by the caller (alerts.ts recordScan), as they may raise an alert (alert-rules.ts).
  */
-export async function changePackState(database: DatabaseHandle, principal: Principal, request: ChangeRequest, now: Date, pseudonym: string, batcher?: ChangeBatcher): Promise<ChangeOutcome> {
+export async function changePackState(database: DatabaseHandle, scanner: Scanner, request: ChangeRequest, now: Date, batcher?: ChangeBatcher): Promise<ChangeOutcome> {
   const { pack: ref, action } = request
   const today = parisDay(now)
-  if (!ref.cip13) return { outcome: { ok: false, code: 'UNKNOWN_PRODUCT', pack: packView(ref, null, today) }, logged: false }
+  if (!ref.cip13) return { outcome: { ok: false, code: 'UNKNOWN_PRODUCT', alert: false, pack: packView(ref, null) }, logged: false }
   const isUndo = action === 'undo' || action === 'unlock'
   // A concurrent change can make the diagnosis see an active pack after the UPDATE missed it: try again (bounded).
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -273,63 +264,67 @@ export async function changePackState(database: DatabaseHandle, principal: Princ
       // The first attempt joins the other changes in flight (change-batch.ts); a retry after a race goes alone.
       const done =
         batcher && attempt === 0
-          ? await batcher.change({ principal, cip13: ref.cip13, serial: ref.serial, batch: ref.batch, expiry: ref.expiry, target, action, force, id, scanId: randomUUID(), pseudonym, now, today })
+          ? await batcher.change({ scanner, cip13: ref.cip13, serial: ref.serial, batch: ref.batch, expiry: ref.expiry, target, action, force, id, scanId: randomUUID(), now, today })
           : (
-              await database.prepared<{ id: string; batch_status: BatchStatus; product_status: BatchStatus | null }>('serial_change', CHANGE_SQL, [
-                ref.cip13, ref.serial, target, now, id, ref.batch, ref.expiry, force, today, action, principal.org, principal.user, principal.role, randomUUID(), pseudonym,
+              await database.prepared<{ id: string; blocking: Blocking | null }>('serial_change', CHANGE_SQL, [
+                ref.cip13, ref.serial, target, now, id, ref.batch, ref.expiry, force, today, action, scanner.org, scanner.user, scanner.role, randomUUID(),
               ])
             )[0]
       if (done) {
-        const row: PackRow = { product_known: true, state: target, batch: ref.batch, state_at: now, last_txn: id, expiry: ref.expiry, batch_status: done.batch_status, product_status: done.product_status }
-        return { outcome: { ok: true, code: 'STATE_CHANGED', pack: packView(ref, row, today), transactionId: id }, logged: true }
+        const row: PackRow = { product_known: true, state: target, batch: ref.batch, state_at: now, last_txn: id, expiry: ref.expiry, blocking: done.blocking }
+        return { outcome: { ok: true, code: 'STATE_CHANGED', alert: false, pack: packView(ref, row), transactionId: id }, logged: true }
       }
-      const row = await readPack(database, ref)
-      const code = diagnoseChange(action, ref, row, today)
-      if (code) return { outcome: { ok: false, code, pack: packView(ref, row, today), ...(elsewhere(code, row, principal.org) ? { dispensedElsewhere: true } : {}) }, logged: false }
+      const row = await readPack(database, ref, today)
+      const code = diagnoseChange(action, ref, row, scanner)
+      if (code) return { outcome: { ok: false, code, alert: raisesAlert(code, 'decommission'), pack: packView(ref, row) }, logged: false }
       continue
     }
     let rows: Array<{ id: string }> = []
     if (request.transactionId && UUID.test(request.transactionId)) {
       const states = action === 'unlock' ? ['locked'] : UNDOABLE
       rows = await database.prepared('serial_undo', UNDO_SQL, [
-        ref.cip13, ref.serial, request.transactionId, principal.org, principal.user, new Date(now.getTime() - UNDO_WINDOW_MS), states, now, id, ref.batch, ref.expiry, today, action, principal.role,
+        ref.cip13, ref.serial, request.transactionId, scanner.org, scanner.user, new Date(now.getTime() - UNDO_WINDOW_MS), states, now, id, ref.batch, ref.expiry, today, action, scanner.role,
       ])
     }
-    const row = await readPack(database, ref)
-    if (rows[0]) return { outcome: { ok: true, code: 'STATE_CHANGED', pack: packView(ref, row, today), transactionId: id, undid: request.transactionId! }, logged: false }
-    const code = await diagnoseUndo(database.db, principal, request, row, today, now)
-    if (code) return { outcome: { ok: false, code, pack: packView(ref, row, today) }, logged: false }
+    const row = await readPack(database, ref, today)
+    if (rows[0]) return { outcome: { ok: true, code: 'STATE_CHANGED', alert: false, pack: packView(ref, row), transactionId: id, undid: request.transactionId! }, logged: false }
+    const code = await diagnoseUndo(database.db, scanner, request, row, now)
+    if (code) return { outcome: { ok: false, code, alert: raisesAlert(code, 'undo'), pack: packView(ref, row) }, logged: false }
   }
   throw new Error('pack state change: no outcome after 3 attempts')
 }
 
-function diagnoseChange(action: Action, ref: PackRef, row: PackRow | null, today: string): ReturnCodeName | null {
-  const code = judge(ref, row, today)
+/** Why a decommission did not happen (null: the pack is active and nothing blocks it, try again). */
+function diagnoseChange(action: Action, ref: PackRef, row: PackRow | null, scanner: Scanner): ReturnCodeName | null {
+  const code = judge(ref, row)
   if (code === 'PACK_ACTIVE') return null
-  if (['BATCH_RECALLED', 'WITHDRAWN', 'EXPIRED'].includes(code) && ALLOWED_WHEN_BLOCKED.includes(action)) {
-    return row!.state !== 'active' ? 'ALREADY_INACTIVE' : null
-  }
-  return code
+  if (BLOCKED.has(code) && ALLOWED_WHEN_BLOCKED.includes(action)) {
+    if (row!.state === 'active') return null
+  } else if (code !== 'ALREADY_INACTIVE') return code
+  // Inactive: the same organisation repeating its own change is told the status is already set; any other attempt
+  // is ALREADY_INACTIVE (an alert: alert-rules.ts).
+  return row!.last_org === scanner.org && row!.state === TARGET[action as keyof typeof TARGET] ? 'STATUS_ALREADY_SET' : 'ALREADY_INACTIVE'
 }
+const BLOCKED: ReadonlySet<ReturnCodeName> = new Set(Object.values(BLOCKED_CODE))
 
-async function diagnoseUndo(db: Db, principal: Principal, request: ChangeRequest, row: PackRow | null, today: string, now: Date): Promise<ReturnCodeName | null> {
+async function diagnoseUndo(db: Db, scanner: Scanner, request: ChangeRequest, row: PackRow | null, now: Date): Promise<ReturnCodeName | null> {
   const ref = request.pack
-  const code = judge(ref, row, today)
-  if (['UNKNOWN_PRODUCT', 'UNKNOWN_SERIAL', 'BATCH_MISMATCH', 'EXPIRY_MISMATCH'].includes(code)) return code
+  const code = judge(ref, row)
+  if (['UNKNOWN_PRODUCT', 'UNKNOWN_SERIAL', 'BATCH_UNKNOWN', 'BATCH_MISMATCH', 'EXPIRY_MISMATCH'].includes(code)) return code
   if (row!.state === 'active') return 'STATUS_ALREADY_SET'
   if (FINAL.includes(row!.state!)) return 'UNDO_NOT_ALLOWED'
   if (!request.transactionId || !UUID.test(request.transactionId) || row!.last_txn !== request.transactionId) return 'UNKNOWN_TRANSACTION'
   const txn = await db
     .selectFrom('pack_transactions')
-    .select(['org_id', 'user_id', 'to_state', 'at'])
+    .select(['org_pseudonym', 'user_pseudonym', 'to_state', 'at'])
     .where('cip13', '=', ref.cip13!)
     .where('id', '=', request.transactionId)
     .where('serial', '=', ref.serial)
     .executeTakeFirst()
   if (!txn) return 'UNKNOWN_TRANSACTION'
   // Another organisation's change: the undo code, never its details (who, when).
-  if (txn.org_id !== principal.org) return 'UNDO_OTHER_ORGANISATION'
-  if (txn.user_id !== principal.user) return 'UNDO_OTHER_USER'
+  if (txn.org_pseudonym !== scanner.org) return 'UNDO_OTHER_ORGANISATION'
+  if (txn.user_pseudonym !== scanner.user) return 'UNDO_OTHER_USER'
   if (!UNDOABLE.includes(txn.to_state) || (request.action === 'unlock' && txn.to_state !== 'locked')) return 'UNDO_NOT_ALLOWED'
   if (txn.at.getTime() <= now.getTime() - UNDO_WINDOW_MS) return 'UNDO_WINDOW_EXCEEDED'
   if (code !== 'ALREADY_INACTIVE') return code // batch or product recalled, withdrawn or expired: never undone
@@ -364,11 +359,16 @@ export type UploadReport = Static<typeof PackUploadReport>
  * has one date). A concurrent upload of the same new batch waits here until the first one commits.
  */
 export async function ensureBatch(tx: Transaction<DB>, labId: string, input: { cip13: string; batch: string; expiry: string }, now: Date) {
-  await tx
+  const known = await tx.selectFrom('serial_batches').select('batch').where('cip13', '=', input.cip13).limit(1).executeTakeFirst()
+  const created = await tx
     .insertInto('serial_batches')
     .values({ cip13: input.cip13, batch: input.batch, lab_id: labId, expiry: input.expiry, created_at: now, updated_at: now })
     .onConflict((oc) => oc.columns(['cip13', 'batch']).doNothing())
-    .execute()
+    .returning('batch')
+    .executeTakeFirst()
+  // The product's first batch: it is now under serialization, and the dispensation check must ask its DataMatrix for
+  // a serial (dispensation/registry.ts). Nothing new is blocked: the instances learn it at their next reload.
+  if (!known && created) await bumpGeneration(tx)
   const batch = await tx.selectFrom('serial_batches').select(['expiry']).where('cip13', '=', input.cip13).where('batch', '=', input.batch).executeTakeFirstOrThrow()
   if (batch.expiry !== input.expiry) throw new AppError('BATCH_EXPIRY_CONFLICT', { batch: input.batch, expiry: batch.expiry })
 }
@@ -431,50 +431,72 @@ export async function uploadPacks(db: Kysely<DB>, actor: Actor & { org: string }
 }
 
 /**
- * Sets a batch's status. Used by the lab's route and meant for DP-Rappels too (a recall validated there calls it
- * inside its own transaction, so both services share one truth). Returns the previous status, or null if unknown.
+ * The lab sets a batch's status: its own fact, kept apart from DP-Rappels (a recall's blocking is read from the
+ * recall, never copied here). A status that blocks answers only once every API instance blocks it too
+ * (dispensation/registry.ts changeFacts). Returns the previous status, or null if the batch is unknown.
  */
-export async function setBatchStatus(tx: Transaction<DB>, actor: Actor, input: { cip13: string; batch: string; status: BatchStatus; reason: string | null }, now: Date) {
-  const before = await tx.selectFrom('serial_batches').select(['status']).where('cip13', '=', input.cip13).where('batch', '=', input.batch).forUpdate().executeTakeFirst()
-  if (!before) return null
-  if (before.status !== input.status) {
-    await tx.updateTable('serial_batches').set({ status: input.status, status_reason: input.reason, updated_at: now }).where('cip13', '=', input.cip13).where('batch', '=', input.batch).execute()
-    await audit(tx, actor, { action: 'serialization.batch.status', objectType: 'serial_batch', objectId: `${input.cip13}/${input.batch}`, changes: { status: [before.status, input.status], reason: input.reason } }, now)
-  }
-  return before.status
+export async function setBatchStatus(app: FastifyInstance, actor: Actor & { org: string }, input: { cip13: string; batch: string; status: BatchStatus; reason: string | null }, now: Date) {
+  return changeFacts(app, async (tx) => {
+    await assertLabProduct(tx, actor.org, input.cip13)
+    const before = await tx.selectFrom('serial_batches').select(['status']).where('cip13', '=', input.cip13).where('batch', '=', input.batch).forUpdate().executeTakeFirst()
+    if (!before) return { result: null, changed: false, blocks: false }
+    const changed = before.status !== input.status
+    if (changed) {
+      await tx.updateTable('serial_batches').set({ status: input.status, status_reason: input.reason, updated_at: now }).where('cip13', '=', input.cip13).where('batch', '=', input.batch).execute()
+      await audit(tx, actor, { action: 'serialization.batch.status', objectType: 'serial_batch', objectId: `${input.cip13}/${input.batch}`, changes: { status: [before.status, input.status], reason: input.reason } }, now)
+    }
+    return { result: before.status, changed, blocks: input.status !== 'active' }
+  })
 }
 
-export async function setProductStatus(tx: Transaction<DB>, actor: Actor & { org: string }, input: { cip13: string; status: BatchStatus; reason: string | null }, now: Date) {
-  const before = await tx.selectFrom('serial_products').select(['status']).where('cip13', '=', input.cip13).forUpdate().executeTakeFirst()
-  const previous = before?.status ?? 'active'
-  if (previous !== input.status) {
-    await tx
-      .insertInto('serial_products')
-      .values({ cip13: input.cip13, lab_id: actor.org, status: input.status, status_reason: input.reason, updated_at: now })
-      .onConflict((oc) => oc.column('cip13').doUpdateSet({ status: input.status, status_reason: input.reason, lab_id: actor.org, updated_at: now }))
-      .execute()
-    await audit(tx, actor, { action: 'serialization.product.status', objectType: 'serial_product', objectId: input.cip13, changes: { status: [previous, input.status], reason: input.reason } }, now)
-  }
-  return previous
+/** The lab sets the status of a whole product (every batch follows; their own statuses apply again once active). */
+export async function setProductStatus(app: FastifyInstance, actor: Actor & { org: string }, input: { cip13: string; status: BatchStatus; reason: string | null }, now: Date) {
+  return changeFacts(app, async (tx) => {
+    await assertLabProduct(tx, actor.org, input.cip13)
+    const before = await tx.selectFrom('serial_products').select(['status']).where('cip13', '=', input.cip13).forUpdate().executeTakeFirst()
+    const previous = before?.status ?? 'active'
+    const changed = previous !== input.status
+    if (changed) {
+      await tx
+        .insertInto('serial_products')
+        .values({ cip13: input.cip13, lab_id: actor.org, status: input.status, status_reason: input.reason, updated_at: now })
+        .onConflict((oc) => oc.column('cip13').doUpdateSet({ status: input.status, status_reason: input.reason, lab_id: actor.org, updated_at: now }))
+        .execute()
+      await audit(tx, actor, { action: 'serialization.product.status', objectType: 'serial_product', objectId: input.cip13, changes: { status: [previous, input.status], reason: input.reason } }, now)
+    }
+    // A first serial_products row also puts the product under serialization: a change the instances must load.
+    return { result: previous, changed: changed || !before, blocks: input.status !== 'active' }
+  })
+}
+
+/** A YYYY-MM-DD of ours as an SQL literal (checked: it is spliced into the statement). */
+function dateLiteral(day: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new Error(`not a date: ${day}`)
+  return `'${day}'::date`
 }
 
 export interface BatchFigures {
   product: string
   batch: string
   expiry: string
+  /** What its packs answer (dispensation/rule.ts). */
   status: BatchStatus
+  labStatus: BatchStatus
   statusReason: string | null
   productStatus: BatchStatus
+  recalls: string[]
   packs: number
   byState: Record<string, number>
 }
 
 /** Batches of a product with their counts per pack state; `after`: keyset on the batch number. */
-export async function batchFigures(db: Db, cip13: string, opts: { batch?: string; after?: string; limit: number }): Promise<BatchFigures[]> {
+export async function batchFigures(db: Db, cip13: string, opts: { batch?: string; after?: string; limit: number; today: string }): Promise<BatchFigures[]> {
   let q = db
     .selectFrom('serial_batches as b')
     .leftJoin('serial_products as sp', 'sp.cip13', 'b.cip13')
     .select(['b.batch', 'b.expiry', 'b.status', 'b.status_reason', 'sp.status as product_status'])
+    .select(sql<Blocking | null>`${sql.raw(blockingSql({ cip13: 'b.cip13', batch: 'b.batch', batchStatus: 'b.status', productStatus: 'sp.status', expiry: 'b.expiry', today: dateLiteral(opts.today) }))}`.as('blocking'))
+    .select(sql<string[]>`array(select d.reference from dispensation_blocks d where d.cip13 = b.cip13 and d.batch = upper(b.batch) order by d.reference)`.as('recalls'))
     .where('b.cip13', '=', cip13)
     .orderBy('b.batch')
     .limit(opts.limit)
@@ -496,9 +518,11 @@ export async function batchFigures(db: Db, cip13: string, opts: { batch?: string
       product: cip13,
       batch: b.batch,
       expiry: b.expiry,
-      status: b.status,
+      status: b.blocking ?? 'active',
+      labStatus: b.status,
       statusReason: b.status_reason,
       productStatus: b.product_status ?? 'active',
+      recalls: b.recalls ?? [],
       packs: Object.values(byState).reduce((a, n) => a + n, 0),
       byState,
     }
