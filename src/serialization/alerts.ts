@@ -329,7 +329,7 @@ export async function closeEscalatedAlert(tx: Transaction<DB>, ctx: AlertContext
 
 /** The pharmacy that raised an alert learns what became of it. */
 async function tellPharmacy(tx: Transaction<DB>, ctx: AlertContext, row: AlertRow, payload: Record<string, unknown>, now: Date) {
-  const org = await ctx.directory.orgOf(tx as unknown as Kysely<DB>, row.pharmacy_pseudonym)
+  const org = await ctx.directory.orgOf(tx, row.pharmacy_pseudonym)
   if (!org) return
   await publish(tx, { type: 'serialization.alert.status', payload, audience: { orgs: [org] }, senderOrg: row.lab_id, subject: { type: 'serial_alert', id: row.reference } }, now)
 }
@@ -353,7 +353,7 @@ export async function addAlertMessage(tx: Transaction<DB>, ctx: AlertContext, vi
   } else if (author === 'ansm') {
     await publish(tx, { type: 'serialization.alert.question', payload: { reference, product: row.cip13, serial: row.serial, question: text, from: 'ansm', at: now.toISOString() }, audience: { orgs: [row.lab_id] }, senderOrg: viewer.org, subject }, now)
   } else {
-    const org = await ctx.directory.orgOf(tx as unknown as Kysely<DB>, row.pharmacy_pseudonym)
+    const org = await ctx.directory.orgOf(tx, row.pharmacy_pseudonym)
     if (org) await publish(tx, { type: 'serialization.alert.question', payload: { reference, product: row.cip13, serial: row.serial, question: text, from: 'lab', at: now.toISOString() }, audience: { orgs: [org] }, senderOrg: row.lab_id, subject }, now)
   }
 }

@@ -176,13 +176,6 @@ export async function readPack(database: DatabaseHandle, ref: PackRef, today: st
   return rows[0] ?? null
 }
 
-/** Read-only verification, without logging (the routes use verify-batch.ts, which logs in the same statement). */
-export async function verifyPack(database: DatabaseHandle, ref: PackRef, now: Date): Promise<PackResult> {
-  const row = await readPack(database, ref, parisDay(now))
-  const code = judge(ref, row)
-  return { ok: code === 'PACK_ACTIVE', code, alert: raisesAlert(code, 'verify'), pack: packView(ref, row) }
-}
-
 // ---- state changes -----------------------------------------------------------------------------------------
 
 // Exactly once: the change is one conditional UPDATE on the pack's row (state = 'active'); PostgreSQL re-checks
