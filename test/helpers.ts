@@ -10,7 +10,7 @@ import { buildApp } from '../src/app.ts'
 import { type Config, loadConfig } from '../src/platform/config.ts'
 import { createDatabase, type DatabaseHandle } from '../src/platform/db/index.ts'
 import type { Role } from '../src/platform/db/schema.ts'
-import { MIGRATIONS_DIR, migrateToLatest } from '../src/platform/db/migrate.ts'
+import { MIGRATIONS_DIR, migrateToLatest, migrator } from '../src/platform/db/migrate.ts'
 import { signDevToken } from '../src/platform/tokens.ts'
 import { seedDemoOrganisations } from '../src/demo/seed.ts'
 
@@ -22,17 +22,23 @@ interface Teardown {
  * A fresh, migrated database for one test file: a new PostgreSQL database when DATABASE_URL is set,
  * otherwise an in-memory embedded one. Dropped at the end of the file, so files run in parallel.
  */
-export async function testDatabase(t: Teardown): Promise<DatabaseHandle> {
-  const { handle, drop } = await createTestDatabase()
+export async function testDatabase(t: Teardown, opts: { upTo?: string } = {}): Promise<DatabaseHandle> {
+  const { handle, drop } = await createTestDatabase(opts.upTo)
   t.teardown(drop)
   return handle
 }
 
-async function createTestDatabase(): Promise<{ handle: DatabaseHandle; drop: () => Promise<void> }> {
+/** `upTo`: stop after that migration (a test of a migration starts from the schema before it). */
+async function createTestDatabase(upTo?: string): Promise<{ handle: DatabaseHandle; drop: () => Promise<void> }> {
   const url = process.env.DATABASE_URL
+  const migrate = async (db: DatabaseHandle['db']) => {
+    if (!upTo) return void (await migrateToLatest(db))
+    const r = await migrator(db).migrateTo(upTo)
+    if (r.error) throw r.error
+  }
   if (!url) {
-    const handle = await createDatabase({ pgliteDir: 'memory://', pgliteLoadDataDir: await migratedTemplate() })
-    await migrateToLatest(handle.db) // nothing to do when the template is current; kept as a guard
+    const handle = await createDatabase({ pgliteDir: 'memory://', ...(upTo ? {} : { pgliteLoadDataDir: await migratedTemplate() }) })
+    await migrate(handle.db) // nothing to do when the template is current; kept as a guard
     return { handle, drop: () => handle.close() }
   }
   const name = `t_${process.pid}_${randomBytes(4).toString('hex')}`
@@ -43,7 +49,7 @@ async function createTestDatabase(): Promise<{ handle: DatabaseHandle; drop: () 
   const dbUrl = new URL(url)
   dbUrl.pathname = `/${name}`
   const handle = await createDatabase({ databaseUrl: dbUrl.toString(), poolMax: 10, onIdleError: () => {} })
-  await migrateToLatest(handle.db)
+  await migrate(handle.db)
   return {
     handle,
     drop: async () => {
