@@ -1,4 +1,6 @@
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
+import type { DB } from '../platform/db/schema.ts'
+import { type Breakdown, cellId, marginsOf, type SignalGroup, withheldCells } from './disclosure.ts'
 import { Type } from 'typebox'
 import { principalOf } from '../platform/auth.ts'
 import { problems } from '../platform/openapi.ts'
@@ -64,25 +66,33 @@ const PublicStatistics = component(
   ),
 )
 
-interface SignalCell {
+export interface PublicCell {
+  breakdown: Breakdown
   key: string
-  signals: number
-  pharmacies: Set<string>
+  /** null when withheld. */
+  signals: number | null
+  suppressed: boolean
 }
 
 /**
- * Small-group suppression for one breakdown. A cell with fewer than k distinct pharmacies is withheld; and
- * since every breakdown sums to the same total, a single withheld cell could be recovered by subtraction:
- * more cells are withheld (smallest first) until the withheld cells together stand for at least k pharmacies.
+ * The signal figures of the public statistics: by month (every month given), by ATC first level (the levels
+ * with signals) and MITM or not, with the figures to withhold (disclosure.ts).
  */
-export function suppress(cells: SignalCell[], k: number): Set<string> {
-  // A zero identifies nobody: only cells with 1 to k-1 pharmacies are withheld.
-  const withheld = new Set(cells.filter((c) => c.pharmacies.size > 0 && c.pharmacies.size < k).map((c) => c.key))
-  if (withheld.size === 0) return withheld
-  const union = () => new Set(cells.filter((c) => withheld.has(c.key)).flatMap((c) => [...c.pharmacies])).size
-  const rest = cells.filter((c) => c.pharmacies.size > 0 && !withheld.has(c.key)).sort((a, b) => a.signals - b.signals)
-  while (union() < k && rest.length) withheld.add(rest.shift()!.key)
-  return withheld
+export function publicSignalFigures(groups: SignalGroup[], months: string[], pairs: Array<{ atc: string; mitm: boolean }>, k: number): Record<Breakdown, PublicCell[]> {
+  const tables = marginsOf(groups, months, pairs)
+  const withheld = withheldCells(tables, k)
+  const out: Record<Breakdown, PublicCell[]> = { month: [], atc: [], mitm: [] }
+  for (const c of tables.cells) {
+    const hidden = withheld.has(cellId(c.breakdown, c.key))
+    out[c.breakdown].push({ breakdown: c.breakdown, key: c.key, signals: hidden ? null : c.signals, suppressed: hidden })
+  }
+  return out
+}
+
+/** The (ATC first level, MITM) pairs of the referential: public, so an attacker knows the pairs that are zero. */
+export async function referentialPairs(db: Kysely<DB>) {
+  const rows = await sql<{ atc: string; mitm: boolean }>`select distinct coalesce(upper(left(atc, 1)), '?') as atc, mitm from medicines`.execute(db)
+  return rows.rows
 }
 
 export const statisticsRoutes: RoutePlugin<ShortageOptions> = async (app, opts) => {
@@ -185,7 +195,7 @@ export const statisticsRoutes: RoutePlugin<ShortageOptions> = async (app, opts) 
         tags: ['shortages'],
         operationId: 'getShortagePublicStatistics',
         summary: 'Profession-wide shortage figures (public, no token, cacheable)',
-        description: `Declarations and pharmacy signals by month, by ATC first level and MITM or not, average duration. A signal figure behind fewer than ${k} distinct pharmacies is withheld (null, \`suppressed: true\`), with as many other figures as needed so that it cannot be recovered by subtraction. Cached 5 minutes.`,
+        description: `Declarations and pharmacy signals by month, by ATC first level and MITM or not, average duration. A signal figure behind fewer than ${k} distinct pharmacies is withheld (null, \`suppressed: true\`). The three breakdowns add up to the same total, so they are protected together: other figures (in any breakdown) are withheld until no combination of the published ones — with what the public referential says about which ATC levels have MITM medicines — narrows a withheld figure to a single value or to values all below ${k}. Cached 5 minutes.`,
         querystring: Type.Object({ year: Type.Optional(Type.Integer({ minimum: 2000, maximum: 2100, description: 'Default: the current year.' })) }, { additionalProperties: false }),
         response: { 200: PublicStatistics },
       },
@@ -214,32 +224,28 @@ export const statisticsRoutes: RoutePlugin<ShortageOptions> = async (app, opts) 
         select avg(actual_end - coalesce(actual_start, anticipated_start)) as d from shortage_declarations
         where status in ('resolved', 'discontinued') and actual_end >= ${`${year}-01-01`}::date and actual_end < ${`${year + 1}-01-01`}::date`.execute(app.db)
 
-      const breakdown = <K extends string>(keyOf: (r: { month: string; atc: string; mitm: boolean }) => K, keys: K[]) => {
-        const cells = new Map<string, SignalCell & { declarations: number }>()
-        const cell = (key: string) => {
-          let c = cells.get(key)
-          if (!c) cells.set(key, (c = { key, signals: 0, pharmacies: new Set(), declarations: 0 }))
-          return c
-        }
-        for (const key of keys) cell(key)
-        for (const r of decl.rows) cell(keyOf(r)).declarations += Number(r.n)
-        for (const r of sig.rows) {
-          const c = cell(keyOf(r))
-          c.signals += Number(r.n)
-          c.pharmacies.add(r.pharmacy_id)
-        }
-        const withheld = suppress([...cells.values()], k)
-        return [...cells.values()]
-          .sort((a, b) => a.key.localeCompare(b.key))
-          .map((c) => ({ key: c.key, declarations: c.declarations, signals: withheld.has(c.key) ? null : c.signals, suppressed: withheld.has(c.key) }))
-      }
+      const pairs = await referentialPairs(app.db)
+      const groups = sig.rows.map((r) => ({ month: r.month, atc: r.atc, mitm: r.mitm, pharmacyId: r.pharmacy_id, signals: Number(r.n) }))
       const months = Array.from({ length: 12 }, (_, i) => `${year}-${String(i + 1).padStart(2, '0')}`)
+      const figures = publicSignalFigures(groups, months, pairs, k)
+      const declarations = (keyOf: (r: { month: string; atc: string; mitm: boolean }) => string) => {
+        const out = new Map<string, number>()
+        for (const r of decl.rows) out.set(keyOf(r), (out.get(keyOf(r)) ?? 0) + Number(r.n))
+        return out
+      }
+      // Every figure the signal breakdowns publish, with the declarations (not sensitive: labs' public acts) beside it.
+      const join = (cells: PublicCell[], counts: Map<string, number>) => {
+        const byKey = new Map(cells.map((c) => [c.key, c]))
+        return [...new Set([...byKey.keys(), ...counts.keys()])]
+          .sort((a, b) => a.localeCompare(b))
+          .map((key) => ({ key, declarations: counts.get(key) ?? 0, signals: byKey.has(key) ? byKey.get(key)!.signals : 0, suppressed: byKey.get(key)?.suppressed ?? false }))
+      }
       const value = {
         year,
         minPharmacies: k,
-        byMonth: breakdown((r) => r.month, months).map(({ key, ...c }) => ({ month: key, ...c })),
-        byAtc: breakdown((r) => r.atc, []).map(({ key, ...c }) => ({ atc: key, ...c })),
-        byMitm: breakdown((r) => (r.mitm ? 'true' : 'false'), ['true', 'false']).map(({ key, ...c }) => ({ mitm: key === 'true', ...c })),
+        byMonth: join(figures.month, declarations((r) => r.month)).map(({ key, ...c }) => ({ month: key, ...c })),
+        byAtc: join(figures.atc, declarations((r) => r.atc)).map(({ key, ...c }) => ({ atc: key, ...c })),
+        byMitm: join(figures.mitm, declarations((r) => String(r.mitm))).map(({ key, ...c }) => ({ mitm: key === 'true', ...c })),
         averageDurationDays: duration.rows[0]?.d === null || duration.rows[0]?.d === undefined ? null : Math.round(Number(duration.rows[0].d) * 100) / 100,
       }
       cache.set(year, { at: now.getTime(), value })
