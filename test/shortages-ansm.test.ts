@@ -167,8 +167,8 @@ t.test('statistics', async (t) => {
     const q = await app.inject({ method: 'GET', url: '/v1/shortage-statistics/quarterly?year=2026&quarter=4', headers: biogaran })
     t.equal(q.statusCode, 200)
     t.same(q.json().products, [
-      { cip13: AMOX, name: 'AMOXICILLINE BIOGARAN 500 mg, gélule', declarations: 1, shortageDays: 21, signals: 1 },
-      { cip13: ROSU, name: 'ROSUVASTATINE BIOGARAN 10 mg, comprimé pelliculé', declarations: 0, shortageDays: 0, signals: 4 },
+      { cip13: AMOX, name: 'AMOXICILLINE BIOGARAN 500 mg, gélule', lab: { id: ORG.labBiogaran, name: 'BIOGARAN' }, declarations: 1, shortageDays: 21, signals: 1 },
+      { cip13: ROSU, name: 'ROSUVASTATINE BIOGARAN 10 mg, comprimé pelliculé', lab: { id: ORG.labBiogaran, name: 'BIOGARAN' }, declarations: 0, shortageDays: 0, signals: 4 },
     ])
   })
 })
