@@ -125,11 +125,11 @@ t.test('products', async (t) => {
   t.test('availability: a presentation’s own status wins over its medicine’s', async (t) => {
     const whole = await get('/v1/products/3400936128149')
     t.same(whole.json().availability, {
-      status: 'supply-tension', statusCode: 2, label: "Tension d'approvisionnement", startDate: '2026-11-02', plannedEndDate: '2026-12-15', returnDate: null, link: null, scope: 'medicine',
+      status: 'supply-tension', statusCode: 2, label: "Tension d'approvisionnement", startDate: '2026-11-02', plannedEndDate: '2026-12-15', returnDate: null, link: null, scope: 'medicine', source: 'bdpm', declarationId: null,
     })
     const own = await get('/v1/products/3400936128200')
     t.same(own.json().availability, {
-      status: 'shortage', statusCode: 1, label: 'Rupture de stock', startDate: '2026-11-10', plannedEndDate: null, returnDate: null, link: 'https://ansm.example/1', scope: 'presentation',
+      status: 'shortage', statusCode: 1, label: 'Rupture de stock', startDate: '2026-11-10', plannedEndDate: null, returnDate: null, link: 'https://ansm.example/1', scope: 'presentation', source: 'bdpm', declarationId: null,
     })
     t.match(own.json(), { mitm: true, atc: 'J01CA04' })
   })

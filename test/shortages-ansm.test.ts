@@ -136,14 +136,15 @@ t.test('statistics', async (t) => {
     const s = res.json()
     t.equal(s.minPharmacies, 3)
     t.equal(s.averageDurationDays, 20)
-    // by MITM: the MITM cell stands for one pharmacy, so it is withheld, and so is the other cell (else total − other = it)
+    // The MITM figure and the J figure stand for one pharmacy each: withheld. The three breakdowns add up to the
+    // same total, so the November total (5) is withheld too: with it, byMitm.true = 5 − byMitm.false would be 1.
     t.same(s.byMitm, [
-      { mitm: false, declarations: 0, signals: null, suppressed: true },
+      { mitm: false, declarations: 0, signals: 4, suppressed: false },
       { mitm: true, declarations: 1, signals: null, suppressed: true },
     ])
-    t.same(s.byAtc.map((c: any) => [c.atc, c.signals, c.suppressed]), [['?', null, true], ['J', null, true]])
+    t.same(s.byAtc.map((c: any) => [c.atc, c.signals, c.suppressed]), [['?', 4, false], ['J', null, true]])
     const nov = s.byMonth.find((m: any) => m.month === '2026-11')
-    t.same(nov, { month: '2026-11', declarations: 1, signals: 5, suppressed: false }, 'five pharmacies behind the month figure')
+    t.same(nov, { month: '2026-11', declarations: 1, signals: null, suppressed: true }, 'the total that would give the MITM figure by subtraction')
     t.same(s.byMonth.find((m: any) => m.month === '2026-01'), { month: '2026-01', declarations: 0, signals: 0, suppressed: false })
     t.notOk(res.body.includes(ORG.pharmacyGuadeloupe))
     // every published signal figure has at least 3 distinct pharmacies behind it
@@ -166,8 +167,8 @@ t.test('statistics', async (t) => {
     const q = await app.inject({ method: 'GET', url: '/v1/shortage-statistics/quarterly?year=2026&quarter=4', headers: biogaran })
     t.equal(q.statusCode, 200)
     t.same(q.json().products, [
-      { cip13: AMOX, name: 'AMOXICILLINE BIOGARAN 500 mg, gélule', declarations: 1, shortageDays: 21, signals: 1 },
-      { cip13: ROSU, name: 'ROSUVASTATINE BIOGARAN 10 mg, comprimé pelliculé', declarations: 0, shortageDays: 0, signals: 4 },
+      { cip13: AMOX, name: 'AMOXICILLINE BIOGARAN 500 mg, gélule', lab: { id: ORG.labBiogaran, name: 'BIOGARAN' }, declarations: 1, shortageDays: 21, signals: 1 },
+      { cip13: ROSU, name: 'ROSUVASTATINE BIOGARAN 10 mg, comprimé pelliculé', lab: { id: ORG.labBiogaran, name: 'BIOGARAN' }, declarations: 0, shortageDays: 0, signals: 4 },
     ])
   })
 })

@@ -27,12 +27,19 @@ export interface EmergencyEligibility {
   opening: { maxQuantity: number | null; openedAt: string }
 }
 
+/** The hours a lab's emergency service declared (migrations/0017_emergency_service_hours.ts). */
+export interface EmergencyServiceHours {
+  slots: Array<{ days: number[]; from: string; to: string }>
+  publicHolidays: 'closed' | 'open'
+}
+
 export interface EmergencyOpeningsTable {
   cip13: string
   lab_id: string
   open: boolean
   contact: Json<EmergencyContact>
   opening_hours: string | null
+  service_hours: ColumnType<EmergencyServiceHours | null, string | null | undefined, string | null>
   max_quantity: number | null
   escalation_business_hours: number | null
   opened_at: Timestamp

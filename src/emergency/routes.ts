@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
-import { Type } from 'typebox'
+import { type Static, Type } from 'typebox'
 import { actorOf, audit, diff, SYSTEM } from '../platform/audit.ts'
 import { principalOf } from '../platform/auth.ts'
 import { decodeCursor, encodeCursor } from '../platform/cursor.ts'
@@ -14,8 +14,8 @@ import { component, Page, PageQuery } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
 import { isSubscribed } from '../referential/organisations.ts'
 import { cip13Of, unknownProduct } from '../shortages/core.ts'
-import { parisDate, parisInstant, parisStartOfDay } from '../platform/paris-time.ts'
-import { addBusinessHours } from './business-hours.ts'
+import { parisDate, parisInstant, parisStartOfDay, parisText } from '../platform/paris-time.ts'
+import { addBusinessHours, calendarOf, minutesOf } from './business-hours.ts'
 import type { EmergencyDelivery, EmergencyEligibility, EmergencyStatus } from './db.ts'
 import {
   AnswerInput,
@@ -27,6 +27,7 @@ import {
   OpeningInput,
   REFUSAL_REASONS,
   RequestInput,
+  ServiceHours,
   SHIPPING_CHANNELS,
   Statistics,
   STATUS_LABELS,
@@ -89,6 +90,24 @@ function escalationDefault(opts: EmergencyOptions) {
   return h
 }
 
+/** Advisory lock class of "one pending request per pharmacy and presentation" (the key is hashed in it). */
+const PENDING_LOCK = 7_203_117
+
+/** Declared hours: each range ends after it starts; two ranges of one day do not overlap. */
+function checkServiceHours(hours: Static<typeof ServiceHours>, lang: Lang) {
+  const ranges = hours.slots.map((s) => ({ days: s.days, from: minutesOf(s.from), to: minutesOf(s.to) }))
+  for (const [i, r] of ranges.entries()) {
+    if (r.to <= r.from) throw fieldError(`body.serviceHours.slots.${i}.to`, 'order', { fr: `doit être après ${hours.slots[i]!.from}`, en: `must be after ${hours.slots[i]!.from}` }, lang)
+    for (const [j, earlier] of ranges.slice(0, i).entries()) {
+      const day = r.days.find((d) => earlier.days.includes(d))
+      if (day !== undefined && r.from < earlier.to && earlier.from < r.to) {
+        throw fieldError(`body.serviceHours.slots.${i}`, 'overlap', { fr: `chevauche la plage ${j} le jour ${day}`, en: `overlaps range ${j} on day ${day}` }, lang)
+      }
+    }
+  }
+  return { slots: hours.slots.map((s) => ({ days: [...s.days].sort((a, b) => a - b), from: s.from, to: s.to })), publicHolidays: hours.publicHolidays ?? 'closed' } as const
+}
+
 async function assertSubscribed(app: FastifyInstance, labId: string) {
   if (!(await isSubscribed(app.db, labId))) throw new AppError('LAB_NOT_SUBSCRIBED')
 }
@@ -137,7 +156,8 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
         summary: 'Open one of the lab’s presentations to emergency requests (or update its opening)',
         description: [
           'Subscribed labs only (403 `LAB_NOT_SUBSCRIBED`); the presentation must be the lab’s own (another lab’s or an unknown one: 404).',
-          'Gives the emergency service’s contact, optional opening hours (free text), an optional maximum quantity per request and an optional escalation delay in business hours (default 4, Monday–Friday 09:00–18:00 Europe/Paris, national public holidays excepted).',
+          'Gives the emergency service’s contact, optional opening hours (free text for pharmacies), the hours the service keeps (`serviceHours`: ranges per weekday, Europe/Paris, open on public holidays or not), an optional maximum quantity per request and an optional escalation delay (default 4 hours), counted in the declared hours — or, without them, in office hours (Monday–Friday 09:00–18:00, national public holidays excepted).',
+          'Declared hours that make no sense (a range ending before it starts, two ranges of a day overlapping) answer 400 naming the range. `PUT` replaces the whole opening: hours left out return to office hours.',
           'Opening does not make a request eligible by itself: the presentation must also be MITM or niche and have an active shortage declared.',
         ].join('\n\n'),
         headers: IdempotencyKeyHeader,
@@ -152,6 +172,7 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
       const lang = langOf(request)
       const cip13 = cip13Of(request.params.cip13, 'params.cip13', lang)
       const b = request.body
+      const serviceHours = b.serviceHours ? checkServiceHours(b.serviceHours, lang) : null
       const now = app.now()
       return app.db.transaction().execute(async (tx) => {
         const product = await tx.selectFrom('presentations as p').innerJoin('medicines as m', 'm.cis', 'p.cis').select(['m.lab_id']).where('p.cip13', '=', cip13).executeTakeFirst()
@@ -162,6 +183,7 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
           open: true,
           contact: JSON.stringify(b.contact),
           opening_hours: b.openingHours ?? null,
+          service_hours: serviceHours ? JSON.stringify(serviceHours) : null,
           max_quantity: b.maxQuantity ?? null,
           escalation_business_hours: b.escalationBusinessHours ?? null,
           opened_at: before?.open && before.lab_id === principal.org ? before.opened_at : now,
@@ -170,8 +192,8 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
         }
         if (before) await tx.updateTable('emergency_openings').set(values).where('cip13', '=', cip13).execute()
         else await tx.insertInto('emergency_openings').values({ cip13, ...values }).execute()
-        const after = { open: true, labId: principal.org, contact: b.contact, openingHours: values.opening_hours, maxQuantity: values.max_quantity, escalationBusinessHours: values.escalation_business_hours }
-        const prev = before ? { open: before.open, labId: before.lab_id, contact: before.contact, openingHours: before.opening_hours, maxQuantity: before.max_quantity, escalationBusinessHours: before.escalation_business_hours } : null
+        const after = { open: true, labId: principal.org, contact: b.contact, openingHours: values.opening_hours, serviceHours, maxQuantity: values.max_quantity, escalationBusinessHours: values.escalation_business_hours }
+        const prev = before ? { open: before.open, labId: before.lab_id, contact: before.contact, openingHours: before.opening_hours, serviceHours: before.service_hours, maxQuantity: before.max_quantity, escalationBusinessHours: before.escalation_business_hours } : null
         await audit(tx, actorOf(principal, request.id), { action: `${OBJECT_OPENING}.${before?.open ? 'updated' : 'opened'}`, objectType: OBJECT_OPENING, objectId: cip13, changes: diff(prev, after) }, now)
         return toOpening(await openingQuery(tx).where('o.cip13', '=', cip13).executeTakeFirstOrThrow(), defaultHours)
       })
@@ -273,11 +295,12 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
           '`patientEmergency: true` is the « urgence patient » attestation; no patient identity is sent (unknown fields are refused). Delivery is always to the requesting pharmacy (name, city, department from the referential); `delivery.address` and `delivery.instructions` are optional.',
           'Eligibility (422 `EMERGENCY_NOT_ELIGIBLE`, `failedConditions` lists every condition that failed, codes from GET /v1/emergency-vocabulary): `mitm_or_niche` the presentation is MITM or a niche product; `active_shortage` a declaration `declared` or `ongoing` (not a return to availability) covers it; `lab_subscribed` its lab is subscribed; `opened` its lab opened it to emergency requests.',
           'Above the lab’s maximum quantity: 422 `EMERGENCY_QUANTITY_ABOVE_MAXIMUM` on `body.quantity`. Unknown presentation: 404.',
+          'One pending request per pharmacy and presentation: while the pharmacy’s earlier request for it awaits the lab’s answer (`submitted`), another answers 409 `EMERGENCY_REQUEST_PENDING` with that request in `pendingRequest` (cancel it to send a new one). Of concurrent submissions, exactly one is created.',
           'The lab gets `emergency.request_submitted` at once (feed, stream, webhooks). If it is still unanswered after the opening’s escalation delay in business hours (`escalateAt`), `emergency.request_escalated` goes to the lab and the operator.',
         ].join('\n\n'),
         headers: IdempotencyKeyHeader,
         body: RequestInput,
-        response: { 201: EmergencyRequest, ...problems(404, 422) },
+        response: { 201: EmergencyRequest, ...problems(404, 409, 422) },
       },
     },
     async (request, reply) => {
@@ -327,6 +350,14 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
             errors: [{ field: 'body.quantity', code: 'maximum', message: lang === 'fr' ? `au plus ${opening.max_quantity} pour cette présentation` : `at most ${opening.max_quantity} for this presentation` }],
           })
         }
+        // One pending request per pharmacy and presentation (checked once the request itself is known to be valid). Concurrent submissions of the same pair queue on this
+        // lock (released at commit), so the second one sees the first and answers 409: exactly one is created.
+        await sql`select pg_advisory_xact_lock(${PENDING_LOCK}::int, hashtext(${`${principal.org}:${cip13}`}))`.execute(tx)
+        const pending = await requestQuery(tx).where('r.pharmacy_id', '=', principal.org).where('r.cip13', '=', cip13).where('r.status', '=', 'submitted').orderBy('r.submitted_at').executeTakeFirst()
+        if (pending) {
+          const sent = pending.submitted_at
+          throw new AppError('EMERGENCY_REQUEST_PENDING', { cip13, id: pending.id, sentFr: parisText(sent, 'fr'), sentEn: parisText(sent, 'en') }, { pendingRequest: toRequest(pending) })
+        }
         const pharmacy = await tx.selectFrom('organisations').select(['name', 'city', 'department']).where('id', '=', principal.org).executeTakeFirstOrThrow()
         const delivery: EmergencyDelivery = { name: pharmacy.name, city: pharmacy.city, department: pharmacy.department, address: b.delivery?.address ?? null, instructions: b.delivery?.instructions ?? null }
         const eligibility: EmergencyEligibility = {
@@ -337,7 +368,7 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
           opening: { maxQuantity: opening.max_quantity, openedAt: opening.opened_at.toISOString() },
         }
         const hours = opening.escalation_business_hours ?? defaultHours
-        const escalateAt = addBusinessHours(now, hours)
+        const escalateAt = addBusinessHours(now, hours, calendarOf(opening.service_hours))
         await tx
           .insertInto('emergency_requests')
           .values({
@@ -590,8 +621,8 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
       schema: {
         tags: ['emergency-requests'],
         operationId: 'getEmergencyStatistics',
-        summary: 'Per-lab figures: requests received, answered, median time to answer, acceptance rate',
-        description: 'Requests submitted between `from` and `to` (Paris calendar days, inclusive; default: the last 30 days up to today). A lab reads its own figures (`labId` ignored unless it is its own, else 404); the operator must give `labId`. Time to answer is elapsed time, not business time.',
+        summary: 'Emergency figures: requests received, answered, median time to answer, acceptance rate (a lab’s, or national)',
+        description: 'Requests submitted between `from` and `to` (Paris calendar days, inclusive; default: the last 30 days up to today). A lab reads its own figures (`labId`, if given, must be its own, else 404). The operator reads one lab’s with `labId`, or the national figures without it: every lab together, and `byLab`, each lab’s, most requests first. Time to answer is elapsed time, not business time.',
         querystring: Type.Object(
           {
             from: Type.Optional(Type.String({ format: 'date' })),
@@ -607,17 +638,16 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
       const principal = principalOf(request)
       const lang = langOf(request)
       const q = request.query
-      let labId: string
+      let lab: { id: string; name: string } | null = null
       if (principal.role === 'lab') {
         await assertSubscribed(app, principal.org)
         if (q.labId && q.labId !== principal.org) throw notFoundLab()
-        labId = principal.org
-      } else {
-        if (!q.labId) throw fieldError('querystring.labId', 'required', { fr: 'obligatoire pour l’opérateur', en: 'required for the operator' }, lang)
-        labId = q.labId
       }
-      const lab = await app.db.selectFrom('organisations').select(['id', 'name']).where('id', '=', labId).where('role', '=', 'lab').executeTakeFirst()
-      if (!lab) throw notFoundLab()
+      const labId = principal.role === 'lab' ? principal.org : q.labId
+      if (labId) {
+        lab = (await app.db.selectFrom('organisations').select(['id', 'name']).where('id', '=', labId).where('role', '=', 'lab').executeTakeFirst()) ?? null
+        if (!lab) throw notFoundLab()
+      }
       const now = app.now()
       const today = parisDate(now)
       const todayStr = `${today.y}-${String(today.m).padStart(2, '0')}-${String(today.d).padStart(2, '0')}`
@@ -627,38 +657,65 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
       const start = parisStartOfDay(from)
       const [ty, tm, td] = to.split('-').map(Number) as [number, number, number]
       const end = parisInstant(ty, tm, td, 24)
-      const r = await app.db
-        .selectFrom('emergency_requests')
+      const rows = await app.db
+        .selectFrom('emergency_requests as r')
+        .innerJoin('organisations as l', 'l.id', 'r.lab_id')
         .select([
+          'r.lab_id',
+          'l.name as lab_name',
           sql<string>`count(*)`.as('received'),
-          sql<string>`count(answered_at)`.as('answered'),
-          sql<string>`count(*) filter (where answer->>'decision' = 'accepted')`.as('accepted'),
-          sql<string>`count(*) filter (where answer->>'decision' = 'partially_accepted')`.as('partially_accepted'),
-          sql<string>`count(*) filter (where answer->>'decision' = 'redirected')`.as('redirected'),
-          sql<string>`count(*) filter (where answer->>'decision' = 'refused')`.as('refused'),
-          sql<string>`count(*) filter (where status = 'cancelled' and answered_at is null)`.as('cancelled'),
-          sql<string>`count(escalated_at)`.as('escalated'),
-          sql<number | string | null>`percentile_cont(0.5) within group (order by extract(epoch from (answered_at - submitted_at)))`.as('median_s'),
+          sql<string>`count(r.answered_at)`.as('answered'),
+          sql<string>`count(*) filter (where r.answer->>'decision' = 'accepted')`.as('accepted'),
+          sql<string>`count(*) filter (where r.answer->>'decision' = 'partially_accepted')`.as('partially_accepted'),
+          sql<string>`count(*) filter (where r.answer->>'decision' = 'redirected')`.as('redirected'),
+          sql<string>`count(*) filter (where r.answer->>'decision' = 'refused')`.as('refused'),
+          sql<string>`count(*) filter (where r.status = 'cancelled' and r.answered_at is null)`.as('cancelled'),
+          sql<string>`count(r.escalated_at)`.as('escalated'),
+          sql<number | string | null>`percentile_cont(0.5) within group (order by extract(epoch from (r.answered_at - r.submitted_at)))`.as('median_s'),
         ])
-        .where('lab_id', '=', labId)
-        .where('submitted_at', '>=', start)
-        .where('submitted_at', '<', end)
-        .executeTakeFirstOrThrow()
+        .$if(labId !== undefined, (qb) => qb.where('r.lab_id', '=', labId!))
+        .where('r.submitted_at', '>=', start)
+        .where('r.submitted_at', '<', end)
+        .groupBy(['r.lab_id', 'l.name'])
+        .execute()
+      // The national median is one over every request, not a median of medians: computed apart.
+      const national = labId
+        ? null
+        : await app.db
+            .selectFrom('emergency_requests')
+            .select(sql<number | string | null>`percentile_cont(0.5) within group (order by extract(epoch from (answered_at - submitted_at)))`.as('median_s'))
+            .where('submitted_at', '>=', start)
+            .where('submitted_at', '<', end)
+            .executeTakeFirstOrThrow()
       const n = (v: unknown) => Number(v ?? 0)
-      const answered = n(r.answered)
-      const accepted = n(r.accepted) + n(r.partially_accepted)
-      return {
-        lab: { id: lab.id, name: lab.name },
+      const sum = (key: keyof (typeof rows)[number]) => rows.reduce((a, r) => a + n(r[key]), 0)
+      const minutes = (s: unknown) => (s === null || s === undefined ? null : Math.round((Number(s) / 60) * 10) / 10)
+      const rate = (accepted: number, answered: number) => (answered === 0 ? null : Math.round((accepted / answered) * 1000) / 1000)
+      const answered = sum('answered')
+      const figures = {
+        lab,
         from,
         to,
-        received: n(r.received),
+        received: sum('received'),
         answered,
-        byDecision: { accepted: n(r.accepted), partially_accepted: n(r.partially_accepted), redirected: n(r.redirected), refused: n(r.refused) },
-        cancelledBeforeAnswer: n(r.cancelled),
-        escalated: n(r.escalated),
-        medianMinutesToAnswer: r.median_s === null ? null : Math.round((Number(r.median_s) / 60) * 10) / 10,
-        acceptanceRate: answered === 0 ? null : Math.round((accepted / answered) * 1000) / 1000,
+        byDecision: { accepted: sum('accepted'), partially_accepted: sum('partially_accepted'), redirected: sum('redirected'), refused: sum('refused') },
+        cancelledBeforeAnswer: sum('cancelled'),
+        escalated: sum('escalated'),
+        medianMinutesToAnswer: minutes(national ? national.median_s : rows[0]?.median_s),
+        acceptanceRate: rate(sum('accepted') + sum('partially_accepted'), answered),
       }
+      if (labId) return figures
+      const byLab = rows
+        .map((r) => ({
+          lab: { id: r.lab_id, name: r.lab_name },
+          received: n(r.received),
+          answered: n(r.answered),
+          escalated: n(r.escalated),
+          medianMinutesToAnswer: minutes(r.median_s),
+          acceptanceRate: rate(n(r.accepted) + n(r.partially_accepted), n(r.answered)),
+        }))
+        .sort((a, b) => b.received - a.received || a.lab.id.localeCompare(b.lab.id))
+      return { ...figures, byLab }
     },
   )
 }

@@ -3,7 +3,7 @@ import { defineErrors, errorDef } from '../platform/errors.ts'
 import { component } from '../platform/schemas.ts'
 import type { EmergencyStatus } from './db.ts'
 
-export const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
+export const nullable = <T extends TSchema>(s: T, options: { description?: string } = {}) => Type.Union([s, Type.Null()], options)
 
 // ---- controlled vocabularies ------------------------------------------------------------------------------
 
@@ -72,6 +72,10 @@ defineErrors({
     fr: `Le laboratoire accepte au plus ${p.max} boîte(s) par demande de dépannage pour cette présentation (demandé : ${p.quantity}).`,
     en: `The lab accepts at most ${p.max} box(es) per emergency request for this presentation (requested: ${p.quantity}).`,
   })),
+  EMERGENCY_REQUEST_PENDING: errorDef(409, 'Demande déjà en attente', 'Request already pending', (p) => ({
+    fr: `Votre officine a déjà une demande de dépannage en attente de réponse pour ${p.cip13} (${p.id}, envoyée le ${p.sentFr}) : complétez-la auprès du laboratoire ou annulez-la avant d’en envoyer une autre.`,
+    en: `Your pharmacy already has an emergency request awaiting an answer for ${p.cip13} (${p.id}, sent ${p.sentEn}): follow it up with the lab or cancel it before sending another.`,
+  })),
   EMERGENCY_INVALID_TRANSITION: errorDef(409, 'Étape impossible dans l’état actuel', 'Step not allowed in the current state', (p) => ({
     fr: `La demande est « ${p.from} » : « ${p.to} » n’est pas possible (étapes possibles : ${p.allowedText || 'aucune'}).`,
     en: `The request is "${p.from}": "${p.to}" is not allowed (allowed: ${p.allowedText || 'none'}).`,
@@ -89,6 +93,35 @@ export const Contact = Type.Object(
   { additionalProperties: false },
 )
 
+const TimeOfDay = (end: boolean) =>
+  Type.String({
+    pattern: end ? '^(([01]\\d|2[0-3]):[0-5]\\d|24:00)$' : '^([01]\\d|2[0-3]):[0-5]\\d$',
+    'x-message': { fr: `heure attendue au format HH:MM${end ? ' (24:00 pour minuit en fin de journée)' : ''}`, en: `a time is expected as HH:MM${end ? ' (24:00 for midnight at the end of the day)' : ''}` },
+    examples: [end ? '18:00' : '09:00'],
+  })
+
+export const ServiceHours = Type.Object(
+  {
+    slots: Type.Array(
+      Type.Object(
+        {
+          days: Type.Array(Type.Integer({ minimum: 1, maximum: 7 }), { minItems: 1, maxItems: 7, uniqueItems: true, description: 'ISO weekdays: 1 Monday … 7 Sunday.' }),
+          from: TimeOfDay(false),
+          to: TimeOfDay(true),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 21, description: 'Opening ranges, Europe/Paris wall-clock time; ranges of one day must not overlap.' },
+    ),
+    publicHolidays: Type.Optional(Type.Enum(['closed', 'open'], { description: 'Whether the service is open on the eleven national public holidays (default: closed).' })),
+  },
+  {
+    additionalProperties: false,
+    description: 'The hours the lab’s emergency service keeps: the escalation delay is counted in these hours. Around the clock: `{"slots":[{"days":[1,2,3,4,5,6,7],"from":"00:00","to":"24:00"}],"publicHolidays":"open"}`.',
+    examples: [{ slots: [{ days: [1, 2, 3, 4, 5], from: '08:30', to: '12:30' }, { days: [1, 2, 3, 4, 5], from: '14:00', to: '18:00' }, { days: [6], from: '09:00', to: '12:00' }], publicHolidays: 'closed' }],
+  },
+)
+
 const OPENING_EXAMPLE = {
   cip13: '3400936128149',
   gtin: '03400936128149',
@@ -97,6 +130,7 @@ const OPENING_EXAMPLE = {
   open: true,
   contact: { service: 'Dépannage urgence Biogaran', phone: '+33 1 00 00 00 01', email: 'urgence@biogaran.example' },
   openingHours: 'lun.–ven. 9 h–18 h',
+  serviceHours: null,
   maxQuantity: 5,
   escalationBusinessHours: 4,
   openedAt: '2026-11-22T10:00:00.000Z',
@@ -113,9 +147,10 @@ export const Opening = component(
       lab: Type.Object({ id: Type.String(), name: Type.String() }),
       open: Type.Boolean({ description: 'Whether pharmacies can send requests now.' }),
       contact: Contact,
-      openingHours: nullable(Type.String()),
+      openingHours: nullable(Type.String({ description: 'Free text shown to pharmacies.' })),
+      serviceHours: nullable(ServiceHours, { description: 'The hours the service declared; null: office hours (Monday–Friday 09:00–18:00 Europe/Paris, national public holidays closed).' }),
       maxQuantity: nullable(Type.Integer({ description: 'Most boxes per request; null: no maximum.' })),
-      escalationBusinessHours: Type.Integer({ description: 'Business hours (Mon–Fri 09:00–18:00 Europe/Paris, national public holidays excepted) after which an unanswered request is escalated.' }),
+      escalationBusinessHours: Type.Integer({ description: 'Hours of service (`serviceHours`, else office hours) after which an unanswered request is escalated.' }),
       openedAt: Type.String({ format: 'date-time' }),
       closedAt: nullable(Type.String({ format: 'date-time' })),
       updatedAt: Type.String({ format: 'date-time' }),
@@ -129,13 +164,17 @@ export const OpeningInput = component(
     {
       contact: Contact,
       openingHours: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Free text shown to pharmacies.' })),
+      serviceHours: Type.Optional(nullable(ServiceHours)),
       maxQuantity: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, description: 'Most boxes per request.' })),
-      escalationBusinessHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 72, description: 'Overrides the service default (4).' })),
+      escalationBusinessHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 72, description: 'Overrides the service default (4), counted in the declared `serviceHours`.' })),
     },
     {
       $id: 'EmergencyOpeningInput',
       additionalProperties: false,
-      examples: [{ contact: { service: 'Dépannage urgence Biogaran', phone: '+33 1 00 00 00 01' }, openingHours: 'lun.–ven. 9 h–18 h', maxQuantity: 5 }],
+      examples: [
+        { contact: { service: 'Dépannage urgence Biogaran', phone: '+33 1 00 00 00 01' }, openingHours: 'lun.–ven. 9 h–18 h', maxQuantity: 5 },
+        { contact: { service: 'Astreinte pharmaceutique', phone: '+33 1 00 00 00 02' }, openingHours: '24 h/24, 7 j/7', serviceHours: { slots: [{ days: [1, 2, 3, 4, 5, 6, 7], from: '00:00', to: '24:00' }], publicHolidays: 'open' }, escalationBusinessHours: 2 },
+      ],
     },
   ),
 )
@@ -273,10 +312,18 @@ export const EmergencyRequest = component(
   ),
 )
 
+const LabFigures = {
+  received: Type.Integer(),
+  answered: Type.Integer(),
+  escalated: Type.Integer(),
+  medianMinutesToAnswer: nullable(Type.Number()),
+  acceptanceRate: nullable(Type.Number()),
+}
+
 export const Statistics = component(
   Type.Object(
     {
-      lab: Type.Object({ id: Type.String(), name: Type.String() }),
+      lab: nullable(Type.Object({ id: Type.String(), name: Type.String() }), { description: 'The lab; null for the operator’s national figures.' }),
       from: Type.String({ format: 'date' }),
       to: Type.String({ format: 'date' }),
       received: Type.Integer(),
@@ -286,6 +333,7 @@ export const Statistics = component(
       escalated: Type.Integer(),
       medianMinutesToAnswer: nullable(Type.Number({ description: 'Elapsed (wall-clock) minutes from submission to answer; null when nothing was answered.' })),
       acceptanceRate: nullable(Type.Number({ description: '(accepted + partially accepted) / answered, from 0 to 1; null when nothing was answered.' })),
+      byLab: Type.Optional(Type.Array(Type.Object({ lab: Type.Object({ id: Type.String(), name: Type.String() }), ...LabFigures }), { description: 'National figures only: each lab that received requests in the period, most requests first.' })),
     },
     {
       $id: 'EmergencyStatistics',

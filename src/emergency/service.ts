@@ -51,6 +51,7 @@ export function toOpening(r: OpeningRow, defaultHours: number): Static<typeof Op
     open: r.open,
     contact: r.contact,
     openingHours: r.opening_hours,
+    serviceHours: r.service_hours ?? null,
     maxQuantity: r.max_quantity,
     escalationBusinessHours: r.escalation_business_hours ?? defaultHours,
     openedAt: r.opened_at.toISOString(),

@@ -11,6 +11,7 @@ import { component, Page, PageQuery, ProductCode } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
 import { normaliseHolder, searchName } from './bdpm.ts'
 import { escapeLike } from './organisations.ts'
+import { type DeclaredAvailability, declaredAvailability } from '../shortages/public.ts'
 
 defineErrors({
   PRODUCT_CODE_IS_CIS: errorDef(400, 'Code de médicament (CIS) au lieu d’un code de présentation', 'Medicine code (CIS) instead of a presentation code', (p) => ({
@@ -46,11 +47,16 @@ export const ProductAvailability = component(
       returnDate: nullable(DateOnly),
       link: nullable(Type.String({ description: 'ANSM notice.' })),
       scope: Type.Enum(['presentation', 'medicine'], { description: 'Whether the status names this presentation or every presentation of the medicine.' }),
+      source: Type.Enum(['declaration', 'bdpm'], { description: 'The lab’s declaration on DP-Ruptures, or the BDPM availability file.' }),
+      declarationId: nullable(Type.String({ format: 'uuid', description: 'The declaration behind the status (see GET /v1/public/shortages?cip13=…), when it comes from one.' })),
     },
     {
       $id: 'ProductAvailability',
-      description: 'Current availability published by the BDPM (CIS_CIP_Dispo_Spec.txt).',
-      examples: [{ status: 'supply-tension', statusCode: 2, label: 'Tension d’approvisionnement', startDate: '2026-11-02', plannedEndDate: '2026-12-15', returnDate: null, link: null, scope: 'medicine' }],
+      description: [
+        'Current availability of the presentation. The lab’s own word comes first: its open declaration on DP-Ruptures (declared or ongoing) gives the status; a declaration the lab closed after the BDPM last updated its line replaces that line (resolved: available again; discontinued; avoided: no status).',
+        'Otherwise the BDPM availability file (CIS_CIP_Dispo_Spec.txt), for the presentation or its whole medicine; otherwise a declaration imported from that file.',
+      ].join(' '),
+      examples: [{ status: 'supply-tension', statusCode: 2, label: 'Tension d’approvisionnement', startDate: '2026-11-02', plannedEndDate: '2026-12-15', returnDate: null, link: null, scope: 'presentation', source: 'declaration', declarationId: '0f8e2a55-3c1d-4c55-9d7e-8f3a2b1c4d5e' }],
     },
   ),
 )
@@ -224,8 +230,8 @@ function productQuery(db: Db) {
       'p.hospital_approved', 'p.reimbursement_rate', 'p.price_eur',
       'm.name', 'm.search_name', 'm.form', 'm.routes', 'm.atc', 'm.mitm', 'm.niche', 'm.enhanced_monitoring', 'm.holder',
       'm.authorisation_status', 'm.marketing_state as medicine_state', 'm.lab_id', 'o.name as lab_name',
-      'ap.status_code as ap_code', 'ap.status_label as ap_label', 'ap.start_date as ap_start', 'ap.planned_end_date as ap_end', 'ap.return_date as ap_return', 'ap.link as ap_link',
-      'am.status_code as am_code', 'am.status_label as am_label', 'am.start_date as am_start', 'am.planned_end_date as am_end', 'am.return_date as am_return', 'am.link as am_link',
+      'ap.status_code as ap_code', 'ap.status_label as ap_label', 'ap.start_date as ap_start', 'ap.planned_end_date as ap_end', 'ap.return_date as ap_return', 'ap.link as ap_link', 'ap.updated_at as ap_updated',
+      'am.status_code as am_code', 'am.status_label as am_label', 'am.start_date as am_start', 'am.planned_end_date as am_end', 'am.return_date as am_return', 'am.link as am_link', 'am.updated_at as am_updated',
     ])
 }
 type ProductRow = Awaited<ReturnType<ReturnType<typeof productQuery>['executeTakeFirstOrThrow']>>
@@ -237,8 +243,10 @@ interface AvailabilityCols {
   end: string | null
   returned: string | null
   link: string | null
+  updated?: Date | null
 }
-function availabilityOf(a: AvailabilityCols, scope: 'presentation' | 'medicine'): Static<typeof ProductAvailability> | null {
+type Availability = Static<typeof ProductAvailability>
+function availabilityOf(a: AvailabilityCols, scope: 'presentation' | 'medicine'): Availability | null {
   if (a.code === null) return null
   return {
     status: STATUS[a.code - 1] ?? 'shortage',
@@ -249,14 +257,49 @@ function availabilityOf(a: AvailabilityCols, scope: 'presentation' | 'medicine')
     returnDate: a.returned,
     link: a.link,
     scope,
+    source: 'bdpm',
+    declarationId: null,
   }
 }
+
+/** BDPM wording of the four statuses, for a status that comes from a declaration. */
+const BDPM_LABELS = ['Rupture de stock', 'Tension d’approvisionnement', 'Arrêt de commercialisation', 'Remise à disposition']
+const KIND_CODE: Record<DeclaredAvailability['kind'], number> = { observed: 1, anticipated: 2, discontinuation: 3, availability_return: 4 }
+
+/** An anticipated shortage that materialised (ongoing, or with an actual start) is a shortage. */
+const openCode = (d: DeclaredAvailability) => (d.kind === 'anticipated' && (d.status === 'ongoing' || d.actualStart) ? 1 : KIND_CODE[d.kind])
+
+function fromDeclaration(d: DeclaredAvailability, code: number, returnDate: string | null): Availability {
+  return { status: STATUS[code - 1]!, statusCode: code, label: BDPM_LABELS[code - 1]!, startDate: d.startDate, plannedEndDate: d.plannedEndDate, returnDate, link: null, scope: 'presentation', source: 'declaration', declarationId: d.id }
+}
+
+/**
+ * A presentation's availability: the lab's word first, then the BDPM file (see the ProductAvailability schema).
+ * `bdpm` is the BDPM status for the presentation or, failing that, its medicine; `updated` when it was imported.
+ */
+function combinedAvailability(bdpm: Availability | null, bdpmUpdated: Date | null, d: DeclaredAvailability | undefined): Availability | null {
+  if (d && d.byLab) {
+    if (d.status === 'declared' || d.status === 'ongoing') return fromDeclaration(d, openCode(d), d.kind === 'availability_return' ? d.startDate : null)
+    // Closed by the lab: newer than the BDPM line, or no line at all.
+    if (d.closedAt && (!bdpm || !bdpmUpdated || d.closedAt > bdpmUpdated)) {
+      if (d.status === 'discontinued') return fromDeclaration(d, 3, null)
+      if (bdpm && d.status === 'resolved') return fromDeclaration(d, 4, d.endDate)
+      if (bdpm) return null // resolved with no line left to contradict, or avoided: nothing to report
+    }
+  }
+  if (bdpm) return bdpm
+  // A declaration imported from the BDPM file whose line the referential does not hold.
+  if (d && (d.status === 'declared' || d.status === 'ongoing')) return fromDeclaration(d, openCode(d), null)
+  return null
+}
+
 const routesOf = (routes: string | null) => (routes ? routes.split(';').map((r) => r.trim()).filter(Boolean) : [])
 const priceOf = (v: string | number | null) => (v === null ? null : Number(v))
 const labOf = (id: string | null, name: string | null) => (id ? { id, name: name ?? id } : null)
 
-function toProduct(r: ProductRow): Static<typeof Product> {
+function toProduct(r: ProductRow, declared: Map<string, DeclaredAvailability>): Static<typeof Product> {
   const own = availabilityOf({ code: r.ap_code, label: r.ap_label, start: r.ap_start, end: r.ap_end, returned: r.ap_return, link: r.ap_link }, 'presentation')
+  const medicineWide = availabilityOf({ code: r.am_code, label: r.am_label, start: r.am_start, end: r.am_end, returned: r.am_return, link: r.am_link }, 'medicine')
   return {
     cip13: r.cip13,
     gtin: toGtin14(r.cip13),
@@ -279,8 +322,9 @@ function toProduct(r: ProductRow): Static<typeof Product> {
       administrativeStatus: r.administrative_status,
       declarationDate: r.declaration_date,
     },
-    // A status published for this presentation takes precedence over one for the whole medicine.
-    availability: own ?? availabilityOf({ code: r.am_code, label: r.am_label, start: r.am_start, end: r.am_end, returned: r.am_return, link: r.am_link }, 'medicine'),
+    // A status published for this presentation takes precedence over one for the whole medicine; the lab's
+    // declaration over both.
+    availability: combinedAvailability(own ?? medicineWide, own ? r.ap_updated : r.am_updated, declared.get(r.cip13)),
     priceEur: priceOf(r.price_eur),
     reimbursementRate: r.reimbursement_rate,
     hospitalApproved: r.hospital_approved,
@@ -301,10 +345,11 @@ export async function getMedicine(db: Db, cis: string): Promise<Static<typeof Me
     .selectFrom('presentations as p')
     .leftJoin('availability as ap', (j) => j.onRef('ap.cis', '=', 'p.cis').onRef('ap.cip13', '=', 'p.cip13'))
     .selectAll('p')
-    .select(['ap.status_code as ap_code', 'ap.status_label as ap_label', 'ap.start_date as ap_start', 'ap.planned_end_date as ap_end', 'ap.return_date as ap_return', 'ap.link as ap_link'])
+    .select(['ap.status_code as ap_code', 'ap.status_label as ap_label', 'ap.start_date as ap_start', 'ap.planned_end_date as ap_end', 'ap.return_date as ap_return', 'ap.link as ap_link', 'ap.updated_at as ap_updated'])
     .where('p.cis', '=', cis)
     .orderBy('p.cip13')
     .execute()
+  const declared = await declaredAvailability(db, presentations.map((p) => p.cip13))
   return {
     cis: m.cis,
     name: m.name,
@@ -332,7 +377,11 @@ export async function getMedicine(db: Db, cis: string): Promise<Static<typeof Me
       hospitalApproved: p.hospital_approved,
       reimbursementRate: p.reimbursement_rate,
       priceEur: priceOf(p.price_eur),
-      availability: availabilityOf({ code: p.ap_code, label: p.ap_label, start: p.ap_start, end: p.ap_end, returned: p.ap_return, link: p.ap_link }, 'presentation'),
+      availability: combinedAvailability(
+        availabilityOf({ code: p.ap_code, label: p.ap_label, start: p.ap_start, end: p.ap_end, returned: p.ap_return, link: p.ap_link }, 'presentation'),
+        p.ap_updated,
+        declared.get(p.cip13),
+      ),
     })),
     updatedAt: m.updated_at.toISOString(),
   }
@@ -416,7 +465,7 @@ const productRoutes: RoutePlugin = async (app) => {
       }
       const rows = await query
       if (!rows[0]) throw productNotFound(code)
-      return toProduct(rows[0])
+      return toProduct(rows[0], await declaredAvailability(app.db, [rows[0].cip13]))
     },
   )
 
@@ -471,7 +520,8 @@ const productRoutes: RoutePlugin = async (app) => {
       const rows = await query.execute()
       const page = rows.slice(0, limit)
       const last = page[page.length - 1]
-      return { items: page.map(toProduct), nextCursor: rows.length > limit && last ? encodeCursor({ s: last.search_name, c: last.cip13 }, filter) : null }
+      const declared = await declaredAvailability(app.db, page.map((r) => r.cip13))
+      return { items: page.map((r) => toProduct(r, declared)), nextCursor: rows.length > limit && last ? encodeCursor({ s: last.search_name, c: last.cip13 }, filter) : null }
     },
   )
 

@@ -50,6 +50,7 @@ import {
   TRANSITIONS,
   TransitionInput,
 } from './schemas.ts'
+import { filtered } from './search.ts'
 import { assertSubscribed } from './signals.ts'
 import { parisDay } from '../platform/paris-time.ts'
 
@@ -189,27 +190,40 @@ export const declarationRoutes: RoutePlugin = async (app) => {
   app.get(
     '/shortage-declarations',
     {
-      config: { roles: ['lab'] },
+      config: { roles: ['lab', 'ansm'] },
       schema: {
         tags: ['shortages'],
         operationId: 'listShortageDeclarations',
-        summary: 'The lab’s declarations, most recently changed first',
+        summary: 'Declarations, most recently changed first (a lab’s own; every lab’s for ANSM)',
+        description:
+          'A lab lists its own declarations, drafts included (`labId`, if given, must be its own: another lab answers 404). ANSM lists and searches every declaration of every lab, MITM or not, never a draft. Filters: `status`, `kind`, `cip13` (or GTIN-14), `labId`, `atc` (code or prefix), `mitm`, `q` (words of the medicine’s name, accents and case ignored). MITM declarations changed since a cursor are pulled incrementally with GET /v1/ansm/mitm-shortages.',
         querystring: Type.Object(
-          { status: Type.Optional(Type.Enum([...STATUSES])), cip13: Type.Optional(PresentationCode), ...PageQuery },
+          {
+            status: Type.Optional(Type.Enum([...STATUSES])),
+            kind: Type.Optional(Type.Enum([...KINDS])),
+            cip13: Type.Optional(PresentationCode),
+            labId: Type.Optional(Type.String({ minLength: 1, maxLength: 20, description: 'SIREN of the lab.' })),
+            atc: Type.Optional(Type.String({ pattern: '^[A-Za-z](\\d{2}([A-Za-z]([A-Za-z](\\d{2})?)?)?)?$', description: 'ATC code or prefix (J01 matches J01CA04).' })),
+            mitm: Type.Optional(Type.Boolean()),
+            q: Type.Optional(Type.String({ minLength: 2, maxLength: 100, description: 'Words of the medicine’s name.' })),
+            ...PageQuery,
+          },
           { additionalProperties: false },
         ),
-        response: { 200: DeclarationPage },
+        response: { 200: DeclarationPage, ...problems(404) },
       },
     },
     async (request) => {
       const principal = principalOf(request)
-      await assertSubscribed(app, principal.org)
-      const { status, limit = 50, cursor } = request.query
-      const cip13 = request.query.cip13 ? cip13Of(request.query.cip13, 'querystring.cip13', langOf(request)) : undefined
-      const filter = { status, cip13 }
-      let q = declarationRows(app.db).where('d.lab_id', '=', principal.org).orderBy('d.change_seq', 'desc').limit(limit + 1)
-      if (status) q = q.where('d.status', '=', status)
-      if (cip13) q = q.where((eb) => eb.exists(eb.selectFrom('shortage_declaration_items as i').select('i.cip13').whereRef('i.declaration_id', '=', 'd.id').where('i.cip13', '=', cip13)))
+      if (principal.role === 'lab') {
+        await assertSubscribed(app, principal.org)
+        if (request.query.labId && request.query.labId !== principal.org) throw notFound('Le laboratoire', 'The lab')
+      }
+      const { limit = 50, cursor, ...rest } = request.query
+      const cip13 = rest.cip13 ? cip13Of(rest.cip13, 'querystring.cip13', langOf(request)) : undefined
+      const filter = { ...rest, cip13 }
+      let q = filtered(declarationRows(app.db), filter).orderBy('d.change_seq', 'desc').limit(limit + 1)
+      q = principal.role === 'lab' ? q.where('d.lab_id', '=', principal.org) : q.where('d.status', '<>', 'draft')
       if (cursor) {
         const after = decodeCursor<{ s: number }>(cursor, filter)
         if (!Number.isSafeInteger(after.s)) throw new AppError('INVALID_CURSOR')

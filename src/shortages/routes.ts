@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { RoutePlugin } from '../platform/types.ts'
 import { ansmRoutes } from './ansm.ts'
+import { publicRoutes } from './public.ts'
 import { declarationRoutes } from './declarations.ts'
 import { registerSignalJobs, type ShortageOptions, signalRoutes } from './signals.ts'
 import { statisticsRoutes } from './stats.ts'
@@ -19,6 +20,7 @@ const shortageRoutes: RoutePlugin<ShortageOptions> = async (app, opts) => {
   await app.register(signalRoutes, options)
   await app.register(declarationRoutes)
   await app.register(ansmRoutes)
+  await app.register(publicRoutes)
   await app.register(statisticsRoutes, options)
 }
 export default shortageRoutes

@@ -1,24 +1,41 @@
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
+import type { DB } from '../platform/db/schema.ts'
+import { type Breakdown, cellId, marginsOf, type SignalGroup, withheldCells } from './disclosure.ts'
 import { Type } from 'typebox'
 import { principalOf } from '../platform/auth.ts'
 import { problems } from '../platform/openapi.ts'
 import { component } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
-import { KINDS, nullable, STATUSES } from './schemas.ts'
+import { KINDS, LabRef, nullable, STATUSES } from './schemas.ts'
 import { assertSubscribed, type ShortageOptions } from './signals.ts'
-import { DAY, parisMonth, parisStartOfDay } from '../platform/paris-time.ts'
+import { parisDay, parisMonth, parisStartOfDay } from '../platform/paris-time.ts'
+import type { FastifyRequest } from 'fastify'
+import { notFound } from '../platform/errors.ts'
+import { langOf } from '../platform/i18n.ts'
+import { fieldError } from './core.ts'
+import { labStatistics, quarterlySummary } from './lab-statistics.ts'
 
 const Counts = (keys: readonly string[]) => Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Integer()])))
+
+const LabRefOrNull = nullable(LabRef)
 
 const LabStatistics = component(
   Type.Object(
     {
-      declarations: Type.Object({ total: Type.Integer(), byKind: Counts(KINDS), byStatus: Counts(STATUSES) }),
-      averageDurationDays: nullable(Type.Number({ description: 'Closed declarations: actual end − start (actual, else anticipated).' })),
-      signals: Type.Object({ received: Type.Integer({ description: 'Signals on the lab’s presentations.' }), open: Type.Integer(), answered: Type.Integer({ description: 'Signals that received an automatic response or a declaration update.' }) }),
+      from: nullable(Type.String({ format: 'date', description: 'The period asked (Paris days, inclusive); null: from the beginning.' })),
+      to: nullable(Type.String({ format: 'date', description: 'null: up to now.' })),
+      declarations: Type.Object(
+        { total: Type.Integer(), byKind: Counts(KINDS), byStatus: Counts(STATUSES) },
+        { description: 'The lab’s declarations (drafts included); with a period, those active during it: from their start (actual, else anticipated, else the day they were made) to their actual end.' },
+      ),
+      averageDurationDays: nullable(Type.Number({ description: 'Declarations closed (in the period): actual end − start (actual, else anticipated).' })),
+      signals: Type.Object({ received: Type.Integer({ description: 'Signals on the lab’s presentations (made in the period).' }), open: Type.Integer({ description: 'Of those, still open.' }), answered: Type.Integer({ description: 'Of those, signals that received an automatic response or a declaration update.' }) }),
       averageTimeToFirstResponseHours: nullable(Type.Number({ description: 'From the signal to the first answer it received (0 when an automatic response was already set).' })),
     },
-    { $id: 'ShortageLabStatistics' },
+    {
+      $id: 'ShortageLabStatistics',
+      examples: [{ from: '2026-10-01', to: '2026-12-31', declarations: { total: 3, byKind: { anticipated: 1, observed: 2, discontinuation: 0, availability_return: 0 }, byStatus: { draft: 0, declared: 1, ongoing: 1, resolved: 1, avoided: 0, discontinued: 0 } }, averageDurationDays: 9, signals: { received: 12, open: 4, answered: 12 }, averageTimeToFirstResponseHours: 0.8 }],
+    },
   ),
 )
 
@@ -27,19 +44,34 @@ const Quarterly = component(
     {
       year: Type.Integer(),
       quarter: Type.Integer(),
+      lab: LabRefOrNull,
+      through: Type.String({ format: 'date', description: 'Last day counted: the end of the quarter, or today (Paris) while it is running.' }),
       products: Type.Array(
         Type.Object({
           cip13: Type.String(),
           name: Type.String(),
-          declarations: Type.Integer({ description: 'Declarations (not drafts) active during the quarter.' }),
-          shortageDays: Type.Integer({ description: 'Days of the quarter covered by a declaration (from its start to its actual end, or to the end of the quarter).' }),
+          lab: LabRefOrNull,
+          declarations: Type.Integer({ description: 'Declarations (not drafts) active during the quarter, up to `through`.' }),
+          shortageDays: Type.Integer({
+            description: 'Days of actual shortage in the quarter, up to `through`: from the actual start of an observed shortage (or of an anticipated one that materialised) to its actual end. A risk that did not materialise — such as a BDPM supply tension — counts no day, nor does a discontinuation.',
+          }),
           signals: Type.Integer({ description: 'Signals made during the quarter.' }),
         }),
       ),
     },
-    { $id: 'ShortageQuarterlySummary', description: 'Per presentation of the lab, for one calendar quarter (Paris time).' },
+    {
+      $id: 'ShortageQuarterlySummary',
+      description: 'Per presentation (of one lab, or of every lab for ANSM), for one calendar quarter (Paris time). Only presentations with a declaration or a signal in the quarter are listed.',
+      examples: [{ year: 2026, quarter: 4, lab: { id: '412345670', name: 'BIOGARAN' }, through: '2026-12-06', products: [{ cip13: '3400949497294', name: 'ROSUVASTATINE BIOGARAN 10 mg, comprimé pelliculé', lab: { id: '412345670', name: 'BIOGARAN' }, declarations: 1, shortageDays: 6, signals: 1 }] }],
+    },
   ),
 )
+
+const PeriodQuery = {
+  from: Type.Optional(Type.String({ format: 'date', description: 'First day (Paris), inclusive.' })),
+  to: Type.Optional(Type.String({ format: 'date', description: 'Last day (Paris), inclusive.' })),
+}
+const LabIdQuery = Type.String({ minLength: 1, maxLength: 20, description: 'SIREN of the lab. ANSM: the lab to read; a lab may only name itself (another lab answers 404).' })
 
 const Cell = {
   declarations: Type.Integer(),
@@ -64,115 +96,95 @@ const PublicStatistics = component(
   ),
 )
 
-interface SignalCell {
+export interface PublicCell {
+  breakdown: Breakdown
   key: string
-  signals: number
-  pharmacies: Set<string>
+  /** null when withheld. */
+  signals: number | null
+  suppressed: boolean
 }
 
 /**
- * Small-group suppression for one breakdown. A cell with fewer than k distinct pharmacies is withheld; and
- * since every breakdown sums to the same total, a single withheld cell could be recovered by subtraction:
- * more cells are withheld (smallest first) until the withheld cells together stand for at least k pharmacies.
+ * The signal figures of the public statistics: by month (every month given), by ATC first level (the levels
+ * with signals) and MITM or not, with the figures to withhold (disclosure.ts).
  */
-export function suppress(cells: SignalCell[], k: number): Set<string> {
-  // A zero identifies nobody: only cells with 1 to k-1 pharmacies are withheld.
-  const withheld = new Set(cells.filter((c) => c.pharmacies.size > 0 && c.pharmacies.size < k).map((c) => c.key))
-  if (withheld.size === 0) return withheld
-  const union = () => new Set(cells.filter((c) => withheld.has(c.key)).flatMap((c) => [...c.pharmacies])).size
-  const rest = cells.filter((c) => c.pharmacies.size > 0 && !withheld.has(c.key)).sort((a, b) => a.signals - b.signals)
-  while (union() < k && rest.length) withheld.add(rest.shift()!.key)
-  return withheld
+export function publicSignalFigures(groups: SignalGroup[], months: string[], pairs: Array<{ atc: string; mitm: boolean }>, k: number): Record<Breakdown, PublicCell[]> {
+  const tables = marginsOf(groups, months, pairs)
+  const withheld = withheldCells(tables, k)
+  const out: Record<Breakdown, PublicCell[]> = { month: [], atc: [], mitm: [] }
+  for (const c of tables.cells) {
+    const hidden = withheld.has(cellId(c.breakdown, c.key))
+    out[c.breakdown].push({ breakdown: c.breakdown, key: c.key, signals: hidden ? null : c.signals, suppressed: hidden })
+  }
+  return out
+}
+
+/** The (ATC first level, MITM) pairs of the referential: public, so an attacker knows the pairs that are zero. */
+export async function referentialPairs(db: Kysely<DB>) {
+  const rows = await sql<{ atc: string; mitm: boolean }>`select distinct coalesce(upper(left(atc, 1)), '?') as atc, mitm from medicines`.execute(db)
+  return rows.rows
 }
 
 export const statisticsRoutes: RoutePlugin<ShortageOptions> = async (app, opts) => {
   const k = opts.publicMinPharmacies ?? 3
 
+  /** The lab whose figures are read: a lab reads its own; ANSM names one (or, where allowed, none: every lab). */
+  async function labOf(request: FastifyRequest, labId: string | undefined, required: boolean): Promise<{ id: string; name: string } | null> {
+    const principal = principalOf(request)
+    if (principal.role === 'lab') {
+      await assertSubscribed(app, principal.org)
+      if (labId && labId !== principal.org) throw notFound('Le laboratoire', 'The lab')
+      labId = principal.org
+    } else if (!labId) {
+      if (required) throw fieldError('VALIDATION_FAILED', 'querystring.labId', 'required', { fr: 'obligatoire pour l’ANSM : le laboratoire dont lire les chiffres', en: 'required for ANSM: the lab whose figures to read' }, langOf(request))
+      return null
+    }
+    const lab = await app.db.selectFrom('organisations').select(['id', 'name']).where('id', '=', labId).where('role', '=', 'lab').executeTakeFirst()
+    if (!lab) throw notFound('Le laboratoire', 'The lab')
+    return lab
+  }
+
   app.get(
     '/shortage-statistics',
     {
-      config: { roles: ['lab'] },
-      schema: { tags: ['shortages'], operationId: 'getShortageLabStatistics', summary: 'The lab’s own DP-Ruptures figures', response: { 200: LabStatistics } },
+      config: { roles: ['lab', 'ansm'] },
+      schema: {
+        tags: ['shortages'],
+        operationId: 'getShortageLabStatistics',
+        summary: 'A lab’s DP-Ruptures figures, over a period or all time',
+        description:
+          'A lab reads its own figures; ANSM names the lab with `labId`. `from` and `to` (Paris days, inclusive, either optional) restrict them to a period: declarations active during it, durations of those that ended in it, signals made in it.',
+        querystring: Type.Object({ ...PeriodQuery, labId: Type.Optional(LabIdQuery) }, { additionalProperties: false }),
+        response: { 200: LabStatistics, ...problems(400, 404) },
+      },
     },
     async (request) => {
-      const labId = principalOf(request).org
-      await assertSubscribed(app, labId)
-      const decl = await app.db.selectFrom('shortage_declarations').select((eb) => ['kind', 'status', eb.fn.countAll<number>().as('n')]).where('lab_id', '=', labId).groupBy(['kind', 'status']).execute()
-      const byKind = Object.fromEntries(KINDS.map((x) => [x, 0])) as Record<string, number>
-      const byStatus = Object.fromEntries(STATUSES.map((x) => [x, 0])) as Record<string, number>
-      for (const r of decl) {
-        byKind[r.kind] = (byKind[r.kind] ?? 0) + Number(r.n)
-        byStatus[r.status] = (byStatus[r.status] ?? 0) + Number(r.n)
-      }
-      const duration = await app.db
-        .selectFrom('shortage_declarations')
-        .select(sql<number | null>`avg(actual_end - coalesce(actual_start, anticipated_start))`.as('d'))
-        .where('lab_id', '=', labId)
-        .where('status', 'in', ['resolved', 'discontinued'])
-        .where('actual_end', 'is not', null)
-        .executeTakeFirst()
-      const sig = await app.db
-        .selectFrom('shortage_signals as s')
-        .innerJoin('presentations as p', 'p.cip13', 's.cip13')
-        .innerJoin('medicines as m', 'm.cis', 'p.cis')
-        .select((eb) => [
-          eb.fn.countAll<number>().as('received'),
-          eb.fn.countAll<number>().filterWhere('s.status', '=', 'open').as('open'),
-          eb.fn.countAll<number>().filterWhere('s.first_response_at', 'is not', null).as('answered'),
-          sql<number | null>`avg(extract(epoch from (s.first_response_at - s.created_at)))`.as('wait'),
-        ])
-        .where('m.lab_id', '=', labId)
-        .executeTakeFirstOrThrow()
-      const num = (v: unknown) => (v === null || v === undefined ? null : Math.round(Number(v) * 100) / 100)
-      return {
-        declarations: { total: decl.reduce((a, r) => a + Number(r.n), 0), byKind, byStatus },
-        averageDurationDays: num(duration?.d),
-        signals: { received: Number(sig.received), open: Number(sig.open), answered: Number(sig.answered) },
-        averageTimeToFirstResponseHours: sig.wait === null ? null : num(Number(sig.wait) / 3600),
-      } as any
+      const { from, to, labId } = request.query
+      if (from && to && from > to) throw fieldError('DATES_OUT_OF_ORDER', 'querystring.to', 'order', { fr: `${to} est avant ${from}`, en: `${to} is before ${from}` }, langOf(request))
+      const lab = (await labOf(request, labId, true))!
+      return labStatistics(app.db, lab.id, { from: from ?? null, to: to ?? null })
     },
   )
 
   app.get(
     '/shortage-statistics/quarterly',
     {
-      config: { roles: ['lab'] },
+      config: { roles: ['lab', 'ansm'] },
       schema: {
         tags: ['shortages'],
         operationId: 'getShortageQuarterlySummary',
-        summary: 'Quarterly summary per presentation of the lab',
-        querystring: Type.Object({ year: Type.Integer({ minimum: 2000, maximum: 2100 }), quarter: Type.Integer({ minimum: 1, maximum: 4 }) }, { additionalProperties: false }),
-        response: { 200: Quarterly, ...problems(400) },
+        summary: 'Quarterly summary per presentation (a lab’s own; ANSM any lab, or every lab)',
+        description:
+          'Counted up to today while the quarter runs (`through`). Shortage days are days of actual shortage: an observed shortage from its actual start, an anticipated one from the day it materialised; a risk that did not (a BDPM supply tension) counts none. ANSM reads one lab with `labId`, or every lab without it.',
+        querystring: Type.Object({ year: Type.Integer({ minimum: 2000, maximum: 2100 }), quarter: Type.Integer({ minimum: 1, maximum: 4 }), labId: Type.Optional(LabIdQuery) }, { additionalProperties: false }),
+        response: { 200: Quarterly, ...problems(400, 404) },
       },
     },
     async (request) => {
-      const labId = principalOf(request).org
-      await assertSubscribed(app, labId)
-      const { year, quarter } = request.query
-      const first = `${year}-${String((quarter - 1) * 3 + 1).padStart(2, '0')}-01`
-      const nextFirst = quarter === 4 ? `${year + 1}-01-01` : `${year}-${String(quarter * 3 + 1).padStart(2, '0')}-01`
-      const last = new Date(new Date(`${nextFirst}T12:00:00Z`).getTime() - DAY).toISOString().slice(0, 10)
-      const rows = await sql<{ cip13: string; name: string; declarations: number; days: number; signals: number }>`
-        select p.cip13, m.name,
-          (select count(*) from shortage_declaration_items i join shortage_declarations d on d.id = i.declaration_id
-            where i.cip13 = p.cip13 and d.status <> 'draft' and coalesce(d.actual_start, d.anticipated_start) <= ${last}::date
-              and (d.actual_end is null or d.actual_end >= ${first}::date)) as declarations,
-          (select count(distinct g.day) from shortage_declaration_items i join shortage_declarations d on d.id = i.declaration_id
-             cross join lateral generate_series(greatest(coalesce(d.actual_start, d.anticipated_start), ${first}::date),
-                                                least(coalesce(d.actual_end, ${last}::date), ${last}::date), interval '1 day') as g(day)
-            where i.cip13 = p.cip13 and d.status not in ('draft', 'avoided') and coalesce(d.actual_start, d.anticipated_start) is not null) as days,
-          (select count(*) from shortage_signals s where s.cip13 = p.cip13
-             and s.created_at >= ${parisStartOfDay(first)}::timestamptz and s.created_at < ${parisStartOfDay(nextFirst)}::timestamptz) as signals
-        from presentations p join medicines m on m.cis = p.cis
-        where m.lab_id = ${labId}
-        order by p.cip13`.execute(app.db)
-      return {
-        year,
-        quarter,
-        products: rows.rows
-          .map((r) => ({ cip13: r.cip13, name: r.name, declarations: Number(r.declarations), shortageDays: Number(r.days), signals: Number(r.signals) }))
-          .filter((r) => r.declarations > 0 || r.signals > 0),
-      }
+      const { year, quarter, labId } = request.query
+      const lab = await labOf(request, labId, false)
+      const summary = await quarterlySummary(app.db, { labId: lab?.id ?? null, year, quarter, today: parisDay(app.now()) })
+      return { year, quarter, lab, ...summary }
     },
   )
 
@@ -185,7 +197,7 @@ export const statisticsRoutes: RoutePlugin<ShortageOptions> = async (app, opts) 
         tags: ['shortages'],
         operationId: 'getShortagePublicStatistics',
         summary: 'Profession-wide shortage figures (public, no token, cacheable)',
-        description: `Declarations and pharmacy signals by month, by ATC first level and MITM or not, average duration. A signal figure behind fewer than ${k} distinct pharmacies is withheld (null, \`suppressed: true\`), with as many other figures as needed so that it cannot be recovered by subtraction. Cached 5 minutes.`,
+        description: `Declarations and pharmacy signals by month, by ATC first level and MITM or not, average duration. A signal figure behind fewer than ${k} distinct pharmacies is withheld (null, \`suppressed: true\`). The three breakdowns add up to the same total, so they are protected together: other figures (in any breakdown) are withheld until no combination of the published ones — with what the public referential says about which ATC levels have MITM medicines — narrows a withheld figure to a single value or to values all below ${k}. Cached 5 minutes.`,
         querystring: Type.Object({ year: Type.Optional(Type.Integer({ minimum: 2000, maximum: 2100, description: 'Default: the current year.' })) }, { additionalProperties: false }),
         response: { 200: PublicStatistics },
       },
@@ -214,32 +226,28 @@ export const statisticsRoutes: RoutePlugin<ShortageOptions> = async (app, opts) 
         select avg(actual_end - coalesce(actual_start, anticipated_start)) as d from shortage_declarations
         where status in ('resolved', 'discontinued') and actual_end >= ${`${year}-01-01`}::date and actual_end < ${`${year + 1}-01-01`}::date`.execute(app.db)
 
-      const breakdown = <K extends string>(keyOf: (r: { month: string; atc: string; mitm: boolean }) => K, keys: K[]) => {
-        const cells = new Map<string, SignalCell & { declarations: number }>()
-        const cell = (key: string) => {
-          let c = cells.get(key)
-          if (!c) cells.set(key, (c = { key, signals: 0, pharmacies: new Set(), declarations: 0 }))
-          return c
-        }
-        for (const key of keys) cell(key)
-        for (const r of decl.rows) cell(keyOf(r)).declarations += Number(r.n)
-        for (const r of sig.rows) {
-          const c = cell(keyOf(r))
-          c.signals += Number(r.n)
-          c.pharmacies.add(r.pharmacy_id)
-        }
-        const withheld = suppress([...cells.values()], k)
-        return [...cells.values()]
-          .sort((a, b) => a.key.localeCompare(b.key))
-          .map((c) => ({ key: c.key, declarations: c.declarations, signals: withheld.has(c.key) ? null : c.signals, suppressed: withheld.has(c.key) }))
-      }
+      const pairs = await referentialPairs(app.db)
+      const groups = sig.rows.map((r) => ({ month: r.month, atc: r.atc, mitm: r.mitm, pharmacyId: r.pharmacy_id, signals: Number(r.n) }))
       const months = Array.from({ length: 12 }, (_, i) => `${year}-${String(i + 1).padStart(2, '0')}`)
+      const figures = publicSignalFigures(groups, months, pairs, k)
+      const declarations = (keyOf: (r: { month: string; atc: string; mitm: boolean }) => string) => {
+        const out = new Map<string, number>()
+        for (const r of decl.rows) out.set(keyOf(r), (out.get(keyOf(r)) ?? 0) + Number(r.n))
+        return out
+      }
+      // Every figure the signal breakdowns publish, with the declarations (not sensitive: labs' public acts) beside it.
+      const join = (cells: PublicCell[], counts: Map<string, number>) => {
+        const byKey = new Map(cells.map((c) => [c.key, c]))
+        return [...new Set([...byKey.keys(), ...counts.keys()])]
+          .sort((a, b) => a.localeCompare(b))
+          .map((key) => ({ key, declarations: counts.get(key) ?? 0, signals: byKey.has(key) ? byKey.get(key)!.signals : 0, suppressed: byKey.get(key)?.suppressed ?? false }))
+      }
       const value = {
         year,
         minPharmacies: k,
-        byMonth: breakdown((r) => r.month, months).map(({ key, ...c }) => ({ month: key, ...c })),
-        byAtc: breakdown((r) => r.atc, []).map(({ key, ...c }) => ({ atc: key, ...c })),
-        byMitm: breakdown((r) => (r.mitm ? 'true' : 'false'), ['true', 'false']).map(({ key, ...c }) => ({ mitm: key === 'true', ...c })),
+        byMonth: join(figures.month, declarations((r) => r.month)).map(({ key, ...c }) => ({ month: key, ...c })),
+        byAtc: join(figures.atc, declarations((r) => r.atc)).map(({ key, ...c }) => ({ atc: key, ...c })),
+        byMitm: join(figures.mitm, declarations((r) => String(r.mitm))).map(({ key, ...c }) => ({ mitm: key === 'true', ...c })),
         averageDurationDays: duration.rows[0]?.d === null || duration.rows[0]?.d === undefined ? null : Math.round(Number(duration.rows[0].d) * 100) / 100,
       }
       cache.set(year, { at: now.getTime(), value })
