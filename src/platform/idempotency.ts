@@ -82,6 +82,7 @@ export default fp(
         if (existing.request_hash !== hash) throw new AppError('IDEMPOTENCY_KEY_REUSED')
         if (existing.state === 'running') throw new AppError('IDEMPOTENCY_IN_PROGRESS')
         replay(reply, existing)
+        app.metrics?.idempotencyReplays.inc({ route: request.routeOptions.url ?? 'unmatched' })
         return true
       }
       throw new AppError('IDEMPOTENCY_IN_PROGRESS')
