@@ -41,10 +41,11 @@ export default fp(
   async function drainPlugin(app: FastifyInstance) {
     const drain = new Drain()
     app.decorate('drain', drain)
-    app.addHook('onRequest', (_request, reply, done) => {
-      // Node's server closes the connection after an answer that says so; HTTP/1.1 clients then reconnect.
+    // At answer time, so that a request that began before the drain (a long-poll) also says it. Node's server
+    // closes the connection after an answer that says so; HTTP/1.1 clients then reconnect.
+    app.addHook('onSend', (_request, reply, payload, done) => {
       if (drain.draining) reply.header('connection', 'close')
-      done()
+      done(null, payload)
     })
     drain.onDrain(() => app.metrics?.draining.set(1))
   },
