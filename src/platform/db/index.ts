@@ -60,6 +60,10 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     // An idle connection closed by the server (restart, failover) emits here; without a listener it would end the
     // process. The pool drops it and opens a new one on the next query.
     pool.on('error', (err) => options.onIdleError?.(err))
+    // A connection lent out (a transaction between two queries) has no listener of the pool's: the server ending
+    // it then (restart, failover: 57P01) would be an uncaught exception. The transaction's next query fails
+    // instead (answered 503), and the pool drops the connection when it comes back.
+    pool.on('connect', (client) => client.on('error', (err) => options.onIdleError?.(err)))
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
     return {
       db,
