@@ -11,6 +11,7 @@ import type { Config } from './platform/config.ts'
 import type { DatabaseHandle } from './platform/db/index.ts'
 import drain from './platform/drain.ts'
 import metrics from './platform/metrics.ts'
+import { registerTracing } from './platform/tracing.ts'
 import { AppError, installErrorHandling, sendProblem } from './platform/errors.ts'
 import health from './platform/health.ts'
 import idempotency from './platform/idempotency.ts'
@@ -90,6 +91,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  await registerTracing(app) // first: it instruments the routes and hooks registered after it (when tracing is on)
   app.decorate('config', opts.config)
   app.decorate('database', opts.database)
   app.decorate('db', opts.database.db)

@@ -6,6 +6,7 @@ import { ConfigError, type Config, loadConfig } from './platform/config.ts'
 import { createDatabase } from './platform/db/index.ts'
 import { migrateToLatest } from './platform/db/migrate.ts'
 import { listenMetrics, metricsExposure } from './platform/metrics.ts'
+import { startTracing, stopTracing } from './platform/tracing.ts'
 import { signDevToken } from './platform/tokens.ts'
 import { loadDemoData } from './demo/seed.ts'
 
@@ -31,6 +32,7 @@ async function main() {
   }
 
   const startedAt = Date.now()
+  const tracing = startTracing() // when OTEL_* ask for it
   const database = await createDatabase({
     databaseUrl: config.DATABASE_URL,
     pgliteDir: config.PGLITE_DIR,
@@ -62,12 +64,13 @@ async function main() {
     await app.close() // stops listening, waits for in-flight requests
     await metricsServer?.close()
     await database.close()
+    await stopTracing()
     app.log.info('stopped')
   })
 
   const address = await app.listen({ host: config.HOST, port: config.PORT })
   const base = config.PUBLIC_URL ?? address.replace('0.0.0.0', 'localhost').replace('127.0.0.1', 'localhost')
-  app.log.info({ address, database: database.kind, ms: Date.now() - startedAt }, 'listening')
+  app.log.info({ address, database: database.kind, tracing, ms: Date.now() - startedAt }, 'listening')
   const exposure = metricsExposure(config)
   if (exposure === 'separate') {
     metricsServer = await listenMetrics(app, config)
