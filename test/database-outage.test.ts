@@ -13,7 +13,7 @@ import { createDatabase } from '../src/platform/db/index.ts'
 import { migrateToLatest } from '../src/platform/db/migrate.ts'
 import { isDatabaseUnavailable } from '../src/platform/errors.ts'
 import { signDevToken } from '../src/platform/tokens.ts'
-import { ORG, testConfig } from './helpers.ts'
+import { ORG, testApp, testConfig } from './helpers.ts'
 
 /**
  * A database restart under load. The machine's shared PostgreSQL is never touched: the test starts a private
@@ -32,6 +32,29 @@ t.test('connection failures are recognised wherever node-postgres puts them', as
   t.ok(isDatabaseUnavailable(new Error('wrapped', { cause: coded('57P01') })), 'as a cause')
   for (const code of ['23505', '23503', '40001', '22P02', '42P01']) t.notOk(isDatabaseUnavailable(coded(code)), `${code} is not an outage`)
   t.notOk(isDatabaseUnavailable(new Error('boom')))
+})
+
+t.test('a write that fails because the database is away stays a 503 problem even when its idempotency key cannot be freed', async (t) => {
+  const unreachable = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+  const { app, auth } = await testApp(t, {
+    extend: (app) =>
+      app.post('/v1/test-outage', { config: { roles: ['pharmacy'] } }, async () => {
+        // The database goes away after the key was claimed: the write fails, and so does freeing the key.
+        const db = app.db as unknown as { deleteFrom: (table: string) => unknown }
+        const real = db.deleteFrom
+        db.deleteFrom = function (table: string) {
+          if (table !== 'idempotency_keys') return real.call(this, table)
+          db.deleteFrom = real
+          return { where: () => ({ where: () => ({ execute: () => Promise.reject(unreachable()) }) }) }
+        }
+        throw unreachable()
+      }),
+  })
+  const res = await app.inject({ method: 'POST', url: '/v1/test-outage', headers: { ...auth('pharmacy', ORG.pharmacyParis), 'idempotency-key': 'outage-key-0001' }, payload: {} })
+  t.equal(res.statusCode, 503)
+  t.equal(res.headers['retry-after'], '5')
+  t.match(res.json(), { code: 'SERVICE_UNAVAILABLE', type: '/problems/service_unavailable' })
+  t.notMatch(res.body, /ECONNREFUSED|5432/, 'no internals')
 })
 
 async function freePort() {
@@ -147,7 +170,7 @@ t.test('a database restart under load: only 2xx and 503 with Retry-After; readin
     'only 2xx and 503: no 500, no reset',
   )
   t.ok(unavailable.length > 0, 'the outage was seen')
-  t.ok(unavailable.every((a) => a.retryAfter === '5' && a.code === 'SERVICE_UNAVAILABLE'), '503 SERVICE_UNAVAILABLE with Retry-After')
+  t.same(unavailable.filter((a) => a.retryAfter !== '5' || a.code !== 'SERVICE_UNAVAILABLE'), [], '503 SERVICE_UNAVAILABLE with Retry-After')
   t.ok(unavailable.some((a) => a.route === 'ready' && a.reason === 'database'), 'readiness said the database was away')
   t.ok(unavailable.some((a) => a.route !== 'ready'), 'API requests too')
   t.ok(recovered(), 'every kind of request succeeds again, without a restart of the service')
