@@ -9,6 +9,9 @@ import auth from './platform/auth.ts'
 import auditRoutes from './platform/audit-routes.ts'
 import type { Config } from './platform/config.ts'
 import type { DatabaseHandle } from './platform/db/index.ts'
+import drain from './platform/drain.ts'
+import metrics from './platform/metrics.ts'
+import { registerTracing } from './platform/tracing.ts'
 import { AppError, installErrorHandling, sendProblem } from './platform/errors.ts'
 import health from './platform/health.ts'
 import idempotency from './platform/idempotency.ts'
@@ -70,6 +73,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     bodyLimit: 10 * 1024 * 1024,
+    // While closing, a request that arrives on a connection still open is served (with Connection: close),
+    // not refused with a bare 503: it was accepted, and the load balancer already had its drain delay.
+    return503OnClosing: false,
     // Response serializers are compiled on a route's first answer rather than at start: compiling all of them
     // (every route sees every shared schema) took most of the start-up time of the embedded default.
     schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
@@ -85,12 +91,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  await registerTracing(app) // first: it instruments the routes and hooks registered after it (when tracing is on)
   app.decorate('config', opts.config)
   app.decorate('database', opts.database)
   app.decorate('db', opts.database.db)
   app.decorate('now', opts.now ?? (() => new Date()))
 
   installErrorHandling(app)
+  await app.register(metrics, { config: opts.config, database: opts.database })
+  await app.register(drain)
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     done()
@@ -101,6 +110,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       maxEventLoopDelay: opts.config.MAX_EVENT_LOOP_DELAY_MS,
       retryAfter: 5,
       pressureHandler: (_request, reply) => {
+        app.metrics.loadShed.inc()
         sendProblem(reply.header('retry-after', '5'), 'SERVICE_UNAVAILABLE')
       },
     })
@@ -115,6 +125,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     global: false,
     hook: 'preHandler',
     keyGenerator: (request) => request.principal?.org ?? request.ip,
+    onExceeded: (request) => app.metrics.rateLimited.inc({ route: request.routeOptions.url ?? 'unmatched' }),
     errorResponseBuilder: (_request, context) => new AppError(context.statusCode === 429 ? 'TOO_MANY_REQUESTS' : 'RATE_LIMITED', { max: context.max, after: context.after }),
   })
   await app.register(health, { db: opts.database.db })
@@ -139,6 +150,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerRecallJobs(app) // scheduled broadcasts and reminders, for recalls and alerts
   await app.register(serializationRoutes, { prefix: '/v1' })
   await app.register(dispensationBlocking, { database: opts.database, live: background !== 'off' })
+  app.metrics.watchBlockGeneration(() => app.blockRegistry?.generation, app.now)
   await app.register(eprescriptionRoutes, { prefix: '/v1' })
   registerEprescriptionJobs(app)
   return app

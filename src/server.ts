@@ -1,9 +1,12 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyServerOptions } from 'fastify'
 import { buildApp } from './app.ts'
 import { ConfigError, type Config, loadConfig } from './platform/config.ts'
 import { createDatabase } from './platform/db/index.ts'
 import { migrateToLatest } from './platform/db/migrate.ts'
+import { listenMetrics, metricsExposure } from './platform/metrics.ts'
+import { startTracing, stopTracing } from './platform/tracing.ts'
 import { signDevToken } from './platform/tokens.ts'
 import { loadDemoData } from './demo/seed.ts'
 
@@ -29,10 +32,12 @@ async function main() {
   }
 
   const startedAt = Date.now()
+  const tracing = startTracing() // when OTEL_* ask for it
   const database = await createDatabase({
     databaseUrl: config.DATABASE_URL,
     pgliteDir: config.PGLITE_DIR,
     poolMax: config.DATABASE_POOL_MAX,
+    connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
     onIdleError: (err) => console.error(JSON.stringify({ level: 50, msg: 'idle database connection failed', err: err.message })),
   })
   if (config.AUTO_MIGRATE) await migrateToLatest(database.db)
@@ -44,16 +49,35 @@ async function main() {
   app.server.requestTimeout = 120_000
   app.server.keepAliveTimeout = 65_000 // above common load-balancer idle timeouts
 
-  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+  let metricsServer: Awaited<ReturnType<typeof listenMetrics>> | undefined
+  // Draining (SIGTERM): readiness turns 503 at once, answers carry Connection: close, streams end with a reconnect
+  // hint; the instance keeps serving for DRAIN_DELAY_MS while the load balancer takes it out, then stops
+  // listening and lets in-flight requests finish. Ctrl-C (SIGINT) and a crash skip the delay.
+  closeWithGrace({ delay: config.DRAIN_DELAY_MS + config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
-    else app.log.info({ signal }, 'shutting down: finishing in-flight requests')
-    await app.close() // stops accepting, waits for in-flight requests
+    app.drain.start()
+    if (!err && signal === 'SIGTERM' && config.DRAIN_DELAY_MS > 0) {
+      app.log.info({ signal, drainDelayMs: config.DRAIN_DELAY_MS }, 'draining: readiness answers 503, still serving')
+      await sleep(config.DRAIN_DELAY_MS)
+    }
+    app.log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests')
+    await app.close() // stops listening, waits for in-flight requests
+    await metricsServer?.close()
     await database.close()
+    await stopTracing()
+    app.log.info('stopped')
   })
 
   const address = await app.listen({ host: config.HOST, port: config.PORT })
   const base = config.PUBLIC_URL ?? address.replace('0.0.0.0', 'localhost').replace('127.0.0.1', 'localhost')
-  app.log.info({ address, database: database.kind, ms: Date.now() - startedAt }, 'listening')
+  app.log.info({ address, database: database.kind, tracing, ms: Date.now() - startedAt }, 'listening')
+  const exposure = metricsExposure(config)
+  if (exposure === 'separate') {
+    metricsServer = await listenMetrics(app, config)
+    app.log.info({ address: `${metricsServer.address}/metrics` }, 'metrics listening')
+  } else if (exposure === 'off') {
+    app.log.warn('metrics off: set METRICS_TOKEN or METRICS_PORT to serve /metrics in production')
+  }
 
   const lines = [
     '',

@@ -32,6 +32,16 @@ export const ConfigSchema = Type.Object({
   /** Load shedding: answer 503 when the event loop lags more than this (ms). 0 disables. */
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
   SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 100, default: 10000 }),
+  /** On SIGTERM: readiness answers 503 and the instance keeps serving this long (ms) before it stops listening. */
+  DRAIN_DELAY_MS: Type.Integer({ minimum: 0, maximum: 300_000, default: 5000 }),
+  /** Longest wait for a database connection from the pool (ms); beyond it the request answers 503. */
+  DATABASE_CONNECT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
+  /** Bearer token required to read /metrics. */
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  /** Serve /metrics on this port only (not on PORT). */
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  /** Address of the metrics port (default: HOST). */
+  METRICS_HOST: Type.Optional(Type.String({ minLength: 1 })),
   /** Let webhook endpoints point at private or loopback addresses (development only). */
   WEBHOOK_ALLOW_PRIVATE: Type.Optional(Bool),
   /** How long a webhook receiver has to answer (ms). */

@@ -319,9 +319,34 @@ export function installErrorHandling(app: FastifyInstance) {
       return sendProblem(reply, code)
     }
     if (status === 503) return sendProblem(reply, 'SERVICE_UNAVAILABLE')
+    if (isDatabaseUnavailable(error)) {
+      request.log.warn({ err: error }, 'database unavailable')
+      return sendProblem(reply.header('retry-after', '5'), 'SERVICE_UNAVAILABLE')
+    }
     request.log.error({ err: error }, 'unhandled error')
     return sendProblem(reply, 'INTERNAL', { requestId: request.id })
   })
 
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 'ROUTE_NOT_FOUND', { method: request.method, url: request.url.split('?')[0] }))
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND'])
+// SQLSTATE: 57P01 admin shutdown (restart, failover), 57P02 crash shutdown, 57P03 cannot connect now (starting
+// or stopping), 53300 too many connections; class 08: connection exceptions.
+const SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300'])
+// node-postgres and its pool say these without a code.
+const MESSAGES = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated unexpectedly)/
+
+/**
+ * The database is away (restart, failover, connections refused, pool exhausted): the client should retry, so
+ * the answer is a 503 with Retry-After, not a 500. Looks through `cause` and AggregateError's `errors`.
+ */
+export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== 'object' || depth > 3) return false
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown }
+  const code = typeof e.code === 'string' ? e.code : ''
+  if (UNREACHABLE.has(code) || SQLSTATES.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true
+  if (typeof e.message === 'string' && MESSAGES.test(e.message)) return true
+  if (Array.isArray(e.errors) && e.errors.some((x) => isDatabaseUnavailable(x, depth + 1))) return true
+  return isDatabaseUnavailable(e.cause, depth + 1)
 }

@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import { Type } from 'typebox'
 import type { Database } from './db/index.ts'
 import { sendProblem } from './errors.ts'
+import { problems } from './openapi.ts'
 
 const Health = Type.Object({ status: Type.String({ examples: ['ok'] }) })
 
@@ -19,12 +20,14 @@ export default async function health(app: FastifyInstance, opts: { db: Database 
       ...common,
       schema: {
         tags: ['operations'],
-        summary: 'Readiness: the database answers',
-        description: '503 when the database does not answer within 2 s.',
-        response: { 200: Type.Object({ status: Type.String(), database: Type.String() }) },
+        summary: 'Readiness: the database answers and the instance is not stopping',
+        description:
+          '503 (with `Retry-After` and `reason`: `draining` or `database`) as soon as the instance has been asked to stop, so that the load balancer stops routing to it while it finishes its work, and when the database does not answer within 2 s.',
+        response: { 200: Type.Object({ status: Type.String(), database: Type.String() }), ...problems(503) },
       },
     },
     async (_request, reply) => {
+      if (app.drain?.draining) return sendProblem(reply.header('retry-after', '5'), 'SERVICE_UNAVAILABLE', {}, { reason: 'draining' })
       try {
         await Promise.race([
           sql`select 1`.execute(opts.db),
@@ -33,7 +36,7 @@ export default async function health(app: FastifyInstance, opts: { db: Database 
         return { status: 'ok', database: 'ok' }
       } catch (err) {
         reply.request.log.warn({ err }, 'readiness check failed')
-        return sendProblem(reply.header('retry-after', '5'), 'SERVICE_UNAVAILABLE')
+        return sendProblem(reply.header('retry-after', '5'), 'SERVICE_UNAVAILABLE', {}, { reason: 'database' })
       }
     },
   )

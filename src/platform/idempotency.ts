@@ -82,6 +82,7 @@ export default fp(
         if (existing.request_hash !== hash) throw new AppError('IDEMPOTENCY_KEY_REUSED')
         if (existing.state === 'running') throw new AppError('IDEMPOTENCY_IN_PROGRESS')
         replay(reply, existing)
+        app.metrics?.idempotencyReplays.inc({ route: request.routeOptions.url ?? 'unmatched' })
         return true
       }
       throw new AppError('IDEMPOTENCY_IN_PROGRESS')
@@ -98,7 +99,10 @@ export default fp(
       const where = db.deleteFrom('idempotency_keys').where('org_id', '=', idem.scope).where('key', '=', idem.key)
       // Failures and throttling are not kept: a retry after Retry-After must run again.
       if (reply.statusCode >= 500 || reply.statusCode === 429 || (payload !== null && payload !== undefined && typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
-        await where.execute() // not replayable (failure, or a stream): let the client retry
+        // Not replayable (failure, or a stream): let the client retry. When the delete fails too (the database is
+        // away), the answer stays the one being sent (a 503 with Retry-After), not an error of this hook; the
+        // key, left running, is freed after STALE_MS.
+        await where.execute().catch((err) => reply.log.warn({ err }, 'idempotency key not released'))
         return payload
       }
       const headers: Record<string, string> = {}

@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { FastifyBaseLogger } from 'fastify'
 import type { DB } from './db/schema.ts'
+import type { Metrics } from './metrics.ts'
 
 /**
  * Scheduled work on a PostgreSQL table, claimed with FOR UPDATE SKIP LOCKED and a lease, so that it survives
@@ -69,6 +70,7 @@ export interface JobRunnerOptions {
   pollMs?: number
   leaseMs?: number
   batch?: number
+  metrics?: Metrics
 }
 
 export class JobRunner {
@@ -76,9 +78,20 @@ export class JobRunner {
   private timer: NodeJS.Timeout | undefined
   private running: Promise<number> | undefined
   private stopped = false
+  private readonly active = new Map<string, number>()
   readonly instance = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`
 
   constructor(private readonly opts: JobRunnerOptions) {}
+
+  /** The queues this runner serves. */
+  get queues() {
+    return [...this.handlers.keys()]
+  }
+
+  /** Jobs running now on this runner, per queue. */
+  get activeByQueue(): ReadonlyMap<string, number> {
+    return this.active
+  }
 
   register(queue: string, handler: JobHandler) {
     if (this.handlers.has(queue)) throw new Error(`job queue ${queue} registered twice`)
@@ -158,12 +171,16 @@ export class JobRunner {
     const { db, log } = this.opts
     const handler = this.handlers.get(job.queue)!
     const mine = (qb: any) => qb.where('id', '=', job.id).where('locked_by', '=', this.instance)
+    const finished = (outcome: 'done' | 'rescheduled' | 'retry' | 'failed') => this.opts.metrics?.jobsFinished.inc({ queue: job.queue, outcome })
+    this.active.set(job.queue, (this.active.get(job.queue) ?? 0) + 1)
     try {
       await handler(job.payload, { id: job.id, attempt: job.attempts, maxAttempts: job.max_attempts, now, log })
       await mine(db.updateTable('jobs').set({ state: 'done', finished_at: new Date(), locked_until: null })).execute()
+      finished('done')
     } catch (err) {
       if (err instanceof RetryAt) {
         await mine(db.updateTable('jobs').set({ state: 'pending', run_at: err.at, attempts: sql`attempts - 1`, last_error: err.message, locked_until: null })).execute()
+        finished('rescheduled')
         return
       }
       const message = err instanceof Error ? err.message : String(err)
@@ -176,6 +193,11 @@ export class JobRunner {
             : { state: 'pending', run_at: new Date(now.getTime() + backoff(job.attempts)), last_error: message, locked_until: null },
         ),
       ).execute()
+      finished(last ? 'failed' : 'retry')
+    } finally {
+      const n = (this.active.get(job.queue) ?? 1) - 1
+      if (n > 0) this.active.set(job.queue, n)
+      else this.active.delete(job.queue)
     }
   }
 }

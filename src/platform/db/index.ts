@@ -22,6 +22,8 @@ export interface DatabaseHandle {
    * embedded database it goes through Kysely's connection lock like any query.
    */
   prepared<R>(name: string, sql: string, params: unknown[]): Promise<R[]>
+  /** Connections: open (total), idle, requests waiting for one, and the maximum (metrics). */
+  usage(): { total: number; idle: number; waiting: number; max: number }
   close(): Promise<void>
 }
 
@@ -45,16 +47,23 @@ export interface DatabaseOptions {
   /** Start the embedded database from this dump of a data folder (PGlite's dumpDataDir) instead of an empty one. */
   pgliteLoadDataDir?: Blob
   poolMax?: number
+  /** Longest wait for a pooled connection (ms); the query then fails, and the request answers 503. */
+  connectTimeoutMs?: number
   /** Told when an idle pooled connection fails (logged by the server). */
   onIdleError?: (err: Error) => void
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolMax ?? 20, types: pgTypes })
+    const max = options.poolMax ?? 20
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max, types: pgTypes, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000 })
     // An idle connection closed by the server (restart, failover) emits here; without a listener it would end the
     // process. The pool drops it and opens a new one on the next query.
     pool.on('error', (err) => options.onIdleError?.(err))
+    // A connection lent out (a transaction between two queries) has no listener of the pool's: the server ending
+    // it then (restart, failover: 57P01) would be an uncaught exception. The transaction's next query fails
+    // instead (answered 503), and the pool drops the connection when it comes back.
+    pool.on('connect', (client) => client.on('error', (err) => options.onIdleError?.(err)))
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
     return {
       db,
@@ -62,6 +71,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       pool,
       connectionString: options.databaseUrl,
       prepared: async <R>(name: string, text: string, values: unknown[]) => (await pool.query<R & pg.QueryResultRow>({ name, text, values })).rows,
+      usage: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
       close: once(() => db.destroy()),
     }
   }
@@ -71,12 +81,14 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     ...(options.pgliteLoadDataDir ? { loadDataDir: options.pgliteLoadDataDir } : {}),
     parsers: { [pgliteTypes.DATE]: (v: string) => v, [pgliteTypes.INT8]: (v: string) => Number(v) },
   })
-  const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) })
+  const dialect = new PGliteDialect(pglite)
+  const db = new Kysely<DB>({ dialect })
   return {
     db,
     kind: 'pglite',
     pglite,
     prepared: async <R>(_name: string, text: string, values: unknown[]) => (await db.executeQuery<R>(CompiledQuery.raw(text, values))).rows,
+    usage: () => dialect.usage(),
     close: once(async () => {
       await db.destroy()
       await pglite.close()

@@ -17,12 +17,18 @@ import {
  * mutex hands it to one Kysely connection (and so one transaction) at a time.
  */
 export class PGliteDialect implements Dialect {
+  private driver: PGliteDriver | undefined
   constructor(private readonly pglite: PGlite) {}
+  /** The single connection as a pool of one (metrics). */
+  usage() {
+    const busy = this.driver?.busy ?? false
+    return { total: 1, idle: busy ? 0 : 1, waiting: this.driver?.waiting ?? 0, max: 1 }
+  }
   createAdapter() {
     return new PostgresAdapter()
   }
   createDriver(): Driver {
-    return new PGliteDriver(this.pglite)
+    return (this.driver = new PGliteDriver(this.pglite))
   }
   createIntrospector(db: Kysely<any>) {
     return new PostgresIntrospector(db)
@@ -36,6 +42,8 @@ class PGliteDriver implements Driver {
   private queue: Promise<void> = Promise.resolve()
   private readonly connection: PGliteConnection
   private releaseCurrent: (() => void) | undefined
+  busy = false
+  waiting = 0
 
   constructor(pglite: PGlite) {
     this.connection = new PGliteConnection(pglite)
@@ -46,7 +54,10 @@ class PGliteDriver implements Driver {
     const next = new Promise<void>((resolve) => (release = resolve))
     const previous = this.queue
     this.queue = previous.then(() => next)
+    this.waiting++
     await previous
+    this.waiting--
+    this.busy = true
     this.releaseCurrent = release
     return this.connection
   }
@@ -62,6 +73,7 @@ class PGliteDriver implements Driver {
   async releaseConnection() {
     const release = this.releaseCurrent
     this.releaseCurrent = undefined
+    this.busy = false
     release?.()
   }
   async destroy() {

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { DB } from '../db/schema.ts'
+import type { Metrics } from '../metrics.ts'
 import { eventFields, type FeedItem, markDelivered } from './feed.ts'
 import type { Notifier } from './notifier.ts'
 import { CHANNEL_PUBLISHED, CHANNEL_SEQUENCED } from './publish.ts'
@@ -10,7 +11,7 @@ export interface Subscriber {
   orgId: string
   /** Receives new items in feed order. Must not block: it queues or drops the connection. */
   push(items: FeedItem[]): void
-  /** Ends the connection (shutdown): the client reconnects to another instance and resumes. */
+  /** Ends the connection (shutdown, drain): the client reconnects to another instance and resumes. */
   end(): void
 }
 
@@ -33,13 +34,29 @@ export class Hub {
   private fetching: Promise<void> | undefined
   private fetchAgain = false
   private closed = false
+  private drainingSince: Date | undefined
 
   constructor(
     private readonly db: Kysely<DB>,
     private readonly notifier: Notifier,
     private readonly log: FastifyBaseLogger,
     private readonly now: () => Date,
+    private readonly metrics?: Metrics,
   ) {}
+
+  /**
+   * The instance is stopping: streams end (each tells its client to reconnect), waiting long-polls return what
+   * they have, and new long-polls do not wait. Sequencing and dispatch go on until close().
+   */
+  drain() {
+    this.drainingSince ??= this.now()
+    for (const set of this.subscribers.values()) for (const s of [...set]) s.end()
+    for (const set of this.waiters.values()) for (const wake of [...set]) wake()
+  }
+
+  get draining() {
+    return this.drainingSince !== undefined
+  }
 
   async start() {
     const row = await this.db.selectFrom('feed_sequence').select('last_pos').where('id', '=', 1).executeTakeFirst()
@@ -84,8 +101,16 @@ export class Hub {
     return n
   }
 
-  /** Resolves when something new arrives for the organisation, or after ms. */
+  /** Long-polls waiting on this instance. */
+  get waiting() {
+    let n = 0
+    for (const set of this.waiters.values()) n += set.size
+    return n
+  }
+
+  /** Resolves when something new arrives for the organisation, or after ms (at once when draining). */
   wait(orgId: string, ms: number): Promise<void> {
+    if (this.draining) return Promise.resolve()
     return new Promise((resolve) => {
       const set = this.waiters.get(orgId) ?? new Set()
       const done = () => {
@@ -128,7 +153,12 @@ export class Hub {
       do {
         this.sequenceAgain = false
         try {
-          await sequence(this.db, this.now())
+          const r = await sequence(this.db, this.now())
+          if (this.metrics && r.assigned > 0) {
+            this.metrics.feedPositions.inc(r.assigned)
+            const now = this.now().getTime()
+            for (const e of r.published) this.metrics.feedLag.observe(Math.max(0, (now - e.at.getTime()) / 1000))
+          }
         } catch (err) {
           if (!this.closed) this.log.error({ err }, 'sequencer failed')
         }

@@ -24,10 +24,17 @@ export interface EventsPluginOptions {
 export default fp(
   async function events(app: FastifyInstance, opts: EventsPluginOptions) {
     const notifier = createNotifier(opts.database, app.log)
-    const hub = new Hub(app.db, notifier, app.log, app.now)
-    const jobs = new JobRunner({ db: app.db, log: app.log, now: app.now })
+    const hub = new Hub(app.db, notifier, app.log, app.now, app.metrics)
+    const jobs = new JobRunner({ db: app.db, log: app.log, now: app.now, metrics: app.metrics })
     app.decorate('hub', hub)
     app.decorate('jobs', jobs)
+    app.metrics.addCollector(() => {
+      app.metrics.openStreams.set(hub.connections)
+      app.metrics.waitingLongPolls.set(hub.waiting)
+      app.metrics.jobsRunning.reset()
+      for (const [queue, n] of jobs.activeByQueue) app.metrics.jobsRunning.set({ queue }, n)
+    })
+    app.drain.onDrain(() => hub.drain())
     if (!opts.background) return
     app.addHook('onReady', async () => {
       await hub.start()
@@ -41,5 +48,5 @@ export default fp(
       await jobs.stop()
     })
   },
-  { name: 'events' },
+  { name: 'events', dependencies: ['metrics', 'drain'] },
 )

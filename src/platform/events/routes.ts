@@ -125,6 +125,9 @@ const EventParams = Type.Object({ eventId: Type.String({ format: 'uuid' }) })
 const eventNotFound = () => notFound('L’événement', 'The event')
 const MAX_WAIT_S = 60
 const HEARTBEAT_MS = 15_000
+/** The reconnect delay a stream ended by a draining instance asks for (SSE `retry:`). */
+const DRAIN_RETRY_MS = 1000
+const DRAIN_NOTICE = `retry: ${DRAIN_RETRY_MS}\n: instance en cours d’arrêt, reconnectez-vous / instance stopping, reconnect\n\n`
 
 const routes: RoutePlugin = async (app) => {
   app.get(
@@ -158,6 +161,7 @@ const routes: RoutePlugin = async (app) => {
       }
       await markDelivered(app.db, items.map((i) => i.pos), 'pull', app.now())
       await touchFeedReader(app.db, org, app.now())
+      if (items.length) app.metrics.delivered.inc({ channel: wait > 0 ? 'long_poll' : 'pull' }, items.length)
       return { items, nextAfter: items.at(-1)?.pos ?? after }
     },
   )
@@ -173,6 +177,7 @@ const routes: RoutePlugin = async (app) => {
         description: [
           '`text/event-stream`: each event is sent as `id: <pos>`, `event: <type>`, `data: <FeedEvent JSON>`. It starts after `Last-Event-ID` (header, sent by EventSource when it reconnects) or `after`, sends what you missed, then new events within a second of their commit.',
           'A comment line is sent every 15 s as a heartbeat; `retry:` asks clients to reconnect after 3 s. A client that stops reading for 10 s is disconnected (it resumes from its last id); the server never queues events for a slow client, so it never slows the others.',
+          `When the instance stops (deployment, scaling), the stream ends with \`retry: ${DRAIN_RETRY_MS}\` and a comment line: reconnect with \`Last-Event-ID\` and nothing is lost. Long-polls return at once, with what there is, during that time.`,
         ].join('\n\n'),
         querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^\\d{1,18}$' })) }),
@@ -191,6 +196,11 @@ const routes: RoutePlugin = async (app) => {
         'x-accel-buffering': 'no',
         'x-request-id': request.id,
       })
+      if (app.drain.draining) {
+        // This instance is stopping: the client comes back, through the load balancer, to another one.
+        raw.end(DRAIN_NOTICE)
+        return
+      }
       raw.write('retry: 3000\n\n')
       void touchFeedReader(app.db, org, app.now()).catch((err) => request.log.warn({ err }, 'could not record the feed reader'))
 
@@ -230,7 +240,10 @@ const routes: RoutePlugin = async (app) => {
             break
           }
         }
-        if (sent.length) app.hub.delivered(sent)
+        if (sent.length) {
+          app.hub.delivered(sent)
+          app.metrics.delivered.inc({ channel: 'stream' }, sent.length)
+        }
       }
       const pump = async () => {
         try {
@@ -257,7 +270,11 @@ const routes: RoutePlugin = async (app) => {
           if (state === 'live') write(items)
           else missed = true // catching up or blocked: these will be read from the database
         },
-        end: close,
+        // Shutdown or drain: tell the client to reconnect soon (to another instance), then end cleanly.
+        end: () => {
+          if (state !== 'closed') raw.write(DRAIN_NOTICE)
+          close()
+        },
       })
       const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), HEARTBEAT_MS)
       raw.on('close', close)

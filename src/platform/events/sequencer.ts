@@ -14,25 +14,36 @@ const BATCH = 200_000
  * numbers in insert order but transactions commit in another order, so a reader could see position 12 before
  * 11 commits and skip it forever. Assigned after commit, positions only grow in the order readers can see them.
  *
- * Returns the last position assigned (or the current one when there was nothing to do).
+ * Returns the last position assigned (or the current one when there was nothing to do), and when each event
+ * sequenced was published (for the lag figure).
  */
-export async function sequence(db: Kysely<DB>, now: Date = new Date()): Promise<{ assigned: number; lastPos: number }> {
+export async function sequence(
+  db: Kysely<DB>,
+  now: Date = new Date(),
+): Promise<{ assigned: number; lastPos: number; published: Array<{ at: Date; positions: number }> }> {
   return db.transaction().execute(async (tx) => {
     await sql`select pg_advisory_xact_lock(${SEQUENCER_LOCK})`.execute(tx)
     const { last_pos } = await tx.selectFrom('feed_sequence').select('last_pos').where('id', '=', 1).executeTakeFirstOrThrow()
-    const updated = await sql<{ pos: number }>`
+    const updated = await sql<{ pos: number; event_id: string; created_at: Date }>`
       update event_deliveries d set pos = ${last_pos}::bigint + p.rn
       from (
-        select d.event_id, d.org_id, row_number() over (order by e.seq, d.org_id) as rn
+        select d.event_id, d.org_id, e.created_at, row_number() over (order by e.seq, d.org_id) as rn
         from event_deliveries d join events e on e.id = d.event_id
         where d.pos is null
         order by e.seq, d.org_id
         limit ${BATCH}
       ) p
       where d.event_id = p.event_id and d.org_id = p.org_id
-      returning d.pos`.execute(tx)
+      returning d.pos, d.event_id, p.created_at`.execute(tx)
     const assigned = updated.rows.length
-    if (assigned === 0) return { assigned, lastPos: last_pos }
+    if (assigned === 0) return { assigned, lastPos: last_pos, published: [] }
+    const byEvent = new Map<string, { at: Date; positions: number }>()
+    for (const r of updated.rows) {
+      const e = byEvent.get(r.event_id)
+      if (e) e.positions++
+      else byEvent.set(r.event_id, { at: new Date(r.created_at), positions: 1 })
+    }
+    const published = [...byEvent.values()]
     const lastPos = last_pos + assigned
     await tx.updateTable('feed_sequence').set({ last_pos: lastPos }).where('id', '=', 1).execute()
     // Webhook deliveries for the newly sequenced events, and the job that sends each, in the same transaction.
@@ -52,6 +63,6 @@ export async function sequence(db: Kysely<DB>, now: Date = new Date()): Promise<
       select gen_random_uuid(), ${WEBHOOK_QUEUE}, jsonb_build_object('deliveryId', id), ${now}::timestamptz, ${WEBHOOK_JOB_MAX_ATTEMPTS}, 'pending', id::text, ${now}::timestamptz
       from created`.execute(tx)
     await sql`select pg_notify(${CHANNEL_SEQUENCED}, ${String(lastPos)})`.execute(tx)
-    return { assigned, lastPos }
+    return { assigned, lastPos, published }
   })
 }

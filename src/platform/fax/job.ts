@@ -3,6 +3,7 @@ import { audit, SYSTEM } from '../audit.ts'
 import type { Config } from '../config.ts'
 import type { DB } from '../db/schema.ts'
 import type { JobContext, JobRunner } from '../jobs.ts'
+import type { Metrics } from '../metrics.ts'
 import type { FaxGateway } from './gateway.ts'
 import { renderFaxPdf } from './render.ts'
 
@@ -27,6 +28,7 @@ export interface FaxJobHost {
   db: Kysely<DB>
   config: Pick<Config, 'PUBLIC_URL'>
   jobs: JobRunner
+  metrics?: Metrics
 }
 
 /** Registers the 'fax.send' handler: render the notice, hand it to the gateway, record the outcome. */
@@ -106,7 +108,7 @@ async function sendFax(app: FaxJobHost, gateway: FaxGateway, raw: unknown, ctx: 
     throw err
   }
 
-  await app.db.transaction().execute(async (tx) => {
+  const recorded = await app.db.transaction().execute(async (tx) => {
     const r = await tx
       .updateTable('event_deliveries')
       .set({
@@ -124,7 +126,9 @@ async function sendFax(app: FaxJobHost, gateway: FaxGateway, raw: unknown, ctx: 
     if (r) {
       await audit(tx, SYSTEM, { action: 'fax.sent', objectType: 'event', objectId: eventId, changes: { orgId, attempts: r.fax_attempts, gatewayId: sent.id } }, ctx.now)
     }
+    return r !== undefined
   })
+  if (recorded) app.metrics?.delivered.inc({ channel: 'fax' })
   log.info({ gatewayId: sent.id }, 'fax sent')
 }
 

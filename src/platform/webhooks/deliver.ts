@@ -210,6 +210,8 @@ async function deliver(app: FastifyInstance, deliveryId: string, ctx: JobContext
         .where('delivered_at', 'is', null)
         .execute()
     })
+    app.metrics.webhookAttempts.inc({ outcome: 'success' })
+    app.metrics.delivered.inc({ channel: 'webhook' })
     ctx.log.debug({ delivery: row.id, status: outcome.status }, 'webhook delivered')
     return
   }
@@ -217,6 +219,7 @@ async function deliver(app: FastifyInstance, deliveryId: string, ctx: JobContext
   // 410 Gone: the receiver asks us to stop. Other failures count towards the streak and are retried.
   const gone = outcome.status === 410
   let next: Date | null = null
+  let disabledFor: string | null = null
   await db.transaction().execute(async (tx) => {
     const endpoint = await tx
       .updateTable('webhook_endpoints')
@@ -242,6 +245,7 @@ async function deliver(app: FastifyInstance, deliveryId: string, ctx: JobContext
         .executeTakeFirst()
       disabled = true
       if (flipped) {
+        disabledFor = disableFor
         await audit(
           tx,
           SYSTEM,
@@ -273,6 +277,8 @@ async function deliver(app: FastifyInstance, deliveryId: string, ctx: JobContext
       .where('id', '=', row.id)
       .execute()
   })
+  app.metrics.webhookAttempts.inc({ outcome: 'failure' })
+  if (disabledFor) app.metrics.webhookDisabled.inc({ reason: disabledFor })
   ctx.log.info({ delivery: row.id, endpoint: row.endpoint_id, attempt: attempts, error: outcome.error, next }, next ? 'webhook attempt failed, will retry' : 'webhook delivery failed')
   if (next) throw new RetryAt(next, outcome.error ?? 'webhook attempt failed')
 }
