@@ -81,7 +81,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     bodyLimit: 10 * 1024 * 1024,
-    // Behind a load balancer, request.ip (rate limits, logs, audit) is the client's only when this says whom to trust.
+    // Behind a load balancer, request.ip (per-client limits, logs) is the client's only when this says whom to trust.
     trustProxy: trustProxyOption(opts.config.TRUST_PROXY),
     // Response serializers are compiled on a route's first answer rather than at start: compiling all of them
     // (every route sees every shared schema) took most of the start-up time of the embedded default.
