@@ -85,7 +85,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     trustProxy: trustProxyOption(opts.config.TRUST_PROXY),
     // Response serializers are compiled on a route's first answer rather than at start: compiling all of them
     // (every route sees every shared schema) took most of the start-up time of the embedded default.
-    // Validators: bodies strictly typed, text parts coerced, NUL and lone surrogates refused (platform/input.ts).
+    // Validators: bodies strictly typed, text parts coerced, NUL, lone surrogates and non-finite numbers refused (platform/input.ts).
     schemaController: { compilersFactory: { buildSerializer: lazySerializers, buildValidator: validatorFactory() as never } },
     // A path parameter over 100 characters (414) or a broken %-encoding (400), answered like any other error.
     frameworkErrors: (error, request, reply) => {

@@ -10,6 +10,7 @@ t.test('contract fuzzing (a): valid requests, races, hostile requests on half of
   await validPhase(f, FUZZ_N)
   await racePhase(f)
   await hostilePhase(f, 30 * FUZZ_N, { part: 0, of: 2 })
+  await f.checkProblemTypes()
   for (const line of summary(f, started)) t.comment(line)
   t.ok(f.requests >= 2500 * FUZZ_N, `${f.requests} requests`)
   t.equal(f.failures.length, 0, 'every answer is in the contract')

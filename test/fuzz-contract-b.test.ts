@@ -8,6 +8,7 @@ t.test('contract fuzzing (b): valid requests, hostile requests on the other half
   const f = await fuzzApp(t)
   await validPhase(f, 2 * FUZZ_N, 1)
   await hostilePhase(f, 30 * FUZZ_N, { part: 1, of: 2 })
+  await f.checkProblemTypes()
   for (const line of summary(f, started)) t.comment(line)
   t.ok(f.requests >= 2500 * FUZZ_N, `${f.requests} requests`)
   t.equal(f.failures.length, 0, 'every answer is in the contract')

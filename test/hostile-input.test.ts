@@ -5,25 +5,37 @@ import { NoResultError } from 'kysely'
 import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEV_JWT_SECRET, loadConfig, parseTrustProxy } from '../src/platform/config.ts'
-import { fromDatabaseError } from '../src/platform/errors.ts'
+import { fromDatabaseError, validationErrors } from '../src/platform/errors.ts'
 import { neutraliseCell, stringify } from '../src/platform/csv.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
 import { buildApp } from '../src/app.ts'
-import { ORG, testApp, testConfig, testDatabase } from './helpers.ts'
+import { ORG, testApp, testConfig, testDatabase, type TestContext } from './helpers.ts'
 
 // Regression tests for the causes found by fuzzing the contract (the fuzz suite itself is fuzz-*.test.ts).
 
 const AMOX = '3400936128149' // Biogaran, MITM
 const ROSU = '3400949497294' // Biogaran
+const IBU = '3400936843127' // Biogaran
 const problemOf = (res: { statusCode: number; headers: Record<string, unknown>; body: string; json(): any }) => {
   t.match(String(res.headers['content-type']), /^application\/problem\+json/, `problem+json: ${res.statusCode} ${res.body.slice(0, 200)}`)
   return res.json()
 }
 const fields = (body: any) => (body.errors ?? []).map((e: any) => `${e.field}:${e.code}`)
 
+// One app and database for the tests that need no configuration of their own (a database each is slow on a
+// busy machine): the demo organisations and products, the clock on 22 November 2026.
+let sharedApp: Promise<TestContext> | undefined
+const shared = () =>
+  (sharedApp ??= (async () => {
+    const ctx = await testApp(t)
+    await importBdpmDirectory(ctx.database.db, DEMO_BDPM_DIR, SYSTEM)
+    ctx.clock.now = new Date('2026-11-22T10:00:00Z')
+    return ctx
+  })())
+
 t.test('NUL and lone surrogates are refused field by field, on every part of every route', async (t) => {
-  const { app, auth } = await testApp(t)
+  const { app, auth } = await shared()
   const lab = auth('lab', ORG.labBiogaran)
   const products = await app.inject({ method: 'GET', url: '/v1/products?q=%00', headers: lab })
   t.equal(products.statusCode, 400)
@@ -47,7 +59,7 @@ t.test('NUL and lone surrogates are refused field by field, on every part of eve
 })
 
 t.test('numbers: non-finite refused, every integer bounded', async (t) => {
-  const { app, auth } = await testApp(t)
+  const { app, auth } = await shared()
   const lab = auth('lab', ORG.labBiogaran)
   for (const url of ['/v1/organisations?limit=1e309', '/v1/feed?after=99999999999999999999', '/v1/feed?limit=Infinity']) {
     const res = await app.inject({ method: 'GET', url, headers: auth('ordre', ORG.ordre) })
@@ -73,7 +85,7 @@ t.test('numbers: non-finite refused, every integer bounded', async (t) => {
 })
 
 t.test('JSON bodies are strictly typed; query strings are still coerced', async (t) => {
-  const { app, auth } = await testApp(t)
+  const { app, auth } = await shared()
   const paris = auth('pharmacy', ORG.pharmacyParis)
   const cases: Array<[string, string, unknown, string[]]> = [
     ['/v1/emergency-requests', 'POST', { cip13: AMOX, quantity: '2', patientEmergency: 'true' }, ['body.quantity:type', 'body.patientEmergency:type']],
@@ -92,8 +104,7 @@ t.test('JSON bodies are strictly typed; query strings are still coerced', async 
 })
 
 t.test('races: the loser of a unique fact gets the domain 409; PUT racing DELETE never 500', async (t) => {
-  const { app, auth, database } = await testApp(t)
-  await importBdpmDirectory(database.db, DEMO_BDPM_DIR, SYSTEM)
+  const { app, auth } = await shared()
   const biogaran = auth('lab', ORG.labBiogaran)
   const declaration = { kind: 'anticipated', presentations: [ROSU], cause: 'raw_material', anticipatedStart: '2030-01-10', estimatedEnd: '2030-02-01' }
   const answers = await Promise.all(Array.from({ length: 8 }, () => app.inject({ method: 'POST', url: '/v1/shortage-declarations', headers: biogaran, payload: declaration })))
@@ -126,7 +137,8 @@ t.test('database refusals map to problems at one point', async (t) => {
 })
 
 t.test('413, 414, 415 and 431 are problems, declared on every operation where they can occur', async (t) => {
-  const { app, auth } = await testApp(t)
+  // Its own app: it listens on a port.
+  const { app, auth } = await testApp(t, { seed: true })
   const lab = auth('lab', ORG.labBiogaran)
   const long = await app.inject({ method: 'GET', url: `/v1/recalls/${'a'.repeat(120)}`, headers: lab })
   t.equal(long.statusCode, 414)
@@ -170,11 +182,9 @@ t.test('413, 414, 415 and 431 are problems, declared on every operation where th
 })
 
 t.test('plausible dates: no year before 2000, no actual date in the future', async (t) => {
-  const { app, auth, database, clock } = await testApp(t)
-  await importBdpmDirectory(database.db, DEMO_BDPM_DIR, SYSTEM)
-  clock.now = new Date('2026-11-22T10:00:00Z')
+  const { app, auth } = await shared()
   const biogaran = auth('lab', ORG.labBiogaran)
-  const post = (body: object) => app.inject({ method: 'POST', url: '/v1/shortage-declarations', headers: biogaran, payload: { presentations: [ROSU], cause: 'raw_material', ...body } })
+  const post = (body: object) => app.inject({ method: 'POST', url: '/v1/shortage-declarations', headers: biogaran, payload: { presentations: [IBU], cause: 'raw_material', ...body } })
   const ancient = await post({ kind: 'anticipated', anticipatedStart: '0050-06-15' })
   t.equal(ancient.statusCode, 400)
   t.match(problemOf(ancient).errors, [{ field: 'body.anticipatedStart', code: 'formatMinimum', message: /2000-01-01/ }])
@@ -216,9 +226,7 @@ t.test('CSV cells a spreadsheet would execute are neutralised', async (t) => {
   const csv = stringify([{ a: '=HYPERLINK("http://x")', b: -3, c: 'ok' }], { header: true, delimiter: ';', columns: ['a', 'b', 'c'] })
   t.equal(csv, 'a;b;c\n"\'=HYPERLINK(""http://x"")";-3;ok\n', 'strings only: a negative number stays a number')
 
-  const { app, auth, database, clock } = await testApp(t)
-  await importBdpmDirectory(database.db, DEMO_BDPM_DIR, SYSTEM)
-  clock.now = new Date('2026-11-22T10:00:00Z')
+  const { app, auth } = await shared()
   const created = await app.inject({
     method: 'POST',
     url: '/v1/shortage-declarations',
@@ -234,7 +242,7 @@ t.test('CSV cells a spreadsheet would execute are neutralised', async (t) => {
 })
 
 t.test('problem types resolve, in the request’s language; no message shows a regular expression', async (t) => {
-  const { app, auth } = await testApp(t)
+  const { app, auth } = await shared()
   const ordre = auth('ordre', ORG.ordre)
   const missing = await app.inject({ method: 'GET', url: '/v1/organisations/999999999', headers: ordre })
   const type = problemOf(missing).type
@@ -316,5 +324,28 @@ t.test('logs show the client address behind a trusted proxy', async (t) => {
     await app.close()
     const incoming = lines.find((l) => l.msg === 'incoming request')
     t.equal(incoming?.req?.remoteAddress, expected, JSON.stringify(env))
+  }
+})
+
+t.test('every pattern of the contract is explained in words, in French and in English', async (t) => {
+  const { app } = await shared()
+  const doc = (await app.inject('/openapi.json')).json()
+  const patterns: Array<Record<string, any>> = []
+  const walk = (n: unknown) => {
+    if (Array.isArray(n)) n.forEach(walk)
+    else if (n && typeof n === 'object') {
+      if (typeof (n as any).pattern === 'string') patterns.push(n as Record<string, any>)
+      Object.values(n).forEach(walk)
+    }
+  }
+  walk(doc.paths)
+  walk(doc.components)
+  t.ok(patterns.length > 5)
+  for (const schema of patterns) {
+    for (const lang of ['fr', 'en'] as const) {
+      const [e] = validationErrors([{ keyword: 'pattern', instancePath: '/x', params: { pattern: schema.pattern }, parentSchema: schema }], 'body', lang)
+      t.notOk(e!.message.includes(schema.pattern), `${schema.pattern} (${lang}): ${e!.message}`)
+      t.notMatch(e!.message, /\\[dwsS]|\^|\$/, `no regular expression shown for ${schema.pattern}`)
+    }
   }
 })

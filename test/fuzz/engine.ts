@@ -93,6 +93,8 @@ export class ContractFuzzer {
   private readonly pool = new Map<string, Set<string>>()
   private readonly tokens = new Map<string, string>()
   private readonly samples = new WeakMap<object, Json>()
+  /** Every problem type answered: each must resolve to its description. */
+  readonly problemTypes = new Set<string>()
 
   constructor(
     readonly app: FastifyInstance,
@@ -271,6 +273,7 @@ export class ContractFuzzer {
       if (c.lang === 'fr' && ENGLISH.test(text)) this.fail(c, status, `English in a French answer: ${text}`)
     }
     if (typeof body.type === 'string' && !body.type.startsWith(`/problems/`)) this.fail(c, status, `problem type ${body.type} is not a /problems/ URI`)
+    else if (typeof body.type === 'string') this.problemTypes.add(body.type)
   }
 
   private validator(key: string, schema: any) {
@@ -296,6 +299,15 @@ export class ContractFuzzer {
           this.pool.set(key, set)
         }
       }
+    }
+  }
+
+  /** GET on every problem type seen: a documented answer (200) for each. */
+  async checkProblemTypes() {
+    for (const type of this.problemTypes) {
+      const res = await this.app.inject({ method: 'GET', url: type })
+      this.requests++
+      if (res.statusCode !== 200) this.failures.push({ operation: `GET ${type}`, kind: 'problem type', status: res.statusCode, problem: 'a problem type that does not resolve', request: `GET ${type}` })
     }
   }
 
