@@ -6,7 +6,7 @@ import { Type } from 'typebox'
 import { ERRORS, notFound, Problem, problemDescription } from './errors.ts'
 import { langOf } from './i18n.ts'
 import { boundIntegers } from './input.ts'
-import { component, registeredSchemas, schemaById } from './schemas.ts'
+import { component, registeredSchemas } from './schemas.ts'
 
 const problemContent = { 'application/problem+json': { schema: Problem } }
 
@@ -45,7 +45,7 @@ export const IdempotencyKeyHeader = Type.Object({
  * Adds to every route what the contract must show and the code would otherwise repeat: security and the
  * roles allowed (x-roles, and in the description), the generic error responses.
  */
-function documentRoute(route: RouteOptions) {
+function documentRoute(route: RouteOptions, namedSchema: (id: string) => unknown) {
   const schema = (route.schema ??= {}) as Record<string, any>
   const roles = route.config && 'roles' in route.config ? (route.config as { roles?: unknown }).roles : undefined
   schema.response ??= {}
@@ -62,8 +62,8 @@ function documentRoute(route: RouteOptions) {
   } else if (roles === 'public') {
     schema.security = []
   }
-  // Every integer a client sends is bounded, in the contract as in the validation (platform/input.ts).
-  for (const part of ['body', 'querystring', 'params', 'headers']) boundIntegers(schema[part], schemaById)
+  // Every integer and date a client sends is bounded, in the contract as in the validation (platform/input.ts).
+  for (const part of ['body', 'querystring', 'params', 'headers']) boundIntegers(schema[part], namedSchema)
   const methods = [route.method].flat()
   const write = methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH' || m === 'DELETE')
   if (schema.body || schema.querystring || schema.params || schema.headers || write) add(400)
@@ -105,7 +105,9 @@ const ProblemType = component(
 export default fp(
   async function openapi(app: FastifyInstance, opts: { version: string }) {
     for (const s of registeredSchemas()) app.addSchema(s)
-    app.addHook('onRoute', documentRoute)
+    // Named schemas are copied by addSchema: the bounds go on the copies that validation and the contract use,
+    // before the first route that refers to them is compiled.
+    app.addHook('onRoute', (route) => documentRoute(route, (id) => app.getSchema(id)))
 
     await app.register(swagger, {
       openapi: {

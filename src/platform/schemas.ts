@@ -15,11 +15,6 @@ export function component<T extends TSchema>(schema: T) {
   return Type.Unsafe<Static<T>>(Type.Ref(id))
 }
 
-/** A named schema by its $id (for the platform's walks over request schemas). */
-export function schemaById(id: string): TSchema | undefined {
-  return registry.get(id)
-}
-
 export function registeredSchemas(): TSchema[] {
   return [...registry.values()]
 }

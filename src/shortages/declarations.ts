@@ -357,7 +357,7 @@ export const declarationRoutes: RoutePlugin = async (app) => {
       const { to, date, reason, expectedVersion } = request.body
       const now = app.now()
       const today = parisDay(now)
-      if (date && date > today) throw futureActualDate('body.date', date, today, lang)
+      if (date && date > today && to !== 'declared' && to !== 'avoided') throw futureActualDate('body.date', date, today, lang)
       return app.db.transaction().execute(async (tx) => {
         const row = await lockOwn(tx, request.params.id, principal.org, expectedVersion)
         assertTransition(row.status, to, lang)
