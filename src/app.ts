@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { STATUS_CODES } from 'node:http'
 import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import rateLimit from '@fastify/rate-limit'
 import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import auth from './platform/auth.ts'
 import auditRoutes from './platform/audit-routes.ts'
 import type { Config } from './platform/config.ts'
@@ -12,7 +13,8 @@ import type { DatabaseHandle } from './platform/db/index.ts'
 import drain from './platform/drain.ts'
 import metrics from './platform/metrics.ts'
 import { registerTracing } from './platform/tracing.ts'
-import { AppError, installErrorHandling, sendProblem } from './platform/errors.ts'
+import { AppError, ERRORS, installErrorHandling, isRaceLost, problemBody, sendProblem } from './platform/errors.ts'
+import { validatorFactory } from './platform/input.ts'
 import health from './platform/health.ts'
 import idempotency from './platform/idempotency.ts'
 import openapi from './platform/openapi.ts'
@@ -43,6 +45,15 @@ function lazySerializers(externalSchemas: unknown, options: unknown) {
     let serialize: ((data: unknown) => string) | undefined
     return (data: unknown) => (serialize ??= compile(route) as (data: unknown) => string)(data)
   }
+}
+
+/**
+ * TRUST_PROXY as Fastify takes it. A hop count is a function: Fastify 5 no longer believes a bare number
+ * (a client that reaches the service directly could forge as many hops as it likes), so, like `true`, it is
+ * only for a service that nothing but its proxies can reach.
+ */
+function trustProxyOption(value: Config['TRUST_PROXY']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof value === 'number' ? (_address, hop) => hop < value : value
 }
 
 export interface AppOptions {
@@ -76,9 +87,27 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // While closing, a request that arrives on a connection still open is served (with Connection: close),
     // not refused with a bare 503: it was accepted, and the load balancer already had its drain delay.
     return503OnClosing: false,
+    // Behind a load balancer, request.ip (per-client limits, logs) is the client's only when this says whom to trust.
+    trustProxy: trustProxyOption(opts.config.TRUST_PROXY),
     // Response serializers are compiled on a route's first answer rather than at start: compiling all of them
     // (every route sees every shared schema) took most of the start-up time of the embedded default.
-    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
+    // Validators: bodies strictly typed, text parts coerced, NUL, lone surrogates and non-finite numbers refused (platform/input.ts).
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers, buildValidator: validatorFactory() as never } },
+    // A path parameter over 100 characters (414) or a broken %-encoding (400), answered like any other error.
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(reply, error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'URI_TOO_LONG' : 'MALFORMED_URL', {}, { instance: undefined })
+    },
+    // Refused by Node's HTTP parser before any route (headers too large, timeout, garbage): problem+json too.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return
+      const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'MALFORMED_REQUEST'
+      const body = JSON.stringify(problemBody(code, {}, 'fr', { url: '', id: undefined } as never))
+      const status = ERRORS[code]!.status
+      if (socket.writable) {
+        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Language: fr\r\nConnection: close\r\n\r\n${body}`)
+      }
+      socket.destroy(err)
+    },
     ajv: {
       customOptions: {
         allErrors: true,
@@ -100,6 +129,25 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   installErrorHandling(app)
   await app.register(metrics, { config: opts.config, database: opts.database })
   await app.register(drain)
+  // The loser of a race (unique violation, serialization failure, deadlock, a row gone under its feet) had its
+  // transaction rolled back: an idempotent operation simply runs again, and then answers as if it had come
+  // second. Other operations get the domain's 409 from the error handler.
+  app.addHook('onRoute', (route) => {
+    const methods = [route.method].flat()
+    if (!methods.every((m) => m === 'GET' || m === 'HEAD' || m === 'PUT' || m === 'DELETE')) return
+    const handler = route.handler as unknown as (this: unknown, ...args: unknown[]) => Promise<unknown>
+    if (handler.constructor.name !== 'AsyncFunction') return
+    route.handler = async function retried(this: unknown, request: FastifyRequest, reply: FastifyReply) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await handler.call(this, request, reply)
+        } catch (err) {
+          if (attempt >= 3 || reply.sent || !isRaceLost(err)) throw err
+          request.log.info({ err, attempt }, 'race lost, running the operation again')
+        }
+      }
+    } as never
+  })
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     done()

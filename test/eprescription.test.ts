@@ -368,7 +368,9 @@ t.test('e-prescription', async (t) => {
     for (const qr of hostile) {
       const res = await take({ qr }, MARSEILLE)
       t.equal(res.statusCode, 400, qr)
-      t.match(res.json(), { code: 'EPRESCRIPTION_QR_INVALID', errors: [{ field: 'body.qr', message: 'contenu de QR code non reconnu' }] })
+      // A NUL is refused by the platform for every route, before the QR is read.
+      if (qr.includes('\u0000')) t.match(res.json(), { code: 'VALIDATION_FAILED', errors: [{ field: 'body.qr', code: 'unicode' }] })
+      else t.match(res.json(), { code: 'EPRESCRIPTION_QR_INVALID', errors: [{ field: 'body.qr', message: 'contenu de QR code non reconnu' }] })
       for (const piece of ['<script', 'alert', 'DROP', 'jndi', 'constructor', 'passwd', 'EVIL', 'evil.example']) t.notOk(res.body.includes(piece), `${piece} not reflected`)
     }
     const huge = await take({ qr: `<img src=x onerror=alert(1)>${'A'.repeat(1000)}` }, MARSEILLE)

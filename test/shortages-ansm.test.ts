@@ -67,7 +67,7 @@ t.test('ANSM pull of MITM shortages', async (t) => {
   t.test('the next pull carries what changed since, with the versions made since', async (t) => {
     await patch(ORG.labArrow, b, { advice: 'Orienter vers une autre présentation' })
     await patch(ORG.labArrow, b, { stockCoverageDays: 10 })
-    await app.inject({ method: 'POST', url: `/v1/shortage-declarations/${c}/transitions`, headers: auth('lab', ORG.labViatris), payload: { to: 'resolved', date: '2026-12-15' } })
+    await app.inject({ method: 'POST', url: `/v1/shortage-declarations/${c}/transitions`, headers: auth('lab', ORG.labViatris), payload: { to: 'resolved', date: '2026-11-22' } })
     const next = await pull(`limit=2&cursor=${saved}`)
     t.same(next.items.map((i) => [i.id, i.version]), [[b, 3], [c, 3]])
     t.same(next.items[0]!.versions.map((v) => v.version), [2, 3], 'both versions made since the last pull')

@@ -125,6 +125,7 @@ t.test('lab declarations', async (t) => {
     t.match(stale.json(), { code: 'VERSION_MISMATCH', currentVersion: 2 })
     const badDates = await app.inject({ method: 'PATCH', url: `/v1/shortage-declarations/${id}`, headers: biogaran, payload: { estimatedEnd: '2026-01-01' } })
     t.match(badDates.json(), { code: 'DATES_OUT_OF_ORDER', errors: [{ field: 'body.estimatedEnd' }] })
+    ctx.clock.now = new Date('2026-12-03T10:00:00Z') // an actual date is never in the future
     const ongoing = await app.inject({ method: 'POST', url: `/v1/shortage-declarations/${id}/transitions`, headers: auth('lab', ORG.labBiogaran, 'bob'), payload: { to: 'ongoing', date: '2026-12-03' } })
     t.match(ongoing.json(), { version: 3, status: 'ongoing', actualStart: '2026-12-03' })
 
@@ -166,6 +167,7 @@ t.test('lab declarations', async (t) => {
 
   t.test('every lifecycle transition, legal and illegal', async (t) => {
     const pool = [ROSU90, ...IBU, ...LEVO]
+    ctx.clock.now = new Date('2026-12-10T10:00:00Z') // the actual dates below are not in the future
     const paths: Record<string, string[]> = {
       draft: [], declared: ['declared'], ongoing: ['declared', 'ongoing'], resolved: ['declared', 'resolved'], avoided: ['declared', 'avoided'], discontinued: ['declared', 'discontinued'],
     }
@@ -201,6 +203,7 @@ t.test('lab declarations', async (t) => {
     const early = await app.inject({ method: 'POST', url: `/v1/shortage-declarations/${id}/transitions`, headers: biogaran, payload: { to: 'resolved', date: '2026-12-01' } })
     t.equal(early.statusCode, 400)
     t.match(early.json(), { code: 'DATES_OUT_OF_ORDER', errors: [{ field: 'body.date' }] })
+    ctx.clock.now = new Date('2027-01-10T10:00:00Z')
     const ok = await app.inject({ method: 'POST', url: `/v1/shortage-declarations/${id}/transitions`, headers: biogaran, payload: { to: 'resolved', date: '2027-01-10' } })
     t.match(ok.json(), { status: 'resolved', actualEnd: '2027-01-10', allowedTransitions: [] })
     const patch = await app.inject({ method: 'PATCH', url: `/v1/shortage-declarations/${id}`, headers: biogaran, payload: { advice: 'x' } })
@@ -226,6 +229,7 @@ t.test('lab updates reach pharmacies with an open signal, and not others', async
   t.equal(response.statusCode, 200)
   await app.inject({ method: 'PUT', url: `/v1/shortage-automatic-responses/${AMOX}`, headers: biogaran, payload: { message: 'Réponse de la présentation' } })
   await app.inject({ method: 'PATCH', url: `/v1/shortage-declarations/${id}`, headers: biogaran, payload: { estimatedEnd: '2027-03-01' } })
+  ctx.clock.now = new Date('2027-01-20T10:00:00Z') // actual dates are not in the future
   await app.inject({ method: 'POST', url: `/v1/shortage-declarations/${id}/transitions`, headers: biogaran, payload: { to: 'ongoing', date: '2026-12-01' } })
   await app.inject({ method: 'POST', url: `/v1/shortage-declarations/${id}/transitions`, headers: biogaran, payload: { to: 'resolved', date: '2027-01-20' } })
 

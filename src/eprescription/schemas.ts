@@ -34,7 +34,7 @@ export const EprescriptionCreate = component(
         {
           familyName: text(100, undefined, ['DUPONT']),
           givenName: text(100, undefined, ['Marie']),
-          birthDate: Type.String({ format: 'date', examples: ['1984-05-17'] }),
+          birthDate: Type.String({ format: 'date', formatMinimum: '1900-01-01', examples: ['1984-05-17'] }),
         },
         { additionalProperties: false, description: 'Only what a prescription needs: name and birth date.' },
       ),

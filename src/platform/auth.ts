@@ -35,6 +35,9 @@ declare module '@fastify/jwt' {
 
 type Claims = { role: Role; org: string; sub: string }
 
+/** Clock difference tolerated between the identity provider and this service for `iat`. */
+export const CLOCK_SKEW_MS = 60_000
+
 interface OrgStatus {
   role: Role
   active: boolean
@@ -81,7 +84,9 @@ export default fp(
       algorithms: config.JWT_ALGORITHMS as any,
       ...(config.JWT_ISSUER ? { allowedIss: config.JWT_ISSUER } : {}),
       ...(config.JWT_AUDIENCE ? { allowedAud: config.JWT_AUDIENCE } : {}),
-      requiredClaims: ['exp', 'role', 'org', 'sub'],
+      requiredClaims: ['exp', 'iat', 'role', 'org', 'sub'],
+      // A token older than this (from its iat) is refused as expired, whatever its exp says.
+      maxAge: config.JWT_MAX_AGE_SECONDS, // seconds, as @fastify/jwt takes a number
       // Verified tokens are cached (until their expiry) so that the signature is checked once per token.
       cache: 10_000,
     }
@@ -128,10 +133,15 @@ export default fp(
       if (!ROLES.includes(claims.role) || typeof claims.org !== 'string' || typeof claims.sub !== 'string') {
         throw new AppError('TOKEN_INVALID', { fr: 'les revendications role, org et sub sont obligatoires', en: 'claims role, org and sub are required' })
       }
-      const exp = (claims as { exp?: unknown }).exp
+      // The verifier checks iat's age, not that it is in the past: a token issued "tomorrow" (a wrong clock,
+      // or a forged lifetime) is refused beyond the clock skew tolerated between us and the identity provider.
+      const { exp, iat } = claims as { exp?: unknown; iat?: unknown }
+      if (typeof iat !== 'number' || iat * 1000 > Date.now() + CLOCK_SKEW_MS) {
+        throw new AppError('TOKEN_INVALID', { fr: 'émis dans le futur (iat) : vérifiez l’horloge de l’émetteur', en: 'issued in the future (iat): check the issuer’s clock' })
+      }
       if (header !== undefined && typeof exp === 'number') {
         if (verified.size >= 10_000) verified.clear()
-        verified.set(header, { claims, expiresMs: exp * 1000 })
+        verified.set(header, { claims, expiresMs: Math.min(exp * 1000, iat * 1000 + config.JWT_MAX_AGE_SECONDS * 1000) })
       }
       admit(request, roles, claims, orgs.peek(claims.org) ?? (await orgs.get(claims.org)))
     }
@@ -163,7 +173,7 @@ function tokenReason(err: any): Record<string, string> {
   if (/iss/i.test(m)) return { fr: 'émetteur non admis', en: 'issuer not allowed' }
   if (/aud/i.test(m)) return { fr: 'audience non admise', en: 'audience not allowed' }
   if (/signature/i.test(m)) return { fr: 'signature invalide', en: 'invalid signature' }
-  if (/required|claim/i.test(m)) return { fr: 'revendication obligatoire manquante (exp, role, org, sub)', en: 'missing required claim (exp, role, org, sub)' }
+  if (/required|claim/i.test(m)) return { fr: 'revendication obligatoire manquante (exp, iat, role, org, sub)', en: 'missing required claim (exp, iat, role, org, sub)' }
   return {}
 }
 

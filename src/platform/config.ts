@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
 
@@ -25,6 +26,13 @@ export const ConfigSchema = Type.Object({
   JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Oldest token accepted, from its `iat` (seconds); tokens must carry `iat`. */
+  JWT_MAX_AGE_SECONDS: Type.Integer({ minimum: 60, maximum: 30 * 86400, default: 86400 }),
+  /**
+   * Whom to believe about the client's address (X-Forwarded-For): `false` (default: the connection's peer),
+   * `true` (any proxy: only when nothing else can reach the service), a hop count, or addresses/CIDRs.
+   */
+  TRUST_PROXY: Type.String({ minLength: 1, default: 'false' }),
   JWT_ALGORITHMS: Type.String({ pattern: '^(RS256|ES256|PS256|HS256)(,(RS256|ES256|PS256|HS256))*$', default: 'RS256,ES256' }),
   IDEMPOTENCY_TTL_HOURS: Type.Integer({ minimum: 24, maximum: 24 * 30, default: 24 }),
   /** Public base address, used in printed links. */
@@ -66,7 +74,9 @@ export const ConfigSchema = Type.Object({
 
 type Raw = Static<typeof ConfigSchema>
 
-export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS' | 'WEBHOOK_ALLOW_PRIVATE' | 'SCAN_PSEUDONYM_SECRET'> {
+export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS' | 'WEBHOOK_ALLOW_PRIVATE' | 'SCAN_PSEUDONYM_SECRET' | 'TRUST_PROXY'> {
+  /** Fastify's trustProxy: trust no proxy, every proxy, this many hops, or these addresses and networks. */
+  TRUST_PROXY: boolean | number | string[]
   SCAN_PSEUDONYM_SECRET: string
   AUTO_MIGRATE: boolean
   WEBHOOK_ALLOW_PRIVATE: boolean
@@ -123,6 +133,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const algorithms = raw.JWT_ALGORITHMS.split(',')
   if (authMode !== 'secret' && algorithms.includes('HS256')) problems.push('JWT_ALGORITHMS : HS256 interdit avec une clé publique')
+  const trustProxy = parseTrustProxy(raw.TRUST_PROXY)
+  if (trustProxy === null) problems.push(`TRUST_PROXY : attendu true, false, un nombre de relais (1, 2…) ou des adresses IP / réseaux CIDR séparés par des virgules (valeur reçue : ${JSON.stringify(raw.TRUST_PROXY)})`)
   if (production && truthy(raw.WEBHOOK_ALLOW_PRIVATE)) problems.push('WEBHOOK_ALLOW_PRIVATE : interdit en production')
   if (production && !raw.RECEIPT_SIGNING_KEY) problems.push('RECEIPT_SIGNING_KEY : obligatoire en production (clé privée EC P-256, PEM PKCS#8, qui signe les reçus de délivrance)')
   if (production && !raw.SCAN_PSEUDONYM_SECRET) problems.push('SCAN_PSEUDONYM_SECRET : obligatoire en production (au moins 32 caractères aléatoires ; clé des pseudonymes des pharmacies dans le journal des scans)')
@@ -137,7 +149,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     AUTO_MIGRATE: embedded || truthy(raw.AUTO_MIGRATE),
     WEBHOOK_ALLOW_PRIVATE: truthy(raw.WEBHOOK_ALLOW_PRIVATE),
     DEMO_DATA: raw.DEMO_DATA === undefined ? embedded : truthy(raw.DEMO_DATA),
+    TRUST_PROXY: trustProxy!,
     authMode,
     embedded,
   }
+}
+
+/** TRUST_PROXY as Fastify takes it; null when it is none of the accepted forms. */
+export function parseTrustProxy(value: string): boolean | number | string[] | null {
+  const v = value.trim()
+  if (v === 'true' || v === 'false') return v === 'true'
+  if (/^\d+$/.test(v)) return Number(v) <= 100 ? Number(v) : null
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean)
+  const valid = (entry: string) => {
+    const [address = '', bits, ...rest] = entry.split('/')
+    const family = isIP(address)
+    if (!family || rest.length) return false
+    return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))
+  }
+  return list.length && list.every(valid) ? list : null
 }

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { NoResultError } from 'kysely'
 import { Type } from 'typebox'
 import { component } from './schemas.ts'
 import { type Lang, langOf, type Text } from './i18n.ts'
@@ -82,13 +83,41 @@ export const ERRORS: Record<string, ErrorDef> = {
     fr: 'Une requête avec cette clé d’idempotence est encore en cours ; réessayez dans un instant.',
     en: 'A request with this idempotency key is still in progress; retry in a moment.',
   })),
+  INVALID_VALUE: d(400, 'Valeur refusée', 'Value refused', () => ({
+    fr: 'Une valeur de la requête est hors des limites admises (nombre trop grand, date hors plage, texte trop long ou caractère interdit).',
+    en: 'A value of the request is outside the accepted limits (number too large, date out of range, text too long or forbidden character).',
+  })),
+  MALFORMED_URL: d(400, 'Adresse invalide', 'Malformed URL', () => ({
+    fr: 'L’adresse demandée contient un encodage invalide (%…).',
+    en: 'The requested address holds an invalid encoding (%…).',
+  })),
+  CONCURRENT_CHANGE: d(409, 'Modification concurrente', 'Concurrent change', () => ({
+    fr: 'Une autre requête a créé ou modifié la même ressource au même moment ; relisez-la puis réessayez si nécessaire.',
+    en: 'Another request created or changed the same resource at the same moment; read it again, then retry if needed.',
+  })),
   PAYLOAD_TOO_LARGE: d(413, 'Requête trop volumineuse', 'Payload too large', () => ({
     fr: 'Le corps de la requête dépasse la taille admise.',
     en: 'The request body exceeds the allowed size.',
   })),
+  URI_TOO_LONG: d(414, 'Adresse trop longue', 'URI too long', () => ({
+    fr: 'Un paramètre de l’adresse dépasse la longueur admise (100 caractères).',
+    en: 'A parameter of the address exceeds the allowed length (100 characters).',
+  })),
   UNSUPPORTED_MEDIA_TYPE: d(415, 'Type de contenu non pris en charge', 'Unsupported media type', () => ({
     fr: 'Envoyez le corps en application/json.',
     en: 'Send the body as application/json.',
+  })),
+  REQUEST_TIMEOUT: d(408, 'Délai dépassé', 'Request timeout', () => ({
+    fr: 'La requête n’a pas été reçue entière à temps.',
+    en: 'The request was not received in full in time.',
+  })),
+  MALFORMED_REQUEST: d(400, 'Requête HTTP illisible', 'Malformed HTTP request', () => ({
+    fr: 'La requête HTTP est mal formée.',
+    en: 'The HTTP request is malformed.',
+  })),
+  HEADERS_TOO_LARGE: d(431, 'En-têtes trop volumineux', 'Request header fields too large', () => ({
+    fr: 'Les en-têtes de la requête (jeton compris) dépassent la taille admise.',
+    en: 'The request headers (token included) exceed the allowed size.',
   })),
   RATE_LIMITED: d(429, 'Trop de requêtes', 'Too many requests', () => ({
     fr: 'Trop de requêtes ; réessayez après le délai indiqué par Retry-After.',
@@ -175,7 +204,7 @@ export const Problem = component(
   ),
 )
 
-export function problemBody(code: string, params: Params, lang: Lang, request: FastifyRequest, extra: Record<string, unknown> = {}) {
+export function problemBody(code: string, params: Params, lang: Lang, request: Pick<FastifyRequest, 'url' | 'id'>, extra: Record<string, unknown> = {}) {
   const def = ERRORS[code] ?? ERRORS.INTERNAL!
   return {
     type: `/problems/${code.toLowerCase()}`,
@@ -183,10 +212,42 @@ export function problemBody(code: string, params: Params, lang: Lang, request: F
     status: def.status,
     detail: def.detail(params)[lang],
     code,
-    instance: request.url.split('?')[0],
-    requestId: request.id,
+    ...(request.url ? { instance: request.url.split('?')[0] } : {}),
+    ...(request.id ? { requestId: request.id } : {}),
     ...extra,
   }
+}
+
+/** What to do, by status: the same advice for every problem of that status. */
+const ACTIONS: Record<number, Text> = {
+  400: { fr: 'Corrigez la requête : « errors » nomme chaque champ refusé et la raison.', en: 'Correct the request: "errors" names each refused field and why.' },
+  401: { fr: 'Envoyez un jeton valide dans l’en-tête Authorization (Bearer).', en: 'Send a valid token in the Authorization header (Bearer).' },
+  403: { fr: 'Cette opération n’est pas ouverte à votre rôle ou à votre organisation ; contactez l’opérateur si c’est une erreur.', en: 'This operation is not open to your role or organisation; contact the operator if this is a mistake.' },
+  404: { fr: 'Vérifiez l’identifiant : un objet d’une autre organisation répond aussi 404.', en: 'Check the identifier: an object of another organisation also answers 404.' },
+  408: { fr: 'Renvoyez la requête.', en: 'Send the request again.' },
+  409: { fr: 'Relisez l’état courant de la ressource, puis décidez s’il faut réessayer.', en: 'Read the resource’s current state again, then decide whether to retry.' },
+  413: { fr: 'Réduisez la taille du corps (ou découpez l’envoi).', en: 'Send a smaller body (or split the upload).' },
+  414: { fr: 'Raccourcissez le paramètre de l’adresse.', en: 'Shorten the path parameter.' },
+  415: { fr: 'Envoyez le type de contenu documenté pour l’opération (en général application/json).', en: 'Send the content type documented for the operation (usually application/json).' },
+  422: { fr: 'Utilisez une nouvelle clé d’idempotence pour une requête différente.', en: 'Use a new idempotency key for a different request.' },
+  429: { fr: 'Attendez le délai indiqué par Retry-After avant de réessayer.', en: 'Wait for the Retry-After delay before retrying.' },
+  431: { fr: 'Réduisez la taille des en-têtes (un jeton plus court, moins de cookies).', en: 'Send smaller headers (a shorter token, fewer cookies).' },
+  500: { fr: 'Réessayez plus tard ; communiquez la référence (requestId) au support si cela persiste.', en: 'Retry later; give the reference (requestId) to support if it persists.' },
+  503: { fr: 'Réessayez après le délai indiqué par Retry-After.', en: 'Retry after the Retry-After delay.' },
+}
+
+/** What a problem type means, for GET /problems/{code}: its detail with "…" for what varies, and the advice. */
+export function problemDescription(code: string, lang: Lang): { description: string; action: string } {
+  const def = ERRORS[code]!
+  let description: string
+  try {
+    const placeholders = new Proxy({}, { get: (_t, key) => (key === Symbol.toPrimitive ? undefined : '…') }) as Params
+    description = def.detail(placeholders)[lang]
+  } catch {
+    description = def.title[lang]
+  }
+  const action = ACTIONS[def.status] ?? { fr: 'Voir la documentation de l’opération.', en: 'See the operation’s documentation.' }
+  return { description, action: action[lang] }
 }
 
 export function sendProblem(reply: FastifyReply, code: string, params: Params = {}, extra: Record<string, unknown> = {}) {
@@ -221,6 +282,30 @@ interface AjvError {
   parentSchema?: Record<string, any>
 }
 
+/**
+ * What a pattern expects, in words, for the patterns shared by several schemas: a pharmacist never reads a
+ * regular expression. A schema may say it itself with `x-message`; any other pattern falls back to its example.
+ */
+const PATTERN_WORDS: Record<string, Text> = {
+  '^(\\d{2}|2A|2B|97\\d)$': { fr: 'attendu : un code de département (2 chiffres, 2A, 2B ou 971 à 976)', en: 'expected: a department code (2 digits, 2A, 2B or 971 to 976)' },
+  '^\\d{2}$': { fr: 'attendu : un code de région INSEE à 2 chiffres (ex. 11)', en: 'expected: a 2-digit INSEE region code (e.g. 11)' },
+  '^\\d{13}$': { fr: 'attendu : un CIP13 (13 chiffres)', en: 'expected: a CIP13 (13 digits)' },
+  '^0?\\d{13}$': { fr: 'attendu : un CIP13 (13 chiffres) ou un GTIN-14 (0 suivi du CIP13)', en: 'expected: a CIP13 (13 digits) or a GTIN-14 (0 followed by the CIP13)' },
+  '^\\d{1,18}$': { fr: 'attendu : un nombre entier positif (18 chiffres au plus)', en: 'expected: a positive whole number (at most 18 digits)' },
+  '\\S': { fr: 'ne doit pas être vide ni ne contenir que des espaces', en: 'must not be empty or only spaces' },
+  '^[A-Za-z](\\d{2}([A-Za-z]([A-Za-z](\\d{2})?)?)?)?$': { fr: 'attendu : un code ATC ou son début (ex. J01 ou J01CA04)', en: 'expected: an ATC code or its beginning (e.g. J01 or J01CA04)' },
+  '^[A-Za-z0-9][A-Za-z0-9./-]{0,19}$': { fr: 'attendu : un numéro de lot de 1 à 20 caractères (lettres, chiffres, point, barre oblique, tiret), tel qu’imprimé sur la boîte', en: 'expected: a batch number of 1 to 20 characters (letters, digits, dot, slash, hyphen), as printed on the box' },
+}
+
+function patternWords(e: AjvError): Text {
+  const known = PATTERN_WORDS[String(e.params.pattern)]
+  if (known) return known
+  const example = e.parentSchema?.examples?.[0]
+  return example === undefined
+    ? { fr: 'format invalide : voir la description du champ dans la documentation', en: 'invalid format: see the field’s description in the documentation' }
+    : { fr: `format invalide (exemple de valeur admise : ${example})`, en: `invalid format (example of an accepted value: ${example})` }
+}
+
 function message(e: AjvError, lang: Lang): string {
   const custom = e.parentSchema?.['x-message'] as Text | undefined
   if (custom && ['pattern', 'format', 'minLength', 'maxLength'].includes(e.keyword)) return custom[lang]
@@ -233,6 +318,12 @@ function message(e: AjvError, lang: Lang): string {
       return t('champ inconnu', 'unknown field')
     case 'type':
       return t(`doit être ${typeNames[p.type]?.fr ?? p.type}`, `must be ${typeNames[p.type]?.en ?? p.type}`)
+    case 'unicode':
+      return p.reason === 'nul'
+        ? t('ne doit pas contenir le caractère nul (\\u0000)', 'must not contain the NUL character (\\u0000)')
+        : t('contient un caractère Unicode invalide (demi-paire de substitution isolée)', 'holds an invalid Unicode character (lone surrogate)')
+    case 'finite':
+      return t('doit être un nombre fini (ni infini ni trop grand)', 'must be a finite number (neither infinite nor too large)')
     case 'minLength':
       return t(`doit contenir au moins ${p.limit} caractère(s)`, `must have at least ${p.limit} character(s)`)
     case 'maxLength':
@@ -241,6 +332,10 @@ function message(e: AjvError, lang: Lang): string {
       return t(`doit contenir au moins ${p.limit} élément(s)`, `must have at least ${p.limit} item(s)`)
     case 'maxItems':
       return t(`ne doit pas dépasser ${p.limit} éléments`, `must not exceed ${p.limit} items`)
+    case 'minProperties':
+      return p.limit === 1 ? t('indiquez au moins un champ à modifier', 'give at least one field to change') : t(`doit contenir au moins ${p.limit} champs`, `must have at least ${p.limit} fields`)
+    case 'maxProperties':
+      return t(`ne doit pas contenir plus de ${p.limit} champs`, `must not have more than ${p.limit} fields`)
     case 'minimum':
       return t(`doit être supérieur ou égal à ${p.limit}`, `must be >= ${p.limit}`)
     case 'maximum':
@@ -249,21 +344,35 @@ function message(e: AjvError, lang: Lang): string {
       return t(`doit être strictement supérieur à ${p.limit}`, `must be > ${p.limit}`)
     case 'exclusiveMaximum':
       return t(`doit être strictement inférieur à ${p.limit}`, `must be < ${p.limit}`)
+    case 'multipleOf':
+      return t(`doit être un multiple de ${p.multipleOf}`, `must be a multiple of ${p.multipleOf}`)
     case 'enum':
       return t(`valeurs admises : ${(p.allowedValues ?? []).join(', ')}`, `allowed values: ${(p.allowedValues ?? []).join(', ')}`)
     case 'const':
       return t(`doit valoir ${JSON.stringify(p.allowedValue)}`, `must be ${JSON.stringify(p.allowedValue)}`)
     case 'format':
       return t(`doit être ${formatNames[p.format]?.fr ?? `au format ${p.format}`}`, `must be ${formatNames[p.format]?.en ?? `in ${p.format} format`}`)
+    case 'formatMinimum':
+    case 'formatExclusiveMinimum':
+      return t(`doit être postérieur ou égal à ${p.limit}`, `must be on or after ${p.limit}`)
+    case 'formatMaximum':
+    case 'formatExclusiveMaximum':
+      return t(`doit être antérieur ou égal à ${p.limit}`, `must be on or before ${p.limit}`)
     case 'pattern':
-      return t(`format invalide (motif attendu : ${p.pattern})`, `invalid format (expected pattern: ${p.pattern})`)
+      return patternWords(e)[lang]
     case 'uniqueItems':
       return t('les éléments doivent être uniques', 'items must be unique')
     case 'anyOf':
     case 'oneOf':
       return t('ne correspond à aucune des formes admises', 'matches none of the allowed shapes')
+    case 'dependentRequired':
+    case 'dependencies':
+      return t(`doit être accompagné de ${p.missingProperty}`, `must come with ${p.missingProperty}`)
+    case 'propertyNames':
+      return t(`nom de champ invalide : ${p.propertyName}`, `invalid field name: ${p.propertyName}`)
     default:
-      return e.message ?? t('valeur invalide', 'invalid value')
+      // Never the validator's own (English) sentence inside a French answer.
+      return t('valeur invalide', 'invalid value')
   }
 }
 
@@ -292,12 +401,61 @@ export function validationErrors(errors: AjvError[], context: string, lang: Lang
   return out
 }
 
+// ---- PostgreSQL errors that are the client's or a race's, not the server's ------------------------------
+
+/** Unique constraints whose violation is a business conflict, by name: the domain's 409 code. */
+const CONSTRAINT_ERRORS = new Map<string, string>()
+export function defineConstraintErrors(map: Record<string, string>) {
+  for (const [constraint, code] of Object.entries(map)) {
+    if (!ERRORS[code]) throw new Error(`unknown error code ${code}`)
+    CONSTRAINT_ERRORS.set(constraint, code)
+  }
+}
+
+interface DatabaseError {
+  code: string
+  constraint?: string
+  detail?: string
+}
+const isDatabaseError = (e: unknown): e is DatabaseError => typeof (e as DatabaseError)?.code === 'string' && /^[0-9A-Z]{5}$/.test((e as DatabaseError).code)
+/** Unique violation, serialization failure, deadlock: the loser of a race; the whole transaction rolled back. */
+const RACE_CODES = new Set(['23505', '40001', '40P01'])
+/** Values no validation should have let through (NUL, out of range, index row too large): the client's. */
+const VALUE_CODES = new Set(['22021', '22P05', '22003', '22008', '54000'])
+
+/** A race lost (or a row gone under our feet): worth running an idempotent operation again. */
+export function isRaceLost(err: unknown): boolean {
+  return err instanceof NoResultError || (isDatabaseError(err) && RACE_CODES.has(err.code))
+}
+
+/** The problem a database error stands for, when it is not the server's fault; null otherwise. */
+export function fromDatabaseError(err: unknown, method: string): AppError | null {
+  if (err instanceof NoResultError) return new AppError(method === 'GET' ? 'NOT_FOUND' : 'CONCURRENT_CHANGE')
+  if (!isDatabaseError(err)) return null
+  if (err.code === '23505') {
+    // "Key (cip13)=(3400936128149) already exists.": the key's columns become the problem's parameters.
+    const m = /^Key \((.+)\)=\((.*)\) already exists/.exec(err.detail ?? '')
+    const cols = m?.[1]?.split(', ') ?? []
+    const vals = m?.[2]?.split(', ') ?? []
+    const params = Object.fromEntries(cols.map((c, i) => [c.replace(/_([a-z])/g, (_x, l: string) => l.toUpperCase()), vals[i]]))
+    return new AppError(CONSTRAINT_ERRORS.get(err.constraint ?? '') ?? 'CONCURRENT_CHANGE', params)
+  }
+  if (RACE_CODES.has(err.code)) return new AppError('CONCURRENT_CHANGE')
+  if (VALUE_CODES.has(err.code)) return new AppError('INVALID_VALUE')
+  return null
+}
+
 /** Every error leaves as problem+json; 5xx never carry internals. */
 export function installErrorHandling(app: FastifyInstance) {
   app.setErrorHandler((error: FastifyError & { validationContext?: string }, request, reply) => {
     const lang = langOf(request)
     if (error instanceof AppError) {
       return sendProblem(reply, error.code, error.params, error.extra)
+    }
+    const fromDb = fromDatabaseError(error, request.method)
+    if (fromDb) {
+      request.log.warn({ err: error }, 'database refused the request')
+      return sendProblem(reply, fromDb.code, fromDb.params)
     }
     if (error.validation) {
       const errors = validationErrors(error.validation as unknown as AjvError[], error.validationContext ?? 'body', lang)

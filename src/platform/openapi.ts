@@ -3,8 +3,10 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { Type } from 'typebox'
-import { ERRORS, Problem } from './errors.ts'
-import { registeredSchemas } from './schemas.ts'
+import { ERRORS, notFound, Problem, problemDescription } from './errors.ts'
+import { langOf } from './i18n.ts'
+import { boundIntegers } from './input.ts'
+import { component, registeredSchemas } from './schemas.ts'
 
 const problemContent = { 'application/problem+json': { schema: Problem } }
 
@@ -13,9 +15,12 @@ const STATUS_TEXT: Record<number, string> = {
   401: 'Jeton absent, invalide ou expiré — missing, invalid or expired token',
   403: 'Rôle non autorisé ou organisation inconnue — role not allowed or organisation not registered',
   404: 'Introuvable (ou appartenant à une autre organisation) — not found (or another organisation’s)',
-  409: 'Conflit avec l’état courant — conflict with the current state',
+  409: 'Conflit avec l’état courant, ou perdu face à une requête concurrente — conflict with the current state, or lost a race with a concurrent request',
   413: 'Requête trop volumineuse — payload too large',
+  414: 'Paramètre d’adresse trop long (plus de 100 caractères) — path parameter too long',
+  415: 'Type de contenu non pris en charge — unsupported media type',
   422: 'Clé d’idempotence réutilisée avec une autre requête — idempotency key reused',
+  431: 'En-têtes trop volumineux (jeton compris) — request header fields too large',
   429: 'Trop de requêtes — too many requests',
   500: 'Erreur interne (sans détail interne) — internal error',
   503: 'Surcharge ou base de données indisponible — overloaded or database unavailable',
@@ -40,7 +45,7 @@ export const IdempotencyKeyHeader = Type.Object({
  * Adds to every route what the contract must show and the code would otherwise repeat: security and the
  * roles allowed (x-roles, and in the description), the generic error responses.
  */
-function documentRoute(route: RouteOptions) {
+function documentRoute(route: RouteOptions, namedSchema: (id: string) => unknown) {
   const schema = (route.schema ??= {}) as Record<string, any>
   const roles = route.config && 'roles' in route.config ? (route.config as { roles?: unknown }).roles : undefined
   schema.response ??= {}
@@ -57,14 +62,52 @@ function documentRoute(route: RouteOptions) {
   } else if (roles === 'public') {
     schema.security = []
   }
-  if (schema.body || schema.querystring || schema.params || schema.headers) add(400)
+  // Every integer and date a client sends is bounded, in the contract as in the validation (platform/input.ts).
+  for (const part of ['body', 'querystring', 'params', 'headers']) boundIntegers(schema[part], namedSchema)
+  const methods = [route.method].flat()
+  const write = methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH' || m === 'DELETE')
+  if (schema.body || schema.querystring || schema.params || schema.headers || write) add(400)
+  // Any write may carry a body (too large, or not JSON) and may lose a race with another request.
+  if (write) add(413, 415)
+  if (write && route.url.startsWith('/v1')) add(409)
+  if (schema.headers?.properties?.['idempotency-key']) add(409, 422)
+  if (route.url.includes(':')) add(414)
+  add(431)
   if (route.url.startsWith('/v1')) add(429, 500, 503)
 }
+
+const ProblemType = component(
+  Type.Object(
+    {
+      code: Type.String({ description: 'The stable code carried by problems of this type.' }),
+      type: Type.String({ description: 'This address: the `type` of those problems.' }),
+      status: Type.Integer({ minimum: 400, maximum: 599 }),
+      title: Type.String(),
+      description: Type.String({ description: 'What the problem means, in the request’s language (French unless `Accept-Language: en`).' }),
+      action: Type.String({ description: 'What the caller can do about it.' }),
+    },
+    {
+      $id: 'ProblemType',
+      examples: [
+        {
+          code: 'NOT_FOUND',
+          type: '/problems/not_found',
+          status: 404,
+          title: 'Introuvable',
+          description: '… est introuvable.',
+          action: 'Vérifiez l’identifiant : un objet d’une autre organisation répond aussi 404.',
+        },
+      ],
+    },
+  ),
+)
 
 export default fp(
   async function openapi(app: FastifyInstance, opts: { version: string }) {
     for (const s of registeredSchemas()) app.addSchema(s)
-    app.addHook('onRoute', documentRoute)
+    // Named schemas are copied by addSchema: the bounds go on the copies that validation and the contract use,
+    // before the first route that refers to them is compiled.
+    app.addHook('onRoute', (route) => documentRoute(route, (id) => app.getSchema(id)))
 
     await app.register(swagger, {
       openapi: {
@@ -130,6 +173,40 @@ export default fp(
         Object.entries(ERRORS)
           .map(([code, def]) => ({ code, type: `/problems/${code.toLowerCase()}`, status: def.status, title: def.title.fr, titleEn: def.title.en }))
           .sort((a, b) => a.code.localeCompare(b.code)),
+    )
+    // The `type` of every problem answer points here (RFC 9457: a type URI should resolve to documentation).
+    app.get(
+      '/problems/:code',
+      {
+        config: { roles: 'public' },
+        schema: {
+          tags: ['operations'],
+          summary: 'One problem type, described',
+          description:
+            'What a problem `type` (e.g. `/problems/not_found`) means and what to do about it, in French by default or in English with `Accept-Language: en`. JSON, or an HTML page when the client prefers `text/html` (a browser).',
+          params: Type.Object({ code: Type.String({ minLength: 1, maxLength: 100, description: 'The code, in lower or upper case.', examples: ['not_found'] }) }),
+          response: {
+            200: { description: 'The problem type.', content: { 'application/json': { schema: ProblemType }, 'text/html': { schema: Type.String() } } },
+            404: problems(404)[404],
+          },
+        },
+      },
+      async (request, reply) => {
+        const code = (request.params as { code: string }).code.toUpperCase()
+        const def = ERRORS[code]
+        if (!def) throw notFound('Ce type de problème', 'This problem type')
+        const lang = langOf(request)
+        const body = { code, type: `/problems/${code.toLowerCase()}`, status: def.status, title: def.title[lang], ...problemDescription(code, lang) }
+        reply.header('content-language', lang).header('vary', 'accept, accept-language')
+        const accept = String(request.headers.accept ?? '')
+        if (/text\/html/.test(accept) && !/json/.test(accept)) {
+          const esc = (x: unknown) => String(x).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+          return reply
+            .type('text/html; charset=utf-8')
+            .send(`<!doctype html><html lang="${lang}"><meta charset="utf-8"><title>${esc(body.title)}</title><h1>${esc(body.title)}</h1><p><code>${esc(code)}</code> — HTTP ${body.status}</p><p>${esc(body.description)}</p><p>${esc(body.action)}</p><p><a href="/problems">${lang === 'fr' ? 'Tous les codes' : 'All codes'}</a></p></html>`)
+        }
+        return reply.type('application/json; charset=utf-8').send(body)
+      },
     )
   },
   { name: 'openapi' },

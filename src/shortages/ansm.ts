@@ -1,4 +1,4 @@
-import { stringify } from 'csv-stringify/sync'
+import { stringify } from '../platform/csv.ts'
 import type { Static } from 'typebox'
 import { Type } from 'typebox'
 import { principalOf } from '../platform/auth.ts'

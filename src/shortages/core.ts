@@ -163,7 +163,11 @@ export type DeclarationState = Pick<
 >
 
 /** Business rules on a declaration's content, naming the field that breaks them. */
-export function checkDeclaration(s: DeclarationState, lang: Lang, prefix = 'body') {
+export function checkDeclaration(s: DeclarationState, lang: Lang, prefix = 'body', today?: string) {
+  // An actual date is a fact: it cannot be after today (Paris). A start to come is anticipatedStart.
+  for (const [field, value] of [['actualStart', s.actual_start], ['actualEnd', s.actual_end]] as const) {
+    if (today && value && value > today) throw futureActualDate(`${prefix}.${field}`, value, today, lang)
+  }
   const required = (field: string, fr: string, en: string) => fieldError('VALIDATION_FAILED', `${prefix}.${field}`, 'required', { fr, en }, lang)
   if (s.kind === 'anticipated' && !s.anticipated_start) throw required('anticipatedStart', 'obligatoire pour un risque de rupture', 'required for an anticipated shortage')
   if (s.kind === 'observed' && !s.actual_start) throw required('actualStart', 'obligatoire pour une rupture constatée', 'required for an observed shortage')
@@ -178,6 +182,10 @@ export function checkDeclaration(s: DeclarationState, lang: Lang, prefix = 'body
       throw fieldError('DATES_OUT_OF_ORDER', `${prefix}.${field}`, 'order', { fr: `${value} est antérieure au début (${startField} ${start})`, en: `${value} is before the start (${startField} ${start})` }, lang)
     }
   }
+}
+
+export function futureActualDate(field: string, value: string, today: string, lang: Lang) {
+  return fieldError('DATES_OUT_OF_ORDER', field, 'future', { fr: `date réelle dans le futur (${value}) : elle ne peut dépasser aujourd’hui (${today}) ; une date à venir se déclare en date prévue`, en: `actual date in the future (${value}): it cannot be after today (${today}); a date to come is declared as an anticipated date` }, lang)
 }
 
 /** MITM and ATC of the declaration's presentations, from the referential. */

@@ -18,6 +18,7 @@ import {
   declarationRows,
   type DeclarationState,
   fieldError,
+  futureActualDate,
   getDeclaration,
   isClosed,
   loadDeclarations,
@@ -132,7 +133,7 @@ export const declarationRoutes: RoutePlugin = async (app) => {
         end_unknown: b.estimatedEndUnknown ?? false,
         actual_end: b.actualEnd ?? null,
       }
-      checkDeclaration(state, lang)
+      checkDeclaration(state, lang, 'body', parisDay(app.now()))
       for (const [i, alt] of (b.alternatives ?? []).entries()) if (alt.cip13) alt.cip13 = cip13Of(alt.cip13, `body.alternatives.${i}.cip13`, lang)
       const now = app.now()
       const status: DeclarationStatus = b.status ?? 'declared'
@@ -332,7 +333,7 @@ export const declarationRoutes: RoutePlugin = async (app) => {
         }
         if (b.estimatedEnd && b.estimatedEndUnknown === undefined) next.end_unknown = false
         if (b.estimatedEndUnknown === true && b.estimatedEnd === undefined) next.estimated_end = null
-        checkDeclaration({ kind: row.kind, ...next }, lang)
+        checkDeclaration({ kind: row.kind, ...next }, lang, 'body', parisDay(now))
         await tx
           .updateTable('shortage_declarations')
           .set({ ...next, alternatives: JSON.stringify(next.alternatives), version: row.version + 1, updated_at: now })
@@ -370,6 +371,7 @@ export const declarationRoutes: RoutePlugin = async (app) => {
       const { to, date, reason, expectedVersion } = request.body
       const now = app.now()
       const today = parisDay(now)
+      if (date && date > today && to !== 'declared' && to !== 'avoided') throw futureActualDate('body.date', date, today, lang)
       return app.db.transaction().execute(async (tx) => {
         const row = await lockOwn(tx, request.params.id, principal.org, expectedVersion)
         assertTransition(row.status, to, lang)

@@ -1,5 +1,5 @@
 import { type TSchema, Type } from 'typebox'
-import { defineErrors, errorDef } from '../platform/errors.ts'
+import { defineConstraintErrors, defineErrors, errorDef } from '../platform/errors.ts'
 import { component } from '../platform/schemas.ts'
 
 defineErrors({
@@ -24,14 +24,16 @@ defineErrors({
     en: `The declaration is at version ${p.current}, not ${p.expected}: read it again before changing it.`,
   })),
   PRESENTATION_ALREADY_DECLARED: errorDef(409, 'Présentation déjà déclarée', 'Presentation already declared', (p) => ({
-    fr: `La présentation ${p.cip13} fait déjà l’objet d’une déclaration en cours (${p.declarationId}) : mettez-la à jour plutôt que d’en créer une autre.`,
-    en: `Presentation ${p.cip13} already has an open declaration (${p.declarationId}): update it rather than creating another.`,
+    fr: `La présentation ${p.cip13} fait déjà l’objet d’une déclaration en cours${p.declarationId ? ` (${p.declarationId})` : ''} : mettez-la à jour plutôt que d’en créer une autre.`,
+    en: `Presentation ${p.cip13} already has an open declaration${p.declarationId ? ` (${p.declarationId})` : ''}: update it rather than creating another.`,
   })),
   SIGNAL_NOT_OPEN: errorDef(409, 'Signalement clos', 'Signal not open', (p) => ({
     fr: `Ce signalement est déjà ${p.status === 'lapsed' ? 'expiré' : 'clos'} ; signalez de nouveau si la présentation manque encore.`,
     en: `This signal is already ${p.status === 'lapsed' ? 'lapsed' : 'closed'}; signal again if the presentation is still missing.`,
   })),
 })
+// Two declarations of one presentation racing: the database's unique index decides, the loser gets the domain's 409.
+defineConstraintErrors({ shortage_declaration_items_active: 'PRESENTATION_ALREADY_DECLARED' })
 
 export const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 export const DateOnly = (description?: string) => Type.String({ format: 'date', ...(description ? { description } : {}) })

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { stringify } from 'csv-stringify/sync'
+import { stringify } from '../platform/csv.ts'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { actorOf, audit } from '../platform/audit.ts'

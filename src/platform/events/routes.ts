@@ -142,7 +142,7 @@ const routes: RoutePlugin = async (app) => {
           'Events addressed to your organisation, in order, after `after` (0 for everything). With `wait`, the call waits up to that many seconds for something new when there is nothing yet (long-poll). Returned events are recorded as delivered. No gaps, no duplicates: a position is only given once its transaction has committed, and positions only grow.',
         querystring: Type.Object(
           {
-            after: Type.Integer({ minimum: 0, default: 0, description: 'Last position you processed.' }),
+            after: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'Last position you processed.' }),
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
             wait: Type.Integer({ minimum: 0, maximum: MAX_WAIT_S, default: 0, description: 'Seconds to wait for something new (long-poll).' }),
           },
@@ -179,7 +179,7 @@ const routes: RoutePlugin = async (app) => {
           'A comment line is sent every 15 s as a heartbeat; `retry:` asks clients to reconnect after 3 s. A client that stops reading for 10 s is disconnected (it resumes from its last id); the server never queues events for a slow client, so it never slows the others.',
           `When the instance stops (deployment, scaling), the stream ends with \`retry: ${DRAIN_RETRY_MS}\` and a comment line: reconnect with \`Last-Event-ID\` and nothing is lost. Long-polls return at once, with what there is, during that time.`,
         ].join('\n\n'),
-        querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+        querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })) }, { additionalProperties: false }),
         headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: '^\\d{1,18}$' })) }),
         response: { 200: { description: 'A stream of events.', content: { 'text/event-stream': { schema: Type.String() } } } },
       },

@@ -1,0 +1,127 @@
+import { AjvCompiler } from '@fastify/ajv-compiler'
+import addFormats from 'ajv-formats'
+
+/**
+ * What every route gets from the platform before its handler runs, so that no route can forget it:
+ * - JSON bodies are validated strictly (a "2" is not a number, "true" not a boolean); only the query string,
+ *   path parameters and headers, which are text by nature, are coerced;
+ * - NaN and ±Infinity are never numbers (1e309 in JSON or in a query string parses to Infinity; a 400-digit
+ *   integer too);
+ * - integers without bounds are bounded to PostgreSQL's integer range (a 400-digit number would overflow the
+ *   column and fail as a 500), shown as such in the contract;
+ * - strings holding NUL or a lone surrogate are refused field by field (PostgreSQL stores neither in text or
+ *   jsonb, and a lone surrogate is not Unicode).
+ */
+
+export const INT4_MIN = -2147483648
+export const INT4_MAX = 2147483647
+
+/** The years a business date may fall in, unless its schema says otherwise (a birth date does). */
+export const DATE_MIN = '2000-01-01'
+export const DATE_MAX = '2100-12-31'
+
+/**
+ * Bounds in place every integer and every date of a request schema that has no bound, following references
+ * to named schemas. Bigint values (feed positions) and older dates (birth dates) declare their own bounds.
+ * A year before 2000 is a typing mistake in this service (0050-06-15 would even be read back as 1950).
+ */
+export function boundIntegers(schema: unknown, lookup: (id: string) => unknown, seen = new Set<unknown>()): void {
+  if (!schema || typeof schema !== 'object' || seen.has(schema)) return
+  seen.add(schema)
+  if (Array.isArray(schema)) {
+    for (const s of schema) boundIntegers(s, lookup, seen)
+    return
+  }
+  const s = schema as Record<string, unknown>
+  const types = Array.isArray(s.type) ? s.type : [s.type]
+  if (types.includes('integer')) {
+    if (s.maximum === undefined && s.exclusiveMaximum === undefined) s.maximum = INT4_MAX
+    if (s.minimum === undefined && s.exclusiveMinimum === undefined) s.minimum = INT4_MIN
+  }
+  if ((s.format === 'date' || s.format === 'date-time') && s.formatMinimum === undefined) {
+    s.formatMinimum = s.format === 'date' ? DATE_MIN : `${DATE_MIN}T00:00:00Z`
+    if (s.formatMaximum === undefined) s.formatMaximum = s.format === 'date' ? DATE_MAX : `${DATE_MAX}T23:59:59Z`
+  }
+  if (typeof s.$ref === 'string') boundIntegers(lookup(s.$ref.replace(/#.*$/, '')), lookup, seen)
+  for (const [k, v] of Object.entries(s)) {
+    if (k === 'examples' || k === 'default' || k === 'const' || k === 'enum') continue
+    if (v && typeof v === 'object') boundIntegers(v, lookup, seen)
+  }
+}
+
+export interface InputError {
+  keyword: 'unicode' | 'finite'
+  instancePath: string
+  params: { reason?: 'nul' | 'surrogate' }
+  message: string
+}
+
+const NUL = '\u0000'
+/** In Unicode mode a surrogate matches only when it is not half of a pair. */
+const LONE_SURROGATE = /\p{Cs}/u
+
+function badString(s: string): 'nul' | 'surrogate' | null {
+  if (s.includes(NUL)) return 'nul'
+  if (LONE_SURROGATE.test(s)) return 'surrogate'
+  return null
+}
+
+const pointer = (k: string | number) => `/${String(k).replace(/~/g, '~0').replace(/\//g, '~1')}`
+
+/**
+ * Every string (value or key) of a parsed request part that PostgreSQL or Unicode would refuse, and every
+ * number that is not finite. (Ajv's strictNumbers does not see what its own coercion made of "1e309".)
+ */
+export function inputErrors(data: unknown, path = '', out: InputError[] = [], depth = 0): InputError[] {
+  if (out.length >= 20 || depth > 64) return out
+  if (typeof data === 'number') {
+    if (!Number.isFinite(data)) out.push({ keyword: 'finite', instancePath: path, params: {}, message: 'finite' })
+  } else if (typeof data === 'string') {
+    const reason = badString(data)
+    if (reason) out.push({ keyword: 'unicode', instancePath: path, params: { reason }, message: reason })
+  } else if (Array.isArray(data)) {
+    for (let i = 0; i < data.length; i++) inputErrors(data[i], path + pointer(i), out, depth + 1)
+  } else if (data && typeof data === 'object') {
+    for (const [k, v] of Object.entries(data)) {
+      const reason = badString(k)
+      if (reason) out.push({ keyword: 'unicode', instancePath: path + pointer(k.replace(/\u0000/g, '\\0')), params: { reason }, message: reason })
+      else inputErrors(v, path + pointer(k), out, depth + 1)
+    }
+  }
+  return out
+}
+
+type Validate = ((data: unknown, ctx?: { parentData: Record<string, unknown>; parentDataProperty: string }) => unknown) & { errors?: unknown[] | null; schemaEnv?: unknown }
+type Factory = (externalSchemas: unknown, options: { customOptions: Record<string, unknown> }) => (route: { httpPart?: string; schema: unknown; method: string; url: string }) => Validate
+
+/**
+ * Fastify's validator factory (@fastify/ajv-compiler) twice over the same named schemas: one that coerces,
+ * for the query string, parameters and headers; one that does not, for bodies. Each compiled validator then
+ * refuses NUL, lone surrogates and non-finite numbers with the other errors of the same request part.
+ */
+export function validatorFactory(): Factory {
+  const pool = AjvCompiler() as unknown as Factory
+  return (externalSchemas, options) => {
+    const base = options.customOptions
+    // ajv-formats with its formatMinimum/formatMaximum keywords (date bounds), instead of Fastify's plain one.
+    const plugins = [[addFormats, { keywords: true }]]
+    const coercing = pool(externalSchemas, { ...options, customOptions: base, plugins } as never)
+    const strict = pool(externalSchemas, { ...options, customOptions: { ...base, coerceTypes: false }, plugins } as never)
+    return (route) => {
+      const inner = (route.httpPart === 'body' ? strict : coercing)(route)
+      const wrapped: Validate = (data, ctx) => {
+        const ok = inner(data, ctx)
+        const value = ctx ? ctx.parentData[ctx.parentDataProperty] : data
+        const bad = inputErrors(value)
+        if (!bad.length) {
+          wrapped.errors = inner.errors
+          return ok
+        }
+        wrapped.errors = [...(inner.errors ?? []), ...bad]
+        return false
+      }
+      if (inner.schemaEnv) wrapped.schemaEnv = inner.schemaEnv
+      return wrapped
+    }
+  }
+}
