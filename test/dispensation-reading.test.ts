@@ -89,8 +89,16 @@ t.test('the check and verification, on one instance over one database', async (t
   }
   await applyBlocks(app, { recallId: 'rec-read', reference: 'R-2026-0100', version: 1, labId: ORG.labBiogaran, messageFr: 'Lot rappelé.', batches: BLOCKED.flatMap((batch) => [SERIALIZED, PLAIN].map((cip13) => ({ cip13, batch, expiry: '2030-12-31' }))) }, async () => {})
   await app.blockRegistry!.reload()
-  const check = async (dataMatrix: string) => (await app.inject({ method: 'POST', url: '/v1/dispensation-checks', headers: pharmacy, payload: { boxes: [{ dataMatrix }] } })).json().boxes[0]
-  const verify = async (dataMatrix: string) => (await app.inject({ method: 'POST', url: '/v1/serialization/packs/verify', headers: pharmacy, payload: { dataMatrix } })).json()
+  // A character no text may hold (NUL, a lone surrogate) is refused for the whole call, before any reading (400).
+  const refused = (r: { statusCode: number; json: () => any }) => (r.statusCode === 400 ? { status: 'refused', code: 'INVALID_CODE', errors: r.json().errors } : null)
+  const check = async (dataMatrix: string) => {
+    const r = await app.inject({ method: 'POST', url: '/v1/dispensation-checks', headers: pharmacy, payload: { boxes: [{ dataMatrix }] } })
+    return refused(r) ?? r.json().boxes[0]
+  }
+  const verify = async (dataMatrix: string) => {
+    const r = await app.inject({ method: 'POST', url: '/v1/serialization/packs/verify', headers: pharmacy, payload: { dataMatrix } })
+    return refused(r) ?? r.json()
+  }
 
   t.test('a recalled box is never "clear", however its DataMatrix is mangled', async (t) => {
     const input = fc.tuple(scan(fc.constantFrom(SERIALIZED, PLAIN), fc.constantFrom(...BLOCKED), fc.boolean()), fc.array(safeMutation, { maxLength: 3 }))
@@ -113,7 +121,7 @@ t.test('the check and verification, on one instance over one database', async (t
         const [box, v] = await Promise.all([check(text), verify(text)])
         // The Caps Lock hint needs the pack (verification knows it, the check does not): both refuse to clear.
         const unreadable = v.code === 'INVALID_CODE' && !v.errors.some((e: { code: string }) => e.code === 'KEYBOARD_CASE_INVERTED')
-        const agree = (box.status === 'unreadable') === unreadable
+        const agree = box.status === 'refused' ? v.status === 'refused' : (box.status === 'unreadable') === unreadable
         const sameReading = unreadable || v.code === 'INVALID_CODE' || (box.cip13 === v.pack.product && box.batch === v.pack.batch)
         if (!agree || !sameReading) t.fail(`${JSON.stringify(text)}: check ${JSON.stringify(box)}, verify ${v.code} ${JSON.stringify(v.pack ?? v.errors)}`)
         return agree && sameReading
