@@ -71,19 +71,19 @@ export async function recordFailure(db: Kysely<DB>, prescriptionId: string | nul
     if (!p) return
     const last = await q.lastAlert(tx, prescriptionId)
     if (last && last.raised_at.getTime() > since.getTime()) return
-    const now2 = await q.prescriptionFailures(tx, prescriptionId, since)
-    await q.insertAlert(tx, { prescription_id: prescriptionId, raised_at: now, failures: now2.failures, callers: now2.callers })
+    const counted = await q.prescriptionFailures(tx, prescriptionId, since)
+    await q.insertAlert(tx, { prescription_id: prescriptionId, raised_at: now, failures: counted.failures, callers: counted.callers })
     const payload = {
       prescriptionId,
       displayId: display(prescriptionId),
-      failures: now2.failures,
-      callers: now2.callers,
+      failures: counted.failures,
+      callers: counted.callers,
       windowMinutes: THROTTLE.windowMs / 60_000,
-      firstAt: (now2.first ?? now).toISOString(),
+      firstAt: (counted.first ?? now).toISOString(),
       raisedAt: now.toISOString(),
     }
     await publish(tx, { type: 'eprescription.access.alert', payload, audience: { roles: ['ordre'] }, subject: { type: 'eprescription', id: prescriptionId } }, now)
-    await audit(tx, SYSTEM, { action: 'eprescription.access.alert', objectType: 'eprescription', objectId: prescriptionId, changes: { failures: now2.failures, callers: now2.callers } }, now)
+    await audit(tx, SYSTEM, { action: 'eprescription.access.alert', objectType: 'eprescription', objectId: prescriptionId, changes: { failures: counted.failures, callers: counted.callers } }, now)
   })
 }
 

@@ -13,7 +13,7 @@ import { display } from '../ids.ts'
 import * as q from '../queries.ts'
 import type { Loaded } from '../queries.ts'
 import { digestOf, markPersisted, persistPublicKey, RECEIPT_ISSUER, type ReceiptClaims, signReceipt } from '../receipts.ts'
-import { decideDelivery, type Refusal } from '../rules/dispensing.ts'
+import { type Decision, decideDelivery, type Refusal } from '../rules/dispensing.ts'
 import { deliveredCounts, digestOfIssued, dispensedLineView, effectiveStatus, issuedContent, openDispensationView, prescriptionView, windows } from '../views.ts'
 import { actor, type Deps, type Who } from './context.ts'
 
@@ -130,7 +130,7 @@ export async function recordLine(deps: Deps, who: Who, id: string, lineNo: numbe
     if (d.status === 'closed') throw new AppError('EPRESCRIPTION_DISPENSATION_CLOSED')
     const line = l.lines.find((x) => x.line_no === lineNo)
     if (!line) throw notFound(`La ligne ${lineNo}`, `Line ${lineNo}`)
-    let decided: { cis: string; units: number | null; match: ReturnType<typeof decideDelivery> & { ok: true } } | null = null
+    let decided: { cis: string; decision: Decision } | null = null
     if (b.outcome === 'delivered') {
       if ((deliveredCounts(l).get(lineNo) ?? 0) >= 1 + line.renewals) throw new AppError('EPRESCRIPTION_LINE_EXHAUSTED', { line: lineNo })
       const from = windows(l, deps.toleranceDays).get(lineNo)
@@ -138,11 +138,12 @@ export async function recordLine(deps: Deps, who: Who, id: string, lineNo: numbe
       const facts = await productFacts(tx, [b.cip13!, ...(line.cip13 ? [line.cip13] : [])])
       const delivered = facts.get(b.cip13!)
       if (!delivered) throw fieldError('EPRESCRIPTION_UNKNOWN_PRODUCT', { cip13: b.cip13 }, 'body.cip13', { fr: `CIP13 ${b.cip13} inconnu du référentiel`, en: `CIP13 ${b.cip13} not in the referential` }, who.lang)
-      const result = decideDelivery(line, line.cip13 ? (facts.get(line.cip13) ?? null) : null, delivered, q.previousDelivery(l, lineNo)?.cis ?? null, { quantity: b.quantity!, ...(b.quantityReason ? { quantityReason: b.quantityReason } : {}) })
+      const prescribed = line.cip13 ? (facts.get(line.cip13) ?? null) : null
+      const result = decideDelivery(line, prescribed, delivered, q.previousDelivery(l, lineNo)?.cis ?? null, { quantity: b.quantity!, ...(b.quantityReason ? { quantityReason: b.quantityReason } : {}) })
       if (!result.ok) throw refusal(result.refusal, lineNo, b.cip13!, who.lang)
-      decided = { cis: delivered.cis, units: result.decision.units, match: result }
+      decided = { cis: delivered.cis, decision: result.decision }
     }
-    const decision = decided?.match.decision
+    const decision = decided?.decision
     const row = {
       dispensation_id: d.id,
       line_no: lineNo,
