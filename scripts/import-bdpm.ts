@@ -1,6 +1,7 @@
 // npm run import:bdpm -- <folder>
 // Loads the BDPM files found in <folder> (CIS_bdpm.txt, CIS_CIP_bdpm.txt, CIS_MITM.txt, CIS_CIP_Dispo_Spec.txt,
-// as downloaded from base-donnees-publique.medicaments.gouv.fr) into DATABASE_URL, or the embedded database.
+// CIS_GENER_bdpm.txt, CIS_COMPO_bdpm.txt, CIS_CPD_bdpm.txt, as downloaded from
+// base-donnees-publique.medicaments.gouv.fr) into DATABASE_URL, or the embedded database.
 // Rejected lines are listed and do not fail the run (exit 0); a missing folder or a database error exits 1.
 import { userInfo } from 'node:os'
 import { resolve } from 'node:path'
@@ -37,6 +38,9 @@ async function main(folder: string) {
       if (!report.files.includes(BDPM_FILES[kind].name)) continue
       const cols = [c.read, c.inserted, c.updated, c.unchanged, c.rejected, c.removed].map((n, i) => String(n).padStart([6, 10, 11, 12, 10, 10][i]!))
       console.log(`${BDPM_FILES[kind].name.padEnd(24)}${cols.join('')}`)
+    }
+    if (report.files.includes(BDPM_FILES.genericGroups.name)) {
+      console.log(`Membres de groupes génériques absents de ${BDPM_FILES.medicines.name} (conservés) : ${report.genericMembersWithoutMedicine}`)
     }
     console.log(`Médicaments sans laboratoire : ${report.medicinesWithoutLab}`)
     for (const h of report.unmappedHolders) console.log(`  ${h.holder ?? '(aucun titulaire)'} : ${h.medicines} médicament(s) — PUT /v1/lab-holders/{titulaire} pour l’associer`)

@@ -90,12 +90,12 @@ t.test('the check and verification, on one instance over one database', async (t
   await applyBlocks(app, { recallId: 'rec-read', reference: 'R-2026-0100', version: 1, labId: ORG.labBiogaran, messageFr: 'Lot rappelé.', batches: BLOCKED.flatMap((batch) => [SERIALIZED, PLAIN].map((cip13) => ({ cip13, batch, expiry: '2030-12-31' }))) }, async () => {})
   await app.blockRegistry!.reload()
   // A character no text may hold (NUL, a lone surrogate) is refused for the whole call, before any reading (400).
-  const refused = (r: { statusCode: number; json: () => any }) => (r.statusCode === 400 ? { status: 'refused', code: 'INVALID_CODE', errors: r.json().errors } : null)
-  const check = async (dataMatrix: string) => {
+  const refused = (r: { statusCode: number; json: () => any }): any => (r.statusCode === 400 ? { status: 'refused', code: 'INVALID_CODE', errors: r.json().errors } : null)
+  const check = async (dataMatrix: string): Promise<any> => {
     const r = await app.inject({ method: 'POST', url: '/v1/dispensation-checks', headers: pharmacy, payload: { boxes: [{ dataMatrix }] } })
     return refused(r) ?? r.json().boxes[0]
   }
-  const verify = async (dataMatrix: string) => {
+  const verify = async (dataMatrix: string): Promise<any> => {
     const r = await app.inject({ method: 'POST', url: '/v1/serialization/packs/verify', headers: pharmacy, payload: { dataMatrix } })
     return refused(r) ?? r.json()
   }

@@ -129,17 +129,30 @@ t.test('e-prescription', async (t) => {
 
   t.test('QR code images (PNG and SVG) for the prescriber', async (t) => {
     const p = await issued()
-    const png = await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.displayId}/qr.png`, headers: prescriber })
+    const withCode = { ...prescriber, 'x-access-code': p.accessCode }
+    const png = await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.displayId}/qr.png`, headers: withCode })
     t.equal(png.statusCode, 200)
     t.equal(png.headers['content-type'], 'image/png')
     t.same([...png.rawPayload.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature')
-    const svg = await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/qr.svg`, headers: prescriber })
+    const svg = await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/qr.svg`, headers: withCode })
     t.equal(svg.statusCode, 200)
     t.match(svg.headers['content-type'], /image\/svg\+xml/)
     t.match(svg.body, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)
-    t.equal((await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/qr.png`, headers: prescriber2 })).statusCode, 404, 'another prescriber')
-    t.equal((await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/qr.svg`, headers: prescriber2 })).statusCode, 404)
-    t.equal((await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/qr.png`, headers: pharmacy() })).statusCode, 403)
+    t.equal((await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/qr.png`, headers: { ...prescriber2, 'x-access-code': p.accessCode } })).statusCode, 404, 'another prescriber')
+    t.equal((await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/qr.svg`, headers: { ...prescriber2, 'x-access-code': p.accessCode } })).statusCode, 404)
+    t.equal((await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/qr.png`, headers: { ...pharmacy(), 'x-access-code': p.accessCode } })).statusCode, 403)
+    // The service keeps only a hash of the code: the prescriber gives it, a wrong one is refused.
+    t.equal((await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/qr.png`, headers: prescriber })).statusCode, 400, 'the code is required')
+    t.equal((await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/qr.png`, headers: { ...prescriber, 'x-access-code': withCheck('ABCDEFGHJKMNPQRSTVW') } })).json().code, 'EPRESCRIPTION_NOT_FOUND')
+    t.notOk('accessCode' in (await view(p.id)).json(), 'the view does not carry the code')
+    // A lost code: a new one, the old one stops working.
+    const renewed = await app.inject({ method: 'POST', url: `/v1/eprescriptions/${p.id}/access-code`, headers: prescriber })
+    t.equal(renewed.statusCode, 200)
+    t.not(renewed.json().accessCode, p.accessCode)
+    t.equal(renewed.json().qrPayload, `ORDO1:${p.id}:${renewed.json().accessCode.replaceAll('-', '')}`)
+    t.equal((await take({ qr: p.qrPayload }, MARSEILLE)).statusCode, 404, 'the old code is void')
+    t.equal((await take({ qr: renewed.json().qrPayload }, MARSEILLE)).statusCode, 200, 'the new one opens it')
+    t.equal((await app.inject({ method: 'POST', url: `/v1/eprescriptions/${p.id}/access-code`, headers: prescriber2 })).statusCode, 404, 'another prescriber')
   })
 
   t.test('a typo in the ID is caught by its check character', async (t) => {
@@ -169,10 +182,12 @@ t.test('e-prescription', async (t) => {
     t.equal(other.statusCode, 409)
     t.match(other.json(), { code: 'EPRESCRIPTION_IN_PROGRESS', detail: /en cours de délivrance dans une autre pharmacie/ })
     t.notMatch(other.body, new RegExp(first.secret.replace(/[-_]/g, '.')), 'no secret leaked')
-    // The same pharmacy gets its secret again, typing the ID and the code.
+    // The same pharmacy gets a new secret, typing the ID and the code; the first one stops working.
     const again = await take({ id: p.displayId.toLowerCase(), accessCode: p.accessCode.toLowerCase() })
     t.equal(again.statusCode, 200)
-    t.equal(again.json().secret, first.secret)
+    t.not(again.json().secret, first.secret)
+    t.equal((await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/dispensation`, headers: withSecret(first.secret) })).statusCode, 403, 'only one live secret')
+    first.secret = again.json().secret
 
     // Record: line 1 delivered as prescribed, line 2 (substance) with a product and a dosage change.
     const r1 = await record(p.id, first.secret, 1, { outcome: 'delivered', cip13: ROSUVASTATINE_30, quantity: 1, batch: 'LOT-2026A' })
@@ -239,13 +254,19 @@ t.test('e-prescription', async (t) => {
     const otherFeed = (await app.inject({ method: 'GET', url: '/v1/feed?after=0', headers: prescriber2 })).json()
     t.same(otherFeed.items.filter((e: { type: string }) => e.type.startsWith('eprescription')), [], 'not on another prescriber’s feed')
 
-    // Renewal by another pharmacy: it sees what was delivered before, not who delivered it.
+    // Renewal by another pharmacy, once its window opens: it sees what was delivered before, not who delivered it.
+    const early = await take({ qr: p.qrPayload }, ORG.pharmacyLyon)
+    t.match(early.json(), { code: 'EPRESCRIPTION_RENEWAL_TOO_EARLY', notBefore: String })
+    t.match((await view(p.id)).json(), { nextDispensationFrom: early.json().notBefore, lines: [{ nextDispensationFrom: early.json().notBefore }, { nextDispensationFrom: null }] })
+    clock.now = new Date(early.json().notBefore)
     const second = await taken(p, ORG.pharmacyLyon)
     t.match(second.prescription, { status: 'in_progress', dispensations: [{ seq: 1, pharmacy: null, lines: [{ line: 1 }, { line: 2 }] }], lines: [{ remaining: 1 }, { remaining: 0 }] })
     const exhausted = await record(p.id, second.secret, 2, { outcome: 'delivered', cip13: AMOXICILLINE_12, quantity: 1 }, ORG.pharmacyLyon)
     t.equal(exhausted.statusCode, 409)
     t.equal(exhausted.json().code, 'EPRESCRIPTION_LINE_EXHAUSTED')
-    t.equal((await record(p.id, second.secret, 1, { outcome: 'delivered', cip13: ROSUVASTATINE_90, quantity: 1 }, ORG.pharmacyLyon)).json().lines[0].substituted, true, 'another presentation is a substitution')
+    const bigger = await record(p.id, second.secret, 1, { outcome: 'delivered', cip13: ROSUVASTATINE_90, quantity: 1 }, ORG.pharmacyLyon)
+    t.match(bigger.json(), { code: 'EPRESCRIPTION_QUANTITY_EXCEEDED', allowed: 30, delivered: 90 }, 'a box of 90 for 30 prescribed needs a reason')
+    t.match((await record(p.id, second.secret, 1, { outcome: 'delivered', cip13: ROSUVASTATINE_90, quantity: 1, quantityReason: 'pack-size' }, ORG.pharmacyLyon)).json().lines[0], { match: 'pack-size', substituted: false, units: 90, quantityReason: 'pack-size' }, 'another pack of the same medicine, with its reason')
     const closed2 = await close(p.id, second.secret, ORG.pharmacyLyon)
     t.match(closed2.json(), { claims: { dispensation: 2, pharmacy: ORG.pharmacyLyon }, prescriptionStatus: 'completed' })
     t.match((await view(p.id)).json(), { status: 'completed', dispensationCount: 2, lines: [{ dispensed: 2, remaining: 0 }, { dispensed: 1, remaining: 0 }] })
@@ -257,6 +278,7 @@ t.test('e-prescription', async (t) => {
     t.same(actions, [
       'eprescription.issued',
       'eprescription.accepted',
+      'eprescription.secret.renewed',
       'eprescription.line.recorded',
       'eprescription.line.recorded',
       'eprescription.dispensation.closed',
@@ -301,7 +323,7 @@ t.test('e-prescription', async (t) => {
     const released = await release(p.id, a.secret)
     t.equal(released.statusCode, 200)
     t.equal(released.json().status, 'ready')
-    t.equal((await release(p.id, a.secret)).statusCode, 200, 'releasing again answers the same')
+    t.equal((await release(p.id, a.secret)).statusCode, 403, 'a voided secret opens nothing, not even a second release')
     for (const res of [await record(p.id, a.secret, 1, { outcome: 'not_delivered', reason: 'x' }), await close(p.id, a.secret)]) {
       t.equal(res.statusCode, 403)
       t.match(res.json(), { code: 'EPRESCRIPTION_SECRET_INVALID', detail: /invalidé/ })
@@ -320,7 +342,7 @@ t.test('e-prescription', async (t) => {
     t.same(results.map((r) => r.statusCode).sort(), [200, 409])
   })
 
-  t.test('wrong access codes are throttled per prescription and per pharmacy', async (t) => {
+  t.test('wrong access codes are throttled per caller, never against another caller', async (t) => {
     const p = await issued()
     const wrong = withCheck('0123456789ABCDEFGHJ')
     for (let i = 0; i < 5; i++) {
@@ -329,16 +351,16 @@ t.test('e-prescription', async (t) => {
       t.equal(res.json().code, 'EPRESCRIPTION_NOT_FOUND')
     }
     const blocked = await take({ qr: p.qrPayload }, ORG.pharmacyAjaccio)
-    t.equal(blocked.statusCode, 429, 'even the right code, once the prescription is under attack')
+    t.equal(blocked.statusCode, 429, 'the guessing pharmacy, even with the right code')
     t.equal(blocked.json().code, 'EPRESCRIPTION_THROTTLED')
+    t.match(blocked.json().detail, /depuis votre poste pour cette ordonnance/)
     t.ok(Number(blocked.headers['retry-after']) > 0 && Number(blocked.headers['retry-after']) <= 900)
-    t.equal((await take({ qr: p.qrPayload }, ORG.pharmacyLyon)).statusCode, 429, 'per prescription, whoever asks')
-    t.equal((await patient(p.id, 'pdf', p.accessCode)).statusCode, 429, 'the patient routes share the limit')
+    t.equal((await patient(p.id, 'pdf', p.accessCode)).statusCode, 200, 'the patient is not refused')
+    t.equal((await take({ qr: p.qrPayload }, ORG.pharmacyLyon)).statusCode, 200, 'another pharmacy is not refused')
     // A mistyped code (wrong check character) is a 400 and does not count.
-    const typo = await take({ id: p.id, accessCode: wrong.slice(0, -1) + (wrong.endsWith('0') ? '1' : '0') }, ORG.pharmacyLyon)
+    const typo = await take({ id: p.id, accessCode: wrong.slice(0, -1) + (wrong.endsWith('0') ? '1' : '0') }, MARSEILLE)
     t.equal(typo.json().code, 'EPRESCRIPTION_ACCESS_CODE_INVALID')
     clock.advance(15 * 60_000 + 1000)
-    t.equal((await take({ qr: p.qrPayload }, ORG.pharmacyLyon)).statusCode, 200, 'free again after the window')
 
     // Per pharmacy: guessing many prescriptions from one pharmacy.
     const guesser = ORG.pharmacyGuadeloupe
@@ -467,7 +489,7 @@ t.test('e-prescription', async (t) => {
   })
 
   t.test('FHIR R4 Bundle validated with a FHIR library', async (t) => {
-    const p = await issued()
+    const p = await issued({ ...BASIC, lines: [BASIC.lines[0], { ...BASIC.lines[1], nonSubstitutable: true }] })
     const res = await app.inject({ method: 'GET', url: `/v1/eprescriptions/${p.id}/fhir`, headers: prescriber })
     t.equal(res.statusCode, 200)
     t.match(res.headers['content-type'], /application\/fhir\+json/)
@@ -476,21 +498,34 @@ t.test('e-prescription', async (t) => {
     t.same(result.messages.filter((m) => m.severity === 'error'), [], 'no validation error')
     t.equal(result.valid, true)
     const resources = bundle.entry.map((e: { resource: { resourceType: string } }) => e.resource)
-    t.same(resources.map((r: { resourceType: string }) => r.resourceType), ['Patient', 'Practitioner', 'MedicationRequest', 'MedicationRequest'])
-    t.match(resources[0], { name: [{ family: 'DUPONT', given: ['Marie', 'Claire'] }], birthDate: '1984-05-17' })
-    t.match(resources[1], { identifier: [{ system: 'urn:oid:1.2.250.1.71.4.2.1', value: `8${ORG.prescriber}` }] })
-    t.match(resources[2], {
+    t.same(resources.map((r: { resourceType: string }) => r.resourceType), ['Patient', 'Practitioner', 'Medication', 'MedicationRequest', 'MedicationRequest'])
+    // FR Core: one given element holding the first names, in order.
+    t.match(resources[0], { name: [{ use: 'official', family: 'DUPONT', given: ['Marie Claire'] }], birthDate: '1984-05-17' })
+    t.match(resources[1], { meta: { profile: ['https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-practitioner'] }, identifier: [{ type: { coding: [{ code: 'IDNPS' }] }, system: 'urn:oid:1.2.250.1.71.4.2.1', value: `8${ORG.prescriber}` }] })
+    t.match(resources[3], {
+      meta: { profile: ['https://interop.esante.gouv.fr/ig/fhir/eprescription/StructureDefinition/fr-medicationrequest'] },
       status: 'active',
       intent: 'order',
       groupIdentifier: { value: p.id },
-      medicationCodeableConcept: { coding: [{ code: ROSUVASTATINE_30 }] },
+      medicationCodeableConcept: {
+        coding: [
+          { system: 'http://data.esante.gouv.fr/ansm/medicament/SpecialitePharmaceutique', code: '60002283' },
+          { system: 'http://data.esante.gouv.fr/ansm/medicament/Presentation', code: ROSUVASTATINE_30 },
+        ],
+      },
       dosageInstruction: [{ text: '1 comprimé le soir' }],
       dispenseRequest: { numberOfRepeatsAllowed: 1, quantity: { value: 1 } },
-      substitution: { allowedBoolean: true },
+      substitution: { allowedCodeableConcept: { coding: [{ code: 'E' }] } },
       subject: { reference: bundle.entry[0].fullUrl },
       requester: { reference: bundle.entry[1].fullUrl },
     })
-    t.match(resources[3], { medicationCodeableConcept: { text: 'amoxicilline 500 mg gélule' } })
+    // The substance line: a Medication with the ANSM substance code, its strength and form; non substituable, coded.
+    t.match(resources[2], {
+      code: { coding: [{ system: 'http://data.esante.gouv.fr/ansm/medicament/substance', code: '05248' }], text: 'amoxicilline 500 mg gélule' },
+      form: { text: 'gélule' },
+      ingredient: [{ strength: { numerator: { value: 500, code: 'mg', system: 'http://unitsofmeasure.org' } } }],
+    })
+    t.match(resources[4], { medicationReference: { reference: bundle.entry[2].fullUrl }, substitution: { allowedCodeableConcept: { coding: [{ code: 'N' }], text: 'non substituable' } } })
     // A deliberately broken resource fails the same validator: the test can fail.
     t.equal(new Fhir().validate({ ...bundle, type: 'not-a-bundle-type' }).valid, false)
 
@@ -508,8 +543,9 @@ t.test('e-prescription', async (t) => {
     const lyon = withSecret(a.secret, ORG.pharmacyLyon) // even with the right secret
     const cases: Array<[string, string, Record<string, string>, object?]> = [
       ['GET', `/v1/eprescriptions/${p.id}`, prescriber2],
-      ['GET', `/v1/eprescriptions/${p.id}/qr.png`, prescriber2],
-      ['GET', `/v1/eprescriptions/${p.id}/qr.svg`, prescriber2],
+      ['GET', `/v1/eprescriptions/${p.id}/qr.png`, { ...prescriber2, 'x-access-code': p.accessCode }],
+      ['GET', `/v1/eprescriptions/${p.id}/qr.svg`, { ...prescriber2, 'x-access-code': p.accessCode }],
+      ['POST', `/v1/eprescriptions/${p.id}/access-code`, prescriber2],
       ['GET', `/v1/eprescriptions/${p.id}/fhir`, prescriber2],
       ['POST', `/v1/eprescriptions/${p.id}/cancel`, prescriber2, {}],
       ['GET', `/v1/eprescriptions/${p.id}/dispensation`, lyon],
@@ -524,6 +560,8 @@ t.test('e-prescription', async (t) => {
       t.equal(res.statusCode, 404, `${method} ${url}`)
       t.notMatch(res.body, /DUPONT|LOT|3400949497294/, 'no data')
     }
+    const listed = (await app.inject({ method: 'GET', url: '/v1/eprescriptions', headers: prescriber2 })).json()
+    t.notOk(listed.items.some((x: { id: string }) => x.id === p.id), 'not in another prescriber’s list')
     // Roles: each side only its own operations.
     const roles: Array<[string, string, Record<string, string>, object?]> = [
       ['POST', '/v1/eprescriptions/accept', prescriber, { qr: p.qrPayload }],
@@ -531,6 +569,8 @@ t.test('e-prescription', async (t) => {
       ['POST', `/v1/eprescriptions/${p.id}/cancel`, pharmacy(), {}],
       ['GET', `/v1/eprescriptions/${p.id}/dispensation`, { ...prescriber, 'x-eprescription-secret': a.secret }],
       ['GET', `/v1/eprescriptions/${p.id}/fhir`, auth('lab', ORG.labArrow)],
+      ['GET', '/v1/eprescriptions', pharmacy()],
+      ['POST', `/v1/eprescriptions/${p.id}/access-code`, pharmacy()],
     ]
     for (const [method, url, headers, payload] of roles) {
       const res = await app.inject({ method: method as 'GET', url, headers, ...(payload ? { payload } : {}) })

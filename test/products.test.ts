@@ -72,6 +72,7 @@ t.test('products', async (t) => {
         administrativeStatus: 'Présentation active', declarationDate: '2011-03-16',
       },
       availability: null, priceEur: 24.34, reimbursementRate: '100%', hospitalApproved: false,
+      genericGroups: [], composition: [], prescriptionConditions: [],
     })
   })
 

@@ -4,13 +4,18 @@ type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
 type DateOnly = ColumnType<string, string, string>
 
 export type PrescriptionStatus = 'draft' | 'ready' | 'in_progress' | 'completed' | 'cancelled' | 'expired'
+export type DeliveredMatch = 'prescribed' | 'pack-size' | 'generic-group' | 'substance'
+export type QuantityReason = 'pack-size' | 'unit-conversion'
 
 export interface EprescriptionsTable {
   id: string
   prescriber_org: string
   prescriber_user: string
   status: PrescriptionStatus
-  access_code: string
+  /** HMAC-SHA256 (EPRESCRIPTION_CODE_KEY) of the access code: the code itself is never stored. */
+  access_code_hash: string
+  /** sha-256 of the prescription as issued (see digestOfIssued); null for prescriptions issued before it existed, until their first close. */
+  issued_digest: string | null
   patient_family_name: string
   patient_given_name: string
   patient_birth_date: DateOnly
@@ -36,9 +41,13 @@ export interface EprescriptionLinesTable {
   label: string
   dosage: string
   quantity: number | null
+  /** Units (tablets, capsules…) per dispensation, when the prescriber gave them instead of boxes. */
+  units: number | null
   duration_days: number | null
   renewals: number
   non_substitutable: boolean
+  /** ANSM codes of the prescribed substances (substance lines), from the composition at issue. */
+  substance_code: string | null
 }
 
 export interface EprescriptionDispensationsTable {
@@ -47,7 +56,8 @@ export interface EprescriptionDispensationsTable {
   seq: number | null
   pharmacy_org: string
   pharmacy_user: string
-  secret: string
+  /** HMAC-SHA256 of the secret given to the pharmacy: the secret itself is never stored. */
+  secret_hash: string
   status: 'open' | 'released' | 'closed'
   accepted_at: Timestamp
   released_at: Timestamp | null
@@ -64,6 +74,13 @@ export interface EprescriptionDispensedLinesTable {
   cip13: string | null
   quantity: number | null
   batch: string | null
+  /** The delivered product's medicine. */
+  cis: string | null
+  /** Units delivered (quantity × units per box), when the box says. */
+  units: number | null
+  /** How the delivered product relates to the line, as the service decided it. */
+  match: DeliveredMatch | null
+  quantity_reason: QuantityReason | null
   substituted: boolean
   dosage_changed_to: string | null
   dosage_change_reason: string | null
@@ -87,6 +104,14 @@ export interface EprescriptionAccessFailuresTable {
   at: Timestamp
 }
 
+export interface EprescriptionAccessAlertsTable {
+  id: Generated<number>
+  prescription_id: string
+  raised_at: Timestamp
+  failures: number
+  callers: number
+}
+
 export interface EprescriptionReceiptKeysTable {
   kid: string
   jwk: ColumnType<Record<string, unknown>, string, string>
@@ -102,5 +127,6 @@ declare module '../platform/db/schema.ts' {
     eprescription_access_log: EprescriptionAccessLogTable
     eprescription_access_failures: EprescriptionAccessFailuresTable
     eprescription_receipt_keys: EprescriptionReceiptKeysTable
+    eprescription_access_alerts: EprescriptionAccessAlertsTable
   }
 }

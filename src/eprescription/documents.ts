@@ -1,8 +1,11 @@
-import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
 import PDFDocument from 'pdfkit'
 import QRCode from 'qrcode'
 import { display, qrPayload } from './ids.ts'
-import { deliveredCounts, effectiveStatus, type Loaded } from './service.ts'
+import type { Loaded } from './queries.ts'
+import { deliveredCounts, effectiveStatus } from './views.ts'
 
 // ---- QR code (qrcode library) --------------------------------------------------------------------------------
 const QR_OPTIONS = { errorCorrectionLevel: 'M' as const, margin: 2 }
@@ -10,6 +13,12 @@ export const qrPng = (content: string, width = 300) => QRCode.toBuffer(content, 
 export const qrSvg = (content: string) => QRCode.toString(content, { ...QR_OPTIONS, type: 'svg' })
 
 // ---- patient PDF (pdfkit) -------------------------------------------------------------------------------------
+// DejaVu Sans, embedded (subset) in every PDF: the built-in Helvetica only covers Latin-1, and a patient's name
+// is printed as given ("Łukasz Œdipe WĄSOWSKI-NGUYỄN"). Shipped by the dejavu-fonts-ttf package.
+const FONT_DIR = path.join(path.dirname(createRequire(import.meta.url).resolve('dejavu-fonts-ttf/package.json')), 'ttf')
+let fonts: { regular: Buffer; bold: Buffer } | undefined
+const loadFonts = () => (fonts ??= { regular: readFileSync(path.join(FONT_DIR, 'DejaVuSans.ttf')), bold: readFileSync(path.join(FONT_DIR, 'DejaVuSans-Bold.ttf')) })
+
 const STATUS_FR: Record<string, string> = {
   draft: 'brouillon',
   ready: 'à délivrer',
@@ -20,14 +29,24 @@ const STATUS_FR: Record<string, string> = {
 }
 const dateFr = (d: Date | string) =>
   new Intl.DateTimeFormat('fr-FR', { timeZone: 'Europe/Paris', day: '2-digit', month: '2-digit', year: 'numeric' }).format(typeof d === 'string' ? new Date(d) : d)
-const dateTimeFr = (d: Date) =>
-  new Intl.DateTimeFormat('fr-FR', { timeZone: 'Europe/Paris', dateStyle: 'short', timeStyle: 'short' }).format(d)
+const dateTimeFr = (d: Date) => new Intl.DateTimeFormat('fr-FR', { timeZone: 'Europe/Paris', dateStyle: 'short', timeStyle: 'short' }).format(d)
+/** As given, in its composed form: a name typed with combining accents prints the same. */
+const asGiven = (s: string) => s.normalize('NFC')
 
-/** The patient's copy: prescription ID and access code in clear, its QR code, the lines and the dispensations so far. */
-export async function prescriptionPdf(l: Loaded, now: Date): Promise<Buffer> {
+/**
+ * The patient's copy: prescription ID and access code in clear, its QR code, the lines and the dispensations
+ * so far. A cancelled or expired prescription carries no QR code and is marked across the page, with the date
+ * (and for a cancellation, the reason), so that no one mistakes it for a valid one.
+ */
+export async function prescriptionPdf(l: Loaded, now: Date, accessCode: string): Promise<Buffer> {
   const { p } = l
-  const qr = await qrPng(qrPayload(p.id, p.access_code), 240)
+  const status = effectiveStatus(p, now)
+  const voided = status === 'cancelled' ? { word: 'ANNULÉE', when: p.cancelled_at ?? now } : status === 'expired' ? { word: 'EXPIRÉE', when: p.valid_until } : null
+  const qr = voided ? null : await qrPng(qrPayload(p.id, accessCode), 240)
+  const { regular, bold } = loadFonts()
   const doc = new PDFDocument({ size: 'A4', margin: 50, info: { Title: `Ordonnance numérique ${display(p.id)}`, Author: 'Portail DP', CreationDate: now } })
+  doc.registerFont('body', regular)
+  doc.registerFont('bold', bold)
   const chunks: Buffer[] = []
   doc.on('data', (c: Buffer) => chunks.push(c))
   const done = new Promise<Buffer>((resolve, reject) => {
@@ -35,48 +54,71 @@ export async function prescriptionPdf(l: Loaded, now: Date): Promise<Buffer> {
     doc.on('error', reject)
   })
 
-  doc.font('Helvetica-Bold').fontSize(18).text('Ordonnance numérique', { continued: false })
-  doc.font('Helvetica').fontSize(10).fillColor('#555').text('Copie du patient — document généré par le service e-prescription').fillColor('black')
+  if (voided) {
+    // Across the page, behind nothing: the first thing drawn, in light red.
+    doc.save()
+    doc.rotate(-50, { origin: [doc.page.width / 2, doc.page.height / 2] })
+    doc.font('bold').fontSize(110).fillColor('#c62828').fillOpacity(0.18)
+    doc.text(voided.word, 0, doc.page.height / 2 - 60, { width: doc.page.width, align: 'center', lineBreak: false })
+    doc.restore()
+    doc.fillOpacity(1).fillColor('black')
+  }
+
+  doc.font('bold').fontSize(18).text('Ordonnance numérique', 50, 50)
+  doc.font('body').fontSize(10).fillColor('#555').text('Copie du patient — document généré par le service e-prescription').fillColor('black')
+  if (voided) {
+    doc.moveDown(0.5)
+    const reason = status === 'cancelled' ? ` — motif : ${p.cancel_reason ? asGiven(p.cancel_reason) : 'non précisé'}` : ''
+    const what = status === 'cancelled' ? `ORDONNANCE ANNULÉE le ${dateTimeFr(voided.when)}${reason}` : `ORDONNANCE EXPIRÉE le ${dateFr(voided.when)}`
+    doc.font('bold').fontSize(12).fillColor('#c62828').text(what).fillColor('black')
+    doc.font('body').fontSize(10).text('Elle ne peut plus être délivrée.')
+  }
   doc.moveDown()
   const top = doc.y
-  doc.image(qr, 395, top, { width: 150 })
-  doc.font('Helvetica-Bold').fontSize(12).text(`Identifiant : ${display(p.id)}`, 50, top)
-  doc.font('Helvetica').fontSize(10).text(`Code d’accès : ${display(p.access_code)}`)
-  doc.text(`État : ${STATUS_FR[effectiveStatus(p, now)] ?? p.status}`)
+  if (qr) doc.image(qr, 395, top, { width: 150 })
+  doc.font('bold').fontSize(12).text(`Identifiant : ${display(p.id)}`, 50, top)
+  doc.font('body').fontSize(10)
+  if (!voided) doc.text(`Code d’accès : ${display(accessCode)}`)
+  doc.text(`État : ${STATUS_FR[status] ?? status}`)
   doc.text(`Prescrite le ${dateFr(p.issued_at)}, valable jusqu’au ${dateFr(p.valid_until)}`)
   doc.moveDown()
-  doc.text(`Prescripteur : ${l.prescriberName ?? ''} (RPPS ${p.prescriber_org})`)
-  doc.text(`Patient : ${p.patient_given_name} ${p.patient_family_name}, né(e) le ${dateFr(p.patient_birth_date)}`)
-  doc.y = Math.max(doc.y, top + 160)
+  doc.text(`Prescripteur : ${asGiven(l.prescriberName ?? '')} (RPPS ${p.prescriber_org})`)
+  doc.text(`Patient : ${asGiven(p.patient_given_name)} ${asGiven(p.patient_family_name)}, né(e) le ${dateFr(p.patient_birth_date)}`)
+  if (qr) doc.y = Math.max(doc.y, top + 160)
   doc.moveDown()
 
   const counts = deliveredCounts(l)
-  doc.font('Helvetica-Bold').fontSize(12).text('Prescription', 50)
-  doc.font('Helvetica').fontSize(10)
+  doc.font('bold').fontSize(12).text('Prescription', 50)
+  doc.font('body').fontSize(10)
   for (const x of l.lines) {
     doc.moveDown(0.4)
-    doc.font('Helvetica-Bold').text(`${x.line_no}. ${x.label}${x.cip13 ? ` (CIP ${x.cip13})` : ''}${x.non_substitutable ? ' — non substituable' : ''}`)
-    doc.font('Helvetica').text(`Posologie : ${x.dosage}`, { indent: 12 })
-    const amount = [x.quantity ? `${x.quantity} boîte(s)` : null, x.duration_days ? `${x.duration_days} jour(s)` : null].filter(Boolean).join(', ')
+    doc.font('bold').text(`${x.line_no}. ${asGiven(x.label)}${x.cip13 ? ` (CIP ${x.cip13})` : ''}${x.non_substitutable ? ' — non substituable' : ''}`)
+    doc.font('body').text(`Posologie : ${asGiven(x.dosage)}`, { indent: 12 })
+    const amount = [x.quantity ? `${x.quantity} boîte(s)` : null, x.units ? `${x.units} unité(s)` : null, x.duration_days ? `${x.duration_days} jour(s)` : null].filter(Boolean).join(', ')
     if (amount) doc.text(`Quantité / durée : ${amount}`, { indent: 12 })
     doc.text(`Renouvellements : ${x.renewals} — délivrée ${counts.get(x.line_no) ?? 0} fois sur ${1 + x.renewals}`, { indent: 12 })
   }
 
   const closed = l.dispensations.filter((d) => d.status === 'closed').sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0))
   doc.moveDown()
-  doc.font('Helvetica-Bold').fontSize(12).text('Délivrances')
-  doc.font('Helvetica').fontSize(10)
+  doc.font('bold').fontSize(12).text('Délivrances')
+  doc.font('body').fontSize(10)
   if (closed.length === 0) doc.text('Aucune délivrance pour le moment.')
   for (const d of closed) {
     doc.moveDown(0.4)
-    doc.font('Helvetica-Bold').text(`Délivrance n° ${d.seq} — ${d.pharmacy_name ?? d.pharmacy_org}, le ${dateTimeFr(d.closed_at!)}`)
-    doc.font('Helvetica')
+    doc.font('bold').text(`Délivrance n° ${d.seq} — ${asGiven(d.pharmacy_name ?? d.pharmacy_org)}, le ${dateTimeFr(d.closed_at!)}`)
+    doc.font('body')
     for (const r of d.lines) {
       if (r.outcome === 'delivered') {
-        const extra = [r.batch ? `lot ${r.batch}` : null, r.substituted ? 'substitution' : null, r.dosage_changed_to ? `posologie modifiée : ${r.dosage_changed_to} (${r.dosage_change_reason})` : null].filter(Boolean)
+        const extra = [
+          r.batch ? `lot ${r.batch}` : null,
+          r.substituted ? 'substitution' : null,
+          r.quantity_reason ? `quantité ajustée (${r.quantity_reason === 'pack-size' ? 'conditionnement' : 'conversion d’unités'})` : null,
+          r.dosage_changed_to ? `posologie modifiée : ${asGiven(r.dosage_changed_to)} (${asGiven(r.dosage_change_reason ?? '')})` : null,
+        ].filter(Boolean)
         doc.text(`Ligne ${r.line_no} : ${r.quantity} × CIP ${r.cip13}${extra.length ? ` — ${extra.join(', ')}` : ''}`, { indent: 12 })
       } else {
-        doc.text(`Ligne ${r.line_no} : non délivrée (${r.not_delivered_reason})`, { indent: 12 })
+        doc.text(`Ligne ${r.line_no} : non délivrée (${asGiven(r.not_delivered_reason ?? '')})`, { indent: 12 })
       }
     }
   }
@@ -86,100 +128,4 @@ export async function prescriptionPdf(l: Loaded, now: Date): Promise<Buffer> {
   }
   doc.end()
   return done
-}
-
-// ---- FHIR R4 --------------------------------------------------------------------------------------------------
-/** Systems as in the French ePrescription implementation guide (ANS / Interop'Santé) and FR Core. */
-export const FHIR_SYSTEMS = {
-  prescriptionId: 'https://portail-dp.example/fhir/sid/eprescription-id',
-  /** RPPS as an IDNPS ('8' + RPPS) — ANS identifier system for health professionals. */
-  idnps: 'urn:oid:1.2.250.1.71.4.2.1',
-  cip13: 'http://data.esante.gouv.fr/ansm/medicament/codeCIP13',
-  ucum: 'http://unitsofmeasure.org',
-}
-
-const MR_STATUS: Record<string, string> = {
-  draft: 'draft',
-  ready: 'active',
-  in_progress: 'active',
-  completed: 'completed',
-  cancelled: 'cancelled',
-  expired: 'stopped',
-}
-
-/**
- * The prescription as an HL7 FHIR R4 Bundle (type collection): the Patient, the Practitioner (RPPS) and one
- * MedicationRequest per line, grouped by `groupIdentifier` = the prescription ID, as the French ePrescription
- * guide models a prescription (it has no resource of its own).
- */
-export function fhirBundle(l: Loaded, now: Date, baseUrl: string) {
-  const { p } = l
-  const patientUrl = `urn:uuid:${uuidFrom(`${p.id}:patient`)}`
-  const practitionerUrl = `urn:uuid:${uuidFrom(`${p.id}:practitioner`)}`
-  const status = effectiveStatus(p, now)
-  const [given, ...more] = p.patient_given_name.split(/\s+/)
-  const patient = {
-    resourceType: 'Patient',
-    id: uuidFrom(`${p.id}:patient`),
-    name: [{ use: 'official', family: p.patient_family_name, given: [given, ...more].filter(Boolean) }],
-    birthDate: p.patient_birth_date,
-  }
-  const practitioner = {
-    resourceType: 'Practitioner',
-    id: uuidFrom(`${p.id}:practitioner`),
-    identifier: [
-      {
-        use: 'official',
-        type: { coding: [{ system: 'http://interopsante.org/fhir/CodeSystem/fr-v2-0203', code: 'IDNPS' }] },
-        system: FHIR_SYSTEMS.idnps,
-        value: `8${p.prescriber_org}`,
-      },
-    ],
-    ...(l.prescriberName ? { name: [{ text: l.prescriberName }] } : {}),
-  }
-  const requests = l.lines.map((x) => {
-    const medication = x.cip13
-      ? { coding: [{ system: FHIR_SYSTEMS.cip13, code: x.cip13, display: x.label }], text: x.label }
-      : { text: [x.substance, x.strength, x.form].filter(Boolean).join(' ') }
-    const dispenseRequest: Record<string, unknown> = {
-      validityPeriod: { start: p.issued_at.toISOString(), end: p.valid_until.toISOString() },
-      numberOfRepeatsAllowed: x.renewals,
-    }
-    if (x.quantity) dispenseRequest.quantity = { value: x.quantity, unit: 'boîte' }
-    if (x.duration_days) dispenseRequest.expectedSupplyDuration = { value: x.duration_days, unit: 'jour', system: FHIR_SYSTEMS.ucum, code: 'd' }
-    return {
-      fullUrl: `urn:uuid:${uuidFrom(`${p.id}:line:${x.line_no}`)}`,
-      resource: {
-        resourceType: 'MedicationRequest',
-        id: uuidFrom(`${p.id}:line:${x.line_no}`),
-        identifier: [{ system: FHIR_SYSTEMS.prescriptionId, value: `${p.id}-${x.line_no}` }],
-        groupIdentifier: { system: FHIR_SYSTEMS.prescriptionId, value: p.id },
-        status: MR_STATUS[status] ?? 'unknown',
-        intent: 'order',
-        medicationCodeableConcept: medication,
-        subject: { reference: patientUrl },
-        authoredOn: p.issued_at.toISOString(),
-        requester: { reference: practitionerUrl },
-        dosageInstruction: [{ text: x.dosage }],
-        dispenseRequest,
-        substitution: { allowedBoolean: !x.non_substitutable },
-      },
-    }
-  })
-  return {
-    resourceType: 'Bundle',
-    id: uuidFrom(`${p.id}:bundle`),
-    meta: { lastUpdated: p.updated_at.toISOString() },
-    identifier: { system: FHIR_SYSTEMS.prescriptionId, value: p.id },
-    type: 'collection',
-    timestamp: now.toISOString(),
-    link: [{ relation: 'self', url: `${baseUrl}/v1/eprescriptions/${p.id}/fhir` }],
-    entry: [{ fullUrl: patientUrl, resource: patient }, { fullUrl: practitionerUrl, resource: practitioner }, ...requests],
-  }
-}
-
-/** A stable UUID (v5-shaped) for a resource of the bundle, so that the same prescription gives the same ids. */
-function uuidFrom(name: string) {
-  const h = createHash('sha1').update(name).digest('hex')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${h.slice(18, 20)}-${h.slice(20, 32)}`
 }

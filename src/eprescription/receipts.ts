@@ -75,7 +75,10 @@ export interface ReceiptClaims {
   pharmacy: string
   acceptedAt: string
   closedAt: string
+  /** What was dispensed: see digestOf. */
   digest: string
+  /** The prescription as issued (sha-256 of its canonical JSON, see issuedContent); absent from receipts signed before it existed. */
+  prescriptionDigest?: string
 }
 
 export async function signReceipt(key: SigningKey, claims: ReceiptClaims): Promise<string> {

@@ -70,14 +70,19 @@ export const ConfigSchema = Type.Object({
   FAX_SPOOL_DIR: Type.String({ minLength: 1, default: '.data/fax-spool' }),
   /** Key of the pharmacy pseudonym in the serialization scan log (HMAC-SHA256 of the FINESS); at least 32 characters. */
   SCAN_PSEUDONYM_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /** Key of the keyed hashes (HMAC-SHA256) of e-prescription access codes and dispensation secrets; at least 32 characters. Changing it voids every code and secret. */
+  EPRESCRIPTION_CODE_KEY: Type.Optional(Type.String({ minLength: 32 })),
+  /** Days before the end of the previous dispensation's treatment from which a renewal may be dispensed. */
+  EPRESCRIPTION_RENEWAL_TOLERANCE_DAYS: Type.Integer({ minimum: 0, maximum: 15, default: 5 }),
 })
 
 type Raw = Static<typeof ConfigSchema>
 
-export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS' | 'WEBHOOK_ALLOW_PRIVATE' | 'SCAN_PSEUDONYM_SECRET' | 'TRUST_PROXY'> {
+export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS' | 'WEBHOOK_ALLOW_PRIVATE' | 'SCAN_PSEUDONYM_SECRET' | 'TRUST_PROXY' | 'EPRESCRIPTION_CODE_KEY'> {
   /** Fastify's trustProxy: trust no proxy, every proxy, this many hops, or these addresses and networks. */
   TRUST_PROXY: boolean | number | string[]
   SCAN_PSEUDONYM_SECRET: string
+  EPRESCRIPTION_CODE_KEY: string
   AUTO_MIGRATE: boolean
   WEBHOOK_ALLOW_PRIVATE: boolean
   DEMO_DATA: boolean
@@ -91,6 +96,8 @@ export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_AL
 export const DEV_JWT_SECRET = 'development-only-secret-never-use-in-production-0000'
 /** The development key of the scan-log pharmacy pseudonyms when none is configured. Never valid in production. */
 export const DEV_SCAN_PSEUDONYM_SECRET = 'development-only-scan-pseudonym-key-never-in-production'
+/** The development key of the e-prescription code hashes when none is configured (the migration that hashed the existing rows uses the same). */
+export const DEV_EPRESCRIPTION_CODE_KEY = 'development-only-eprescription-code-key-never-in-production'
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -146,6 +153,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     JWT_SECRET: authMode === 'secret' ? (raw.JWT_SECRET ?? DEV_JWT_SECRET) : undefined,
     JWT_ALGORITHMS: authMode === 'secret' ? ['HS256'] : algorithms,
     SCAN_PSEUDONYM_SECRET: raw.SCAN_PSEUDONYM_SECRET ?? DEV_SCAN_PSEUDONYM_SECRET,
+    // Required in production: the e-prescription service refuses to start without it.
+    EPRESCRIPTION_CODE_KEY: raw.EPRESCRIPTION_CODE_KEY ?? DEV_EPRESCRIPTION_CODE_KEY,
     AUTO_MIGRATE: embedded || truthy(raw.AUTO_MIGRATE),
     WEBHOOK_ALLOW_PRIVATE: truthy(raw.WEBHOOK_ALLOW_PRIVATE),
     DEMO_DATA: raw.DEMO_DATA === undefined ? embedded : truthy(raw.DEMO_DATA),

@@ -1,5 +1,6 @@
 /**
- * Import of the public medicines database (BDPM) files into medicines, presentations and availability.
+ * Import of the public medicines database (BDPM) files into medicines, presentations, availability, generic
+ * groups, composition and prescription conditions.
  *
  * Format of every file: Windows-1252, tab-separated, no header, CRLF, DD/MM/YYYY dates, decimal comma,
  * stray spaces around fields, occasional blank lines. A bad line never stops the import: it is reported
@@ -12,8 +13,9 @@ import { type Insertable, type Kysely, sql, type Transaction } from 'kysely'
 import { type Actor, audit } from '../platform/audit.ts'
 import type { AvailabilityTable, DB, MedicinesTable, PresentationsTable } from '../platform/db/schema.ts'
 import { cip13Problem, cisProblem } from '../platform/identifiers.ts'
+import type { GenericType, MedicineComponentsTable } from './db.ts'
 
-export type BdpmFile = 'medicines' | 'presentations' | 'mitm' | 'availability'
+export type BdpmFile = 'medicines' | 'presentations' | 'mitm' | 'availability' | 'genericGroups' | 'composition' | 'conditions'
 
 /** The published file names, and their columns: `min` tolerates missing trailing optional columns. */
 export const BDPM_FILES: Record<BdpmFile, { name: string; columns: number; min: number }> = {
@@ -21,6 +23,9 @@ export const BDPM_FILES: Record<BdpmFile, { name: string; columns: number; min: 
   presentations: { name: 'CIS_CIP_bdpm.txt', columns: 13, min: 12 }, // the last one (reimbursement text) is optional
   mitm: { name: 'CIS_MITM.txt', columns: 4, min: 3 }, // the link is optional
   availability: { name: 'CIS_CIP_Dispo_Spec.txt', columns: 8, min: 7 }, // the link is optional
+  genericGroups: { name: 'CIS_GENER_bdpm.txt', columns: 5, min: 4 }, // the sort order is optional
+  composition: { name: 'CIS_COMPO_bdpm.txt', columns: 8, min: 8 },
+  conditions: { name: 'CIS_CPD_bdpm.txt', columns: 2, min: 2 },
 }
 
 export interface FileCounts {
@@ -33,7 +38,7 @@ export interface FileCounts {
   /** Existing rows identical to the line. */
   unchanged: number
   rejected: number
-  /** Availability only: statuses no longer published, removed (the file is the complete current list). */
+  /** Rows no longer published, removed: availability, generic groups, composition and conditions are complete lists. */
   removed: number
 }
 
@@ -53,6 +58,14 @@ export interface BdpmImportReport {
   presentations: FileCounts
   mitm: FileCounts
   availability: FileCounts
+  /** Generic group memberships (one per group and medicine). */
+  genericGroups: FileCounts
+  /** Composition rows (one per medicine, element, link, nature and substance). */
+  composition: FileCounts
+  /** Prescription and dispensing conditions (one per medicine and condition). */
+  conditions: FileCounts
+  /** Generic group members whose CIS is not in the medicines: kept (the répertoire lists withdrawn medicines), counted here. */
+  genericMembersWithoutMedicine: number
   /** Medicines in the database, after the import, whose holder maps to no lab. */
   medicinesWithoutLab: number
   /** Those holders, with how many medicines each: map them with PUT /v1/lab-holders/{holder}. */
@@ -211,6 +224,10 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
     presentations: emptyCounts(),
     mitm: emptyCounts(),
     availability: emptyCounts(),
+    genericGroups: emptyCounts(),
+    composition: emptyCounts(),
+    conditions: emptyCounts(),
+    genericMembersWithoutMedicine: 0,
     medicinesWithoutLab: 0,
     unmappedHolders: [],
     rejected: [],
@@ -465,6 +482,10 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
       for (const chunk of chunks(rows)) await tx.insertInto('availability').values(chunk).execute()
     }
 
+    if (files.genericGroups) await importGenericGroups(tx, files.genericGroups, report, rejecter('genericGroups'), knownCis, now)
+    if (files.composition) await importComposition(tx, files.composition, report.composition, rejecter('composition'), unknownCis, knownCis)
+    if (files.conditions) await importConditions(tx, files.conditions, report.conditions, rejecter('conditions'), unknownCis, knownCis)
+
     const unmapped = await tx
       .selectFrom('medicines')
       .select(['holder', (eb) => eb.fn.countAll<number>().as('n')])
@@ -488,6 +509,9 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
           presentations: report.presentations,
           mitm: report.mitm,
           availability: report.availability,
+          genericGroups: report.genericGroups,
+          composition: report.composition,
+          conditions: report.conditions,
           medicinesWithoutLab: report.medicinesWithoutLab,
         },
       },
@@ -530,7 +554,218 @@ async function holderResolver(tx: Transaction<DB>) {
   }
 }
 
-/** Reads whichever of the four BDPM files are in the folder (names matched without regard to case). */
+/** A whole number as the BDPM writes it (no sign, no separator); undefined otherwise. */
+const integer = (s: string) => (/^\d{1,9}$/.test(s) ? Number(s) : undefined)
+
+/**
+ * CIS_GENER_bdpm.txt: group id · group label · CIS · type (0 princeps, 1 generic, 2 by complementarity of
+ * posology, 4 substitutable) · sort order. The file is the complete répertoire: a membership no longer listed is
+ * removed, and a group left without members with it. Members need not be in CIS_bdpm.txt (withdrawn medicines
+ * stay in the répertoire): they are kept and counted.
+ */
+async function importGenericGroups(tx: Transaction<DB>, buf: Buffer, report: BdpmImportReport, reject: (line: number, reason: string) => void, knownCis: Set<string>, now: Date) {
+  const counts = report.genericGroups
+  const { lines, read } = splitLines('genericGroups', buf, reject)
+  counts.read = read
+  const groups = new Map<number, { label: string; line: number }>()
+  const members = new Map<string, { group_id: number; cis: string; type: GenericType; sort_order: number | null; line: number }>()
+  const keep = new Set<string>()
+  for (const { no, f } of lines) {
+    const [groupRaw, label, cis, typeRaw, sortRaw] = f as [string, string, string, string, string]
+    const groupId = integer(groupRaw)
+    const cisBad = cisProblem(cis)
+    if (groupId !== undefined && !cisBad) keep.add(`${groupId}|${cis}`) // a rejected line keeps what was known for its key
+    const type = /^[0124]$/.test(typeRaw) ? (Number(typeRaw) as GenericType) : undefined
+    const sort = sortRaw === '' ? null : integer(sortRaw)
+    const group = groupId === undefined ? undefined : groups.get(groupId)
+    const reason =
+      groupId === undefined
+        ? `identifiant de groupe invalide « ${groupRaw} » (nombre attendu)`
+        : !label
+          ? 'libellé du groupe générique absent'
+          : cisBad
+            ? `CIS « ${cis} » : ${cisBad.fr}`
+            : type === undefined
+              ? `type de générique invalide « ${typeRaw} » (attendu : 0, 1, 2 ou 4)`
+              : sort === undefined
+                ? `numéro de tri invalide « ${sortRaw} »`
+                : group && group.label !== label
+                  ? `libellé différent pour le groupe ${groupId} (ligne ${group.line})`
+                  : members.has(`${groupId}|${cis}`)
+                    ? `CIS ${cis} en double dans le groupe ${groupId} (déjà ligne ${members.get(`${groupId}|${cis}`)!.line})`
+                    : null
+    if (reason) {
+      reject(no, reason)
+      continue
+    }
+    if (!group) groups.set(groupId!, { label, line: no })
+    members.set(`${groupId}|${cis}`, { group_id: groupId!, cis, type: type!, sort_order: sort ?? null, line: no })
+  }
+
+  const existingGroups = new Map((await tx.selectFrom('generic_groups').select(['id', 'label']).execute()).map((g) => [g.id, g.label]))
+  const changedGroups = [...groups].filter(([id, g]) => existingGroups.get(id) !== g.label).map(([id, g]) => ({ id, label: g.label, updated_at: now }))
+  for (const chunk of chunks(changedGroups)) {
+    await tx.insertInto('generic_groups').values(chunk).onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({ label: eb.ref('excluded.label'), updated_at: eb.ref('excluded.updated_at') }))).execute()
+  }
+  const existing = new Map((await tx.selectFrom('generic_group_members').selectAll().execute()).map((m) => [`${m.group_id}|${m.cis}`, m]))
+  const upserts: Array<{ group_id: number; cis: string; type: GenericType; sort_order: number | null }> = []
+  for (const [key, { line: _line, ...m }] of members) {
+    const before = existing.get(key)
+    if (!knownCis.has(m.cis)) report.genericMembersWithoutMedicine++
+    if (!before) counts.inserted++
+    else if (before.type === m.type && before.sort_order === m.sort_order) {
+      counts.unchanged++
+      continue
+    } else counts.updated++
+    upserts.push(m)
+  }
+  for (const chunk of chunks(upserts)) {
+    await tx
+      .insertInto('generic_group_members')
+      .values(chunk)
+      .onConflict((oc) => oc.columns(['group_id', 'cis']).doUpdateSet((eb) => ({ type: eb.ref('excluded.type'), sort_order: eb.ref('excluded.sort_order') })))
+      .execute()
+  }
+  const stale = [...existing.values()].filter((m) => !keep.has(`${m.group_id}|${m.cis}`))
+  counts.removed = stale.length
+  for (const chunk of chunks(stale)) {
+    await tx
+      .deleteFrom('generic_group_members')
+      .where((eb) => eb.or(chunk.map((m) => eb.and([eb('group_id', '=', m.group_id), eb('cis', '=', m.cis)]))))
+      .execute()
+  }
+  await tx.deleteFrom('generic_groups').where(({ not, exists, selectFrom }) => not(exists(selectFrom('generic_group_members as m').select('m.cis').whereRef('m.group_id', '=', 'generic_groups.id')))).execute()
+}
+
+type ComponentRow = Omit<MedicineComponentsTable, never>
+const componentKey = (c: Pick<ComponentRow, 'cis' | 'element' | 'link_no' | 'nature' | 'substance_code'>) => `${c.cis}|${c.element}|${c.link_no}|${c.nature}|${c.substance_code}`
+
+/**
+ * CIS_COMPO_bdpm.txt: CIS · pharmaceutical element · substance code · substance · dosage · dosage reference ·
+ * nature (SA active substance, FT therapeutic fraction) · link number. A medicine's composition is replaced as a
+ * whole: when one of its lines is rejected, its other lines are not applied either (a half composition would let
+ * a product match a substance line it does not carry). Medicines no longer in the file lose their composition.
+ */
+async function importComposition(tx: Transaction<DB>, buf: Buffer, counts: FileCounts, reject: (line: number, reason: string) => void, unknownCis: (cis: string) => string, knownCis: Set<string>) {
+  const { lines, read } = splitLines('composition', buf, reject)
+  counts.read = read
+  const byCis = new Map<string, Array<ComponentRow & { line: number }>>()
+  const held = new Map<string, number>() // CIS whose composition is not applied -> the rejected line
+  const seen = new Map<string, number>()
+  for (const { no, f } of lines) {
+    const [cis, element, code, substance, dosage, reference, nature, linkRaw] = f as [string, string, string, string, string, string, string, string]
+    const linkNo = integer(linkRaw)
+    const cisBad = cisProblem(cis)
+    const row = { cis, element, link_no: linkNo ?? 0, nature: nature as 'SA' | 'FT', substance_code: code }
+    const reason = cisBad
+      ? `CIS « ${cis} » : ${cisBad.fr}`
+      : !knownCis.has(cis)
+        ? unknownCis(cis)
+        : !element
+          ? 'élément pharmaceutique absent'
+          : !/^\d{1,10}$/.test(code)
+            ? `code substance invalide « ${code} »`
+            : !substance
+              ? 'dénomination de la substance absente'
+              : nature !== 'SA' && nature !== 'FT'
+                ? `nature du composant invalide « ${nature} » (attendue : SA ou FT)`
+                : linkNo === undefined
+                  ? `numéro de liaison invalide « ${linkRaw} »`
+                  : seen.has(componentKey(row))
+                    ? `composant en double (déjà ligne ${seen.get(componentKey(row))})`
+                    : null
+    if (reason) {
+      reject(no, reason)
+      if (!cisBad && !held.has(cis)) held.set(cis, no)
+      continue
+    }
+    seen.set(componentKey(row), no)
+    const list = byCis.get(cis) ?? []
+    list.push({ ...row, substance, search_substance: searchName(substance), dosage: orNull(dosage), dosage_reference: orNull(reference), line: no })
+    byCis.set(cis, list)
+  }
+  for (const [cis, firstRejected] of held) {
+    for (const r of byCis.get(cis) ?? []) reject(r.line, `composition du CIS ${cis} non mise à jour : sa ligne ${firstRejected} est rejetée`)
+    byCis.delete(cis)
+  }
+
+  const existing = new Map<string, ComponentRow[]>()
+  for (const r of await tx.selectFrom('medicine_components').selectAll().execute()) {
+    const list = existing.get(r.cis) ?? []
+    list.push(r)
+    existing.set(r.cis, list)
+  }
+  const FIELDS = ['substance', 'dosage', 'dosage_reference'] as const
+  const replacedCis: string[] = []
+  const rows: ComponentRow[] = []
+  for (const [cis, list] of byCis) {
+    const before = new Map((existing.get(cis) ?? []).map((r) => [componentKey(r), r]))
+    let changed = before.size !== list.length
+    for (const { line: _line, ...r } of list) {
+      const b = before.get(componentKey(r))
+      if (!b) counts.inserted++
+      else if (FIELDS.every((k) => b[k] === r[k])) counts.unchanged++
+      else counts.updated++
+      if (!b || !FIELDS.every((k) => b[k] === r[k])) changed = true
+      rows.push(r)
+    }
+    const keys = new Set(list.map(componentKey))
+    counts.removed += [...before.keys()].filter((k) => !keys.has(k)).length
+    if (changed) replacedCis.push(cis)
+    else rows.splice(rows.length - list.length, list.length)
+  }
+  // Medicines that the file no longer describes (and whose lines were not rejected) lose their composition.
+  const gone = [...existing.keys()].filter((cis) => !byCis.has(cis) && !held.has(cis))
+  for (const cis of gone) counts.removed += existing.get(cis)!.length
+  for (const chunk of chunks([...replacedCis, ...gone])) await tx.deleteFrom('medicine_components').where('cis', 'in', chunk).execute()
+  for (const chunk of chunks(rows)) await tx.insertInto('medicine_components').values(chunk).execute()
+}
+
+/** CIS_CPD_bdpm.txt: CIS · condition (e.g. "liste I", "stupéfiants"). The complete list: conditions no longer published are removed. */
+async function importConditions(tx: Transaction<DB>, buf: Buffer, counts: FileCounts, reject: (line: number, reason: string) => void, unknownCis: (cis: string) => string, knownCis: Set<string>) {
+  const { lines, read } = splitLines('conditions', buf, reject)
+  counts.read = read
+  const seen = new Map<string, number>()
+  const keep = new Set<string>()
+  const rows: Array<{ cis: string; condition: string }> = []
+  const existing = new Set((await tx.selectFrom('prescription_conditions').select(['cis', 'condition']).execute()).map((c) => `${c.cis}\t${c.condition}`))
+  for (const { no, f } of lines) {
+    const [cis, condition] = f as [string, string]
+    const key = `${cis}\t${condition}` // fields never hold a tab
+    keep.add(key)
+    const cisBad = cisProblem(cis)
+    const reason = cisBad
+      ? `CIS « ${cis} » : ${cisBad.fr}`
+      : !knownCis.has(cis)
+        ? unknownCis(cis)
+        : !condition
+          ? 'condition absente'
+          : seen.has(key)
+            ? `condition en double pour le CIS ${cis} (déjà ligne ${seen.get(key)})`
+            : null
+    if (reason) {
+      reject(no, reason)
+      continue
+    }
+    seen.set(key, no)
+    if (existing.has(key)) counts.unchanged++
+    else {
+      counts.inserted++
+      rows.push({ cis, condition })
+    }
+  }
+  for (const chunk of chunks(rows)) await tx.insertInto('prescription_conditions').values(chunk).execute()
+  const stale = [...existing].filter((k) => !keep.has(k)).map((k) => k.split('\t') as [string, string])
+  counts.removed = stale.length
+  for (const chunk of chunks(stale)) {
+    await tx
+      .deleteFrom('prescription_conditions')
+      .where((eb) => eb.or(chunk.map(([cis, condition]) => eb.and([eb('cis', '=', cis), eb('condition', '=', condition)]))))
+      .execute()
+  }
+}
+
+/** Reads whichever of the BDPM files are in the folder (names matched without regard to case). */
 export async function readBdpmDirectory(dir: string): Promise<BdpmBuffers> {
   const info = await stat(dir).catch(() => null)
   if (!info?.isDirectory()) throw new Error(`Dossier introuvable : ${dir}`)

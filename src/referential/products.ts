@@ -10,6 +10,7 @@ import { IdempotencyKeyHeader, problems } from '../platform/openapi.ts'
 import { component, Page, PageQuery, ProductCode } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
 import { normaliseHolder, searchName } from './bdpm.ts'
+import './db.ts'
 import { escapeLike } from './organisations.ts'
 import { type DeclaredAvailability, declaredAvailability } from '../shortages/public.ts'
 
@@ -63,6 +64,44 @@ export const ProductAvailability = component(
 
 const LabRef = Type.Object({ id: Type.String({ description: 'SIREN of the lab.' }), name: Type.String() }, { description: 'The exploiting lab, from the holder mapping.' })
 
+const GENERIC_TYPES = { 0: 'princeps', 1: 'generic', 2: 'complementary-posology', 4: 'substitutable' } as const
+const GenericType = Type.Enum(['princeps', 'generic', 'complementary-posology', 'substitutable'], { description: 'The medicine’s place in the group (BDPM type 0, 1, 2 or 4).' })
+
+export const GenericGroupMembership = component(
+  Type.Object(
+    {
+      id: Type.Integer({ description: 'Generic group (répertoire des génériques): see /v1/generic-groups/{id}.' }),
+      label: Type.String(),
+      type: GenericType,
+      typeCode: Type.Integer({ description: 'As published: 0 princeps, 1 generic, 2 generic by complementarity of posology, 4 substitutable generic.' }),
+    },
+    { $id: 'GenericGroupMembership', examples: [{ id: 1312, label: 'ROSUVASTATINE … 5 mg - CRESTOR 5 mg, comprimé pelliculé', type: 'generic', typeCode: 1 }] },
+  ),
+)
+
+export const MedicineComponent = component(
+  Type.Object(
+    {
+      element: Type.String({ description: 'Pharmaceutical element, e.g. comprimé.' }),
+      link: Type.Integer({ description: 'An active substance and its therapeutic fraction share this number.' }),
+      nature: Type.Enum(['active-substance', 'therapeutic-fraction'], { description: 'SA or FT in the BDPM.' }),
+      substanceCode: Type.String({ description: 'ANSM substance code.' }),
+      substance: Type.String(),
+      dosage: nullable(Type.String({ examples: ['500 mg'] })),
+      dosageReference: nullable(Type.String({ examples: ['une gélule'] })),
+    },
+    { $id: 'MedicineComponent', description: 'One line of the composition (CIS_COMPO_bdpm.txt).' },
+  ),
+)
+
+/** What the BDPM says a medicine is made of, which generic groups it belongs to and how it may be prescribed. */
+const MedicineDetails = {
+  genericGroups: Type.Array(GenericGroupMembership, { description: 'Generic groups the medicine belongs to (CIS_GENER_bdpm.txt).' }),
+  composition: Type.Array(MedicineComponent, { description: 'Composition (CIS_COMPO_bdpm.txt).' }),
+  prescriptionConditions: Type.Array(Type.String(), { description: 'Prescription and dispensing conditions (CIS_CPD_bdpm.txt), e.g. "liste I".', examples: [['liste I']] }),
+}
+type Details = { genericGroups: Static<typeof GenericGroupMembership>[]; composition: Static<typeof MedicineComponent>[]; prescriptionConditions: string[] }
+
 const PRODUCT_EXAMPLE = {
   cip13: '3400949497294', gtin: '03400949497294', cip7: '4949729', cis: '60002283',
   name: 'ROSUVASTATINE BIOGARAN 10 mg, comprimé pelliculé', label: 'plaquette(s) thermoformée(s) PVC aluminium de 30 comprimé(s)',
@@ -70,6 +109,8 @@ const PRODUCT_EXAMPLE = {
   lab: { id: '412345670', name: 'BIOGARAN' }, holder: 'BIOGARAN',
   marketing: { medicineState: 'Commercialisée', authorisationStatus: 'Autorisation active', presentationState: 'Déclaration de commercialisation', administrativeStatus: 'Présentation active', declarationDate: '2011-03-16' },
   availability: null, priceEur: 24.34, reimbursementRate: '100%', hospitalApproved: false,
+  genericGroups: [], composition: [{ element: 'comprimé', link: 1, nature: 'therapeutic-fraction', substanceCode: '93041', substance: 'ROSUVASTATINE', dosage: '10 mg', dosageReference: 'un comprimé' }],
+  prescriptionConditions: ['liste I'],
 }
 
 export const Product = component(
@@ -100,6 +141,7 @@ export const Product = component(
       priceEur: nullable(Type.Number({ description: 'Public price excluding the dispensing fee, in euros.' })),
       reimbursementRate: nullable(Type.String({ examples: ['65%'] })),
       hospitalApproved: nullable(Type.Boolean({ description: 'Approved for hospital use (agréé aux collectivités).' })),
+      ...MedicineDetails,
     },
     { $id: 'Product', description: 'One presentation (box) with its medicine, lab and current availability.', examples: [PRODUCT_EXAMPLE] },
   ),
@@ -152,6 +194,7 @@ export const Medicine = component(
       authorisationDate: nullable(DateOnly),
       availability: nullable(ProductAvailability),
       presentations: Type.Array(MedicinePresentation),
+      ...MedicineDetails,
       updatedAt: Type.String({ format: 'date-time' }),
     },
     {
@@ -162,7 +205,7 @@ export const Medicine = component(
           cis: '60002283', name: 'ROSUVASTATINE BIOGARAN 10 mg, comprimé pelliculé', form: 'comprimé pelliculé', routes: ['orale'], atc: null, mitm: false,
           niche: false, enhancedMonitoring: false, lab: { id: '412345670', name: 'BIOGARAN' }, holder: 'BIOGARAN', authorisationStatus: 'Autorisation active',
           procedure: 'Procédure décentralisée', marketingState: 'Commercialisée', authorisationDate: '2011-03-16', availability: null,
-          presentations: [], updatedAt: '2026-11-22T08:00:00.000Z',
+          presentations: [], genericGroups: [], composition: [], prescriptionConditions: ['liste I'], updatedAt: '2026-11-22T08:00:00.000Z',
         },
       ],
     },
@@ -207,6 +250,25 @@ export const LabHolderPut = component(
       reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
     },
     { $id: 'LabHolderPut', additionalProperties: false, examples: [{ labId: '301234563', reason: 'Exploitant indiqué par l’ANSM' }] },
+  ),
+)
+
+export const GenericGroup = component(
+  Type.Object(
+    {
+      id: Type.Integer(),
+      label: Type.String(),
+      members: Type.Array(
+        Type.Object({
+          cis: Type.String(),
+          name: nullable(Type.String({ description: 'Null when the medicine is not (or no longer) in the referential.' })),
+          type: GenericType,
+          typeCode: Type.Integer(),
+        }),
+        { description: 'In the published order: the princeps first.' },
+      ),
+    },
+    { $id: 'GenericGroup', description: 'A group of the répertoire des génériques: a pharmacist may substitute one member for another.' },
   ),
 )
 
@@ -297,7 +359,34 @@ const routesOf = (routes: string | null) => (routes ? routes.split(';').map((r) 
 const priceOf = (v: string | number | null) => (v === null ? null : Number(v))
 const labOf = (id: string | null, name: string | null) => (id ? { id, name: name ?? id } : null)
 
-function toProduct(r: ProductRow, declared: Map<string, DeclaredAvailability>): Static<typeof Product> {
+/** Generic groups, composition and conditions of the given medicines, in three queries. */
+async function detailsOf(db: Db, cisList: string[]): Promise<(cis: string) => Details> {
+  const cis = [...new Set(cisList)]
+  const empty = (): Details => ({ genericGroups: [], composition: [], prescriptionConditions: [] })
+  if (cis.length === 0) return empty
+  const [groups, components, conditions] = await Promise.all([
+    db.selectFrom('generic_group_members as gm').innerJoin('generic_groups as g', 'g.id', 'gm.group_id').select(['gm.cis', 'g.id', 'g.label', 'gm.type']).where('gm.cis', 'in', cis).orderBy('g.id').execute(),
+    db.selectFrom('medicine_components').selectAll().where('cis', 'in', cis).orderBy('element').orderBy('link_no').orderBy('nature', 'desc').orderBy('substance_code').execute(),
+    db.selectFrom('prescription_conditions').select(['cis', 'condition']).where('cis', 'in', cis).orderBy('condition').execute(),
+  ])
+  const by = new Map<string, Details>()
+  const of = (c: string) => {
+    let d = by.get(c)
+    if (!d) by.set(c, (d = empty()))
+    return d
+  }
+  for (const g of groups) of(g.cis).genericGroups.push({ id: g.id, label: g.label, type: GENERIC_TYPES[g.type], typeCode: g.type })
+  for (const c of components) {
+    of(c.cis).composition.push({
+      element: c.element, link: c.link_no, nature: c.nature === 'SA' ? 'active-substance' : 'therapeutic-fraction', substanceCode: c.substance_code,
+      substance: c.substance, dosage: c.dosage, dosageReference: c.dosage_reference,
+    })
+  }
+  for (const c of conditions) of(c.cis).prescriptionConditions.push(c.condition)
+  return (c: string) => by.get(c) ?? empty()
+}
+
+function toProduct(r: ProductRow, declared: Map<string, DeclaredAvailability>, details: Details): Static<typeof Product> {
   const own = availabilityOf({ code: r.ap_code, label: r.ap_label, start: r.ap_start, end: r.ap_end, returned: r.ap_return, link: r.ap_link }, 'presentation')
   const medicineWide = availabilityOf({ code: r.am_code, label: r.am_label, start: r.am_start, end: r.am_end, returned: r.am_return, link: r.am_link }, 'medicine')
   return {
@@ -328,6 +417,7 @@ function toProduct(r: ProductRow, declared: Map<string, DeclaredAvailability>): 
     priceEur: priceOf(r.price_eur),
     reimbursementRate: r.reimbursement_rate,
     hospitalApproved: r.hospital_approved,
+    ...details,
   }
 }
 
@@ -350,6 +440,7 @@ export async function getMedicine(db: Db, cis: string): Promise<Static<typeof Me
     .orderBy('p.cip13')
     .execute()
   const declared = await declaredAvailability(db, presentations.map((p) => p.cip13))
+  const details = (await detailsOf(db, [cis]))(cis)
   return {
     cis: m.cis,
     name: m.name,
@@ -383,6 +474,7 @@ export async function getMedicine(db: Db, cis: string): Promise<Static<typeof Me
         declared.get(p.cip13),
       ),
     })),
+    ...details,
     updatedAt: m.updated_at.toISOString(),
   }
 }
@@ -465,7 +557,7 @@ const productRoutes: RoutePlugin = async (app) => {
       }
       const rows = await query
       if (!rows[0]) throw productNotFound(code)
-      return toProduct(rows[0], await declaredAvailability(app.db, [rows[0].cip13]))
+      return toProduct(rows[0], await declaredAvailability(app.db, [rows[0].cip13]), (await detailsOf(app.db, [rows[0].cis]))(rows[0].cis))
     },
   )
 
@@ -520,8 +612,8 @@ const productRoutes: RoutePlugin = async (app) => {
       const rows = await query.execute()
       const page = rows.slice(0, limit)
       const last = page[page.length - 1]
-      const declared = await declaredAvailability(app.db, page.map((r) => r.cip13))
-      return { items: page.map((r) => toProduct(r, declared)), nextCursor: rows.length > limit && last ? encodeCursor({ s: last.search_name, c: last.cip13 }, filter) : null }
+      const [declared, details] = await Promise.all([declaredAvailability(app.db, page.map((r) => r.cip13)), detailsOf(app.db, page.map((r) => r.cis))])
+      return { items: page.map((r) => toProduct(r, declared, details(r.cis))), nextCursor: rows.length > limit && last ? encodeCursor({ s: last.search_name, c: last.cip13 }, filter) : null }
     },
   )
 
@@ -541,6 +633,35 @@ const productRoutes: RoutePlugin = async (app) => {
       const medicine = await getMedicine(app.db, request.params.cis)
       if (!medicine) throw medicineNotFound(request.params.cis)
       return medicine
+    },
+  )
+
+  app.get(
+    '/generic-groups/:id',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags: ['referential'],
+        operationId: 'getGenericGroup',
+        summary: 'One generic group and its members',
+        description: 'From CIS_GENER_bdpm.txt: the princeps and its generics, in the published order. Members withdrawn from the referential are listed with `name: null`.',
+        params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 999_999_999 }) }),
+        response: { 200: GenericGroup, ...problems(404) },
+      },
+    },
+    async (request) => {
+      const { id } = request.params
+      const group = await app.db.selectFrom('generic_groups').select(['id', 'label']).where('id', '=', id).executeTakeFirst()
+      if (!group) throw notFound(`Le groupe générique ${id}`, `Generic group ${id}`)
+      const members = await app.db
+        .selectFrom('generic_group_members as gm')
+        .leftJoin('medicines as m', 'm.cis', 'gm.cis')
+        .select(['gm.cis', 'gm.type', 'm.name'])
+        .where('gm.group_id', '=', id)
+        .orderBy('gm.sort_order')
+        .orderBy('gm.cis')
+        .execute()
+      return { id: group.id, label: group.label, members: members.map((m) => ({ cis: m.cis, name: m.name, type: GENERIC_TYPES[m.type], typeCode: m.type })) }
     },
   )
 
