@@ -15,7 +15,8 @@ const SEED = Number(process.env.FC_SEED ?? 20261206)
 const RUNS = Number(process.env.FC_RUNS ?? 300)
 const GS = '\x1d'
 const SERIALIZED = '3400949497294' // its lab uploads its packs
-const PLAIN = '3400936128149' // no packs uploaded: a 2011-style DataMatrix (01, 17, 10) is enough
+const PLAIN = '3400927612343' // paracetamol: no prescription condition, no packs uploaded: a 2011-style DataMatrix (01, 17, 10) is enough
+const RX = '3400936128149' // amoxicillin, liste I: under serialization by the referential, though its lab uploaded nothing
 const BLOCKED = ['LOT42', 'B2021A', 'X17B', 'AB1'] // recalled on both products; some hold what reads as an AI
 const SERIALS = ['SERIAL9', 'abc123', 'S-1/2', '2110AB']
 const now = new Date('2026-12-06T10:00:00Z')
@@ -136,6 +137,7 @@ t.test('the check and verification, on one instance over one database', async (t
     t.same(await box(`]d2010${PLAIN}1730123110LOT42`), ['blocked', 'BATCH_RECALLED'], 'the 2011 DataMatrix (01, 17, 10) of a product without serials')
     t.same(await box(`]d2010${SERIALIZED}1730123110LOT42`), ['unreadable', 'MISSING_AI'], 'a serialized product’s DataMatrix without its serial')
     t.same(await box(`]d2010${SERIALIZED}10LOT42${GS}21SERIAL9`), ['unreadable', 'MISSING_AI'], 'nor without its expiry')
+    t.same(await box(`]d2010${RX}1730123110LOT42`), ['unreadable', 'MISSING_AI'], 'a prescription-only product (liste I) is under serialization by the referential alone')
     t.same(await box(`]d2010${PLAIN}1730123110C2021X`), ['clear', undefined], 'a batch holding "21" is read as it is when no reading of it is blocked')
     t.same(await box(`]d2010${PLAIN}1730123110B2021A`), ['unreadable', 'MISSING_SEPARATOR'], 'but when its two readings (B2021A, or B20 then serial A) do not give the same answer, it is not read')
     t.same(await box(`]d2010${PLAIN}10B2021A${GS}17301231`), ['unreadable', 'MISSING_SEPARATOR'], 'wherever the batch is')

@@ -194,12 +194,19 @@ const NO_RECALLS: BlockEntry[] = []
 const NOTHING: BoxFacts = Object.freeze({ recalls: NO_RECALLS, batch: null, product: null, serialized: false })
 
 // The whole set (reload) and the facts of a few boxes (an instance that is not current), in one statement each:
-// recall rows, the lab's non-active statuses, and the products under serialization.
+// recall rows, the lab's non-active statuses, and the products under serialization: those whose lab has uploaded
+// packs or set a status, and those the referential says are prescription-only (EU regulation 2016/161: medicines
+// subject to prescription bear the unique identifier; the BDPM's prescription conditions "liste I", "liste II" and
+// "stupéfiants" say so).
+export const PRESCRIPTION_ONLY = ['liste I', 'liste II', 'stupéfiants'] as const
+const RX = PRESCRIPTION_ONLY.map((c) => `'${c}'`).join(', ')
 const ALL_FACTS_SQL = `
   select 'r' as kind, ${RECALL_COLUMNS}, null as status, null as reason from dispensation_blocks
   union all select 'b', cip13, batch, null, null, null, null, null, null, null, updated_at, status, status_reason from serial_batches where status <> 'active'
   union all select 'p', cip13, null, null, null, null, null, null, null, null, updated_at, status, status_reason from serial_products where status <> 'active'
-  union all select 's', cip13, null, null, null, null, null, null, null, null, null, null, null from (select distinct cip13 from serial_batches union select cip13 from serial_products) s`
+  union all select 's', cip13, null, null, null, null, null, null, null, null, null, null, null from (
+    select distinct cip13 from serial_batches union select cip13 from serial_products
+    union select p.cip13 from presentations p where exists (select 1 from prescription_conditions c where c.cis = p.cis and c.condition in (${RX}))) s`
 
 const SOME_FACTS_SQL = `
   with i as (select distinct * from unnest($1::text[], $2::text[]) as i(cip13, batch))
@@ -211,7 +218,8 @@ const SOME_FACTS_SQL = `
     from serial_products p where p.cip13 = any($1::text[]) and p.status <> 'active'
   union all select 's', c.cip13, null, null, null, null, null, null, null, null, null, null, null
     from (select distinct cip13 from i) c
-    where exists (select 1 from serial_batches b where b.cip13 = c.cip13) or exists (select 1 from serial_products p where p.cip13 = c.cip13)`
+    where exists (select 1 from serial_batches b where b.cip13 = c.cip13) or exists (select 1 from serial_products p where p.cip13 = c.cip13)
+       or exists (select 1 from presentations p join prescription_conditions pc on pc.cis = p.cis where p.cip13 = c.cip13 and pc.condition in (${RX}))`
 
 type FactRow = RecallRow & StatusRow & { kind: 'r' | 'b' | 'p' | 's' }
 

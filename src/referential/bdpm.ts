@@ -10,6 +10,7 @@ import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import iconv from 'iconv-lite'
 import { type Insertable, type Kysely, sql, type Transaction } from 'kysely'
+import { bumpGeneration } from '../dispensation/registry.ts'
 import { type Actor, audit } from '../platform/audit.ts'
 import type { AvailabilityTable, DB, MedicinesTable, PresentationsTable } from '../platform/db/schema.ts'
 import { cip13Problem, cisProblem } from '../platform/identifiers.ts'
@@ -485,6 +486,10 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
     if (files.genericGroups) await importGenericGroups(tx, files.genericGroups, report, rejecter('genericGroups'), knownCis, now)
     if (files.composition) await importComposition(tx, files.composition, report.composition, rejecter('composition'), unknownCis, knownCis)
     if (files.conditions) await importConditions(tx, files.conditions, report.conditions, rejecter('conditions'), unknownCis, knownCis)
+    // New presentations or conditions may put products under serialization (prescription-only): every API instance
+    // reloads what the dispensation check holds.
+    const c = report.conditions
+    if (c.inserted + c.updated + c.removed + report.presentations.inserted > 0) await bumpGeneration(tx)
 
     const unmapped = await tx
       .selectFrom('medicines')
