@@ -610,6 +610,22 @@ function recipientStates(db: Db, recallId: string) {
   return db
     .selectFrom('recall_recipients as rr')
     .innerJoin('organisations as o', 'o.id', 'rr.org_id')
+    // The latest paper letter asked for this recipient (a fax of one of the message's events given up).
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('paper_letters as l')
+          .innerJoin('events as e', 'e.id', 'l.event_id')
+          .select(['l.id as letter_id', 'l.status as letter_status', 'l.sent_at as letter_sent_at'])
+          .whereRef('l.org_id', '=', 'rr.org_id')
+          .where('e.subject_type', 'in', ['recall', 'alert'])
+          .where(sql<boolean>`e.subject_id = rr.recall_id::text`)
+          .orderBy('l.created_at', 'desc')
+          .limit(1)
+          .as('lt'),
+      (join) => join.onTrue(),
+    )
+    .select(['lt.letter_id', 'lt.letter_status', 'lt.letter_sent_at'])
     .select([
       'rr.org_id', 'rr.role', 'rr.department', 'rr.region', 'rr.read_at', 'rr.ack_status', 'rr.ack', 'rr.acked_at', 'rr.reminders', 'o.name',
       sql<boolean>`rr.acked_at is not null or exists (select 1 from event_deliveries d join recall_versions v on v.event_id = d.event_id where v.recall_id = rr.recall_id and d.org_id = rr.org_id and (d.delivered_at is not null or d.read_at is not null))`.as('reached'),
@@ -667,6 +683,16 @@ export async function coverageOf(db: Db, r: RecallRow) {
     else if (row.fax_status === 'failed') faxes.failed++
     else if (row.fax_status === 'paper_letter') faxes.paperLetter++
   }
+  const letterRows = await db
+    .selectFrom('paper_letters as l')
+    .innerJoin('events as e', 'e.id', 'l.event_id')
+    .select(['l.status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('e.subject_type', '=', LABEL[r.kind].object)
+    .where('e.subject_id', '=', r.id)
+    .groupBy('l.status')
+    .execute()
+  const letters = { pending: 0, sent: 0 }
+  for (const l of letterRows) letters[l.status] = Number(l.n)
   return {
     id: r.id,
     reference: r.reference,
@@ -676,6 +702,7 @@ export async function coverageOf(db: Db, r: RecallRow) {
     byCategory: [...byCategory.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([category, c]) => ({ category, ...c, quantities: categoryQuantities.get(category)! })),
     byDepartment: [...byDepartment.values()].sort((a, b) => (a.department ?? '').localeCompare(b.department ?? '')),
     faxes,
+    letters,
   }
 }
 
@@ -704,6 +731,7 @@ export async function recipientsOf(db: Db, kind: PipelineKind, r: RecallRow, fil
       readAt: iso(row.first_read_at),
       acknowledgement: await ackView(db, r.id, row),
       fax: row.fax_status,
+      letter: row.letter_id ? { id: row.letter_id, status: row.letter_status!, sentAt: iso(row.letter_sent_at) } : null,
       reminders: row.reminders,
     })
   }

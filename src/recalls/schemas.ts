@@ -364,7 +364,11 @@ export const Coverage = component(
       quantities: Quantities,
       byCategory: Type.Array(Type.Object({ category: Type.String(), ...Counts, quantities: Quantities })),
       byDepartment: Type.Array(Type.Object({ department: nullable(Type.String()), region: nullable(Type.String()), ...Counts })),
-      faxes: Type.Object({ queued: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), paperLetter: Type.Integer() }),
+      faxes: Type.Object({ queued: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), paperLetter: Type.Integer({ description: 'Recipients whose latest fax was given up for a paper letter.' }) }),
+      letters: Type.Object(
+        { pending: Type.Integer({ description: 'To post (GET /v1/paper-letters).' }), sent: Type.Integer({ description: 'Recorded as posted.' }) },
+        { description: 'Paper letters asked for this message’s faxes that failed after every retry.' },
+      ),
     },
     {
       $id: 'RecallCoverage',
@@ -375,6 +379,7 @@ export const Coverage = component(
         byCategory: [{ category: 'pharmacy', recipients: 2, reached: 2, read: 2, acknowledged: 1, done: 1, quantities: { quarantined: 12, returned: 0, destroyed: 0, noStock: 0 } }],
         byDepartment: [{ department: '75', region: '11', recipients: 2, reached: 2, read: 2, acknowledged: 1, done: 1 }],
         faxes: { queued: 0, sent: 1, failed: 0, paperLetter: 0 },
+        letters: { pending: 0, sent: 0 },
       }],
     },
   ),
@@ -385,12 +390,15 @@ export const Recipient = Type.Object({
   readAt: nullable(Timestamp),
   acknowledgement: nullable(Acknowledgement),
   fax: nullable(Type.String({ description: 'Fax status of the latest notice: queued, sent, failed, paper_letter; null when not faxed.' })),
+  letter: nullable(
+    Type.Object({ id: Type.String({ format: 'uuid' }), status: Type.Enum(['pending', 'sent']), sentAt: nullable(Timestamp) }, { description: 'The latest paper letter asked for this recipient (a fax given up), and whether it was posted.' }),
+  ),
   reminders: Type.Integer(),
 })
 export const RecipientPage = component(
   Type.Object({ items: Type.Array(Recipient), nextCursor: nullable(Type.String()) }, {
     $id: 'RecallRecipientPage',
-    examples: [{ items: [{ org: { id: '920100070', name: 'Répartition Île-de-France', role: 'wholesaler', department: '92', region: '11' }, reached: true, readAt: null, acknowledgement: null, fax: 'sent', reminders: 1 }], nextCursor: null }],
+    examples: [{ items: [{ org: { id: '920100070', name: 'Répartition Île-de-France', role: 'wholesaler', department: '92', region: '11' }, reached: true, readAt: null, acknowledgement: null, fax: 'sent', letter: null, reminders: 1 }], nextCursor: null }],
   }),
 )
 export const QueueItem = Type.Object({
