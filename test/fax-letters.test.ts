@@ -176,6 +176,48 @@ t.test('a fax that keeps failing: retries over hours, then a letter the lab prin
   })
 })
 
+t.test('the lab records an acknowledgement sent back on paper', async (t) => {
+  const ctx = await setup(t)
+  const { app, auth, jobs } = ctx
+  const lab = auth('lab', ORG.labBiogaran, 'alice')
+  const id = await broadcast(ctx)
+  await jobs.runDue()
+  const url = (org: string) => `/v1/recalls/${id}/recipients/${org}/acknowledgement`
+  const form = { status: 'done', returned: 24, source: 'letter', signedBy: 'M. Durand, pharmacien responsable', signedOn: '2026-11-22' }
+
+  t.test('the rules of an acknowledgement apply, and the form’s details are required', async (t) => {
+    const bare = await app.inject({ method: 'PUT', url: url(ORG.wholesaler), headers: lab, payload: { ...form, returned: undefined } })
+    t.equal(bare.statusCode, 400)
+    t.equal(bare.json().errors[0].field, 'body.quarantined')
+    const future = await app.inject({ method: 'PUT', url: url(ORG.wholesaler), headers: lab, payload: { ...form, signedOn: '2026-12-25' } })
+    t.equal(future.statusCode, 400)
+    t.equal(future.json().errors[0].field, 'body.signedOn')
+    const unsigned = await app.inject({ method: 'PUT', url: url(ORG.wholesaler), headers: lab, payload: { ...form, signedBy: undefined } })
+    t.equal(unsigned.statusCode, 400)
+    t.equal(unsigned.json().errors[0].field, 'body.signedBy')
+  })
+
+  t.test('recorded for the recipient: coverage and the recipient’s history show it', async (t) => {
+    const res = await app.inject({ method: 'PUT', url: url(ORG.wholesaler), headers: lab, payload: form })
+    t.equal(res.statusCode, 200, res.body)
+    t.match(res.json(), { status: 'done', returned: 24, changes: 1 })
+    t.equal((await app.inject({ method: 'PUT', url: url(ORG.hospital), headers: lab, payload: { status: 'done', noStock: true, source: 'fax', signedBy: 'Dr Roux', signedOn: '2026-11-22' } })).statusCode, 200)
+    const coverage = (await app.inject({ method: 'GET', url: `/v1/recalls/${id}/coverage`, headers: lab })).json()
+    t.match(coverage, { done: 2, quantities: { returned: 24, noStock: 1 } })
+    const own = (await app.inject({ method: 'GET', url: `/v1/recalls/${id}/acknowledgement`, headers: auth('wholesaler', ORG.wholesaler) })).json()
+    t.match(own.history, [{ seq: 1, returned: 24, source: 'letter', signedBy: 'M. Durand, pharmacien responsable', signedOn: '2026-11-22', by: { org: ORG.labBiogaran, user: 'alice' } }])
+    const again = await app.inject({ method: 'PUT', url: url(ORG.wholesaler), headers: lab, payload: form })
+    t.match(again.json(), { changes: 1 }, 'the same form twice is one record')
+  })
+
+  t.test('only the owning lab, only for a recipient', async (t) => {
+    t.equal((await app.inject({ method: 'PUT', url: url(ORG.wholesaler), headers: auth('lab', ORG.labArrow), payload: form })).statusCode, 404)
+    t.equal((await app.inject({ method: 'PUT', url: url(ORG.pharmacyLyon), headers: lab, payload: form })).statusCode, 404, 'Lyon was not addressed')
+    t.equal((await app.inject({ method: 'PUT', url: url(ORG.wholesaler), headers: auth('wholesaler', ORG.wholesaler), payload: form })).statusCode, 403)
+    t.equal((await app.inject({ method: 'PUT', url: url(ORG.wholesaler), headers: auth('ansm', ORG.ansm), payload: form })).statusCode, 403)
+  })
+})
+
 t.test('the retry schedule is configurable', async (t) => {
   t.same(loadConfig({ FAX_RETRY_MINUTES: '1,5' }).FAX_RETRY_MINUTES, [1, 5])
   t.ok(loadConfig({}).FAX_RETRY_MINUTES.reduce((a, b) => a + b, 0) >= 6 * 60, 'by default, over several hours')

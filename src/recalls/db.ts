@@ -141,7 +141,14 @@ export interface RecallAckHistoryTable {
   version: number
   user_id: string | null
   at: Timestamp
+  /** recipient: given by the recipient itself; fax / letter: the paper form it sent back, recorded by the lab. */
+  source: ColumnType<AckSource, AckSource | undefined, AckSource>
+  recorded_by_org: string | null
+  signed_by: string | null
+  signed_on: ColumnType<string | null, string | null | undefined, string | null>
 }
+
+export type AckSource = 'recipient' | 'fax' | 'letter'
 
 export interface RecallReportsTable {
   recall_id: string

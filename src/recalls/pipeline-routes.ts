@@ -38,7 +38,7 @@ import {
 import { localiseReport } from './report-labels.ts'
 import { reportPdf } from './report-pdf.ts'
 import { closeRound, contentChanges, historyOf, openRound } from './rounds.ts'
-import { AcknowledgementHistory, AcknowledgementInput, Acknowledgement, CancelScheduleInput, CommentInput, DiscardInput, Coverage, DecisionInput, History, RECALL_STATUSES, RecipientPage, Report, schemasFor, ThreadEntry } from './schemas.ts'
+import { AcknowledgementHistory, AcknowledgementInput, Acknowledgement, PaperAcknowledgementInput, CancelScheduleInput, CommentInput, DiscardInput, Coverage, DecisionInput, History, RECALL_STATUSES, RecipientPage, Report, schemasFor, ThreadEntry } from './schemas.ts'
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const binary = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: 'string', format: 'binary' } } } })
@@ -559,6 +559,33 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
         if (!RECIPIENT_ROLES.includes(principal.role)) throw notFoundFor(kind, request.params.id)
         const r = await visibleRecall(app.db, kind, request.params.id, principal)
         return (await acknowledgementHistory(app.db, kind, r, principal.org)) as never
+      },
+    )
+
+    app.put(
+      `${base}/:id/recipients/:orgId/acknowledgement`,
+      {
+        config: { roles: ['lab'] },
+        schema: {
+          tags,
+          operationId: `record${N}PaperAcknowledgement`,
+          summary: 'Lab: record the acknowledgement a recipient sent back on paper',
+          description: [
+            'A wholesaler or hospital pharmacy reached by fax (or by letter) returns the signed form at the end of the notice: ' + (kind === 'recall' ? 'the boxes quarantined, returned, destroyed, or none in stock' : 'that it read the message') + '. The owning lab records it here for that recipient, with how it came back (`source`), who signed and when.',
+            'The same rules as the recipient’s own acknowledgement apply (a `done` says what was done; `read` after `done` changes nothing; the same one again records nothing); it counts in coverage and the report, and the history shows it as recorded by the lab from the paper form. Another lab’s ' + what + ', or an organisation it was not addressed to: 404; closed: 409.',
+          ].join('\n\n'),
+          params: Type.Object({ id: Type.String({ format: 'uuid' }), orgId: Type.String({ minLength: 1, maxLength: 20, description: 'The recipient (FINESS).' }) }),
+          headers: IdempotencyKeyHeader,
+          body: PaperAcknowledgementInput,
+          response: { 200: Acknowledgement, ...problems(404, 409) },
+        },
+      },
+      async (request) => {
+        const principal = principalOf(request)
+        const { source, signedBy, signedOn, ...body } = request.body
+        const onBehalf = { org: request.params.orgId, source, signedBy, signedOn }
+        const { view: ack } = await recordAck(app, kind, request.params.id, principal, actorOf(principal, request.id), body, langOf(request), onBehalf)
+        return ack as never
       },
     )
 

@@ -245,6 +245,7 @@ export function targetDepartments(c: RecallContent): string[] {
 
 // ---- references and history ------------------------------------------------------------------------------
 
+const parisDate = (d: Date) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Paris', year: 'numeric', month: '2-digit', day: '2-digit' }).format(d)
 const parisYear = (d: Date) => Number(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', year: 'numeric' }).format(d))
 
 /** R-2026-0001 / A-2026-0001: gapless per kind and year (the counter row is taken in the creating transaction). */
@@ -477,7 +478,15 @@ export interface AckInput {
  * Records a recipient's acknowledgement. The same acknowledgement twice is one record; a different one
  * replaces it and the previous stays in the history. 'read' after 'done' changes nothing.
  */
-export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: string, principal: Principal, actor: Actor, body: AckInput, lang: Lang) {
+/** A paper acknowledgement (the form of a fax notice or a letter) the lab records for a recipient. */
+export interface OnBehalf {
+  org: string
+  source: 'fax' | 'letter'
+  signedBy: string
+  signedOn: string
+}
+
+export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: string, principal: Principal, actor: Actor, body: AckInput, lang: Lang, onBehalf?: OnBehalf) {
   if (kind === 'alert' && body.status === 'done') {
     throw fieldProblem('body.status', 'enum', { fr: 'une alerte s’acquitte par « read » (lecture)', en: 'an alert is acknowledged with "read"' }, lang)
   }
@@ -506,9 +515,20 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
     }
   }
   const now = app.now()
-  // The write every recipient makes when a recall goes out, thousands within minutes: few round trips.
-  // Only recipients acknowledge; anyone else is told the recall does not exist, without a query.
-  if (!RECIPIENT_ROLES.includes(principal.role)) throw notFoundFor(kind, id)
+  let recipient = principal.org
+  if (onBehalf) {
+    // The owning lab, for a recipient the message was addressed to (checked below); anyone else: 404.
+    if (principal.role !== 'lab') throw notFoundFor(kind, id)
+    await visibleRecall(app.db, kind, id, principal)
+    recipient = onBehalf.org
+    if (onBehalf.signedOn > parisDate(now)) {
+      throw fieldProblem('body.signedOn', 'future', { fr: 'la date de signature ne peut pas être dans le futur', en: 'the date signed cannot be in the future' }, lang)
+    }
+  } else if (!RECIPIENT_ROLES.includes(principal.role)) {
+    // The write every recipient makes when a recall goes out, thousands within minutes: few round trips.
+    // Only recipients acknowledge; anyone else is told the recall does not exist, without a query.
+    throw notFoundFor(kind, id)
+  }
   return app.db.transaction().execute(async (tx) => {
     // The recall as this recipient sees it (visibleRecall's rule for recipients: in force once, addressed to it)
     // and its recipient row, locked so that its acknowledgements are numbered one after the other.
@@ -517,7 +537,7 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
       .innerJoin('recalls as r', 'r.id', 'rr.recall_id')
       .select(['r.status', 'r.reference', 'r.live_version', 'rr.org_id', 'rr.ack_status', 'rr.ack', 'rr.acked_at', 'rr.last_event_id'])
       .where('rr.recall_id', '=', id)
-      .where('rr.org_id', '=', principal.org)
+      .where('rr.org_id', '=', recipient)
       .where('r.kind', '=', kind)
       .where('r.live_version', 'is not', null)
       .forUpdate('rr')
@@ -535,22 +555,26 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
       .with('h', (db) =>
         db
           .insertInto('recall_ack_history')
-          .columns(['recall_id', 'org_id', 'seq', 'status', 'ack', 'version', 'user_id', 'at'])
+          .columns(['recall_id', 'org_id', 'seq', 'status', 'ack', 'version', 'user_id', 'at', 'source', 'recorded_by_org', 'signed_by', 'signed_on'])
           .expression(
             db
               .selectFrom('recall_ack_history')
               .select((eb) => [
                 eb.val(id).as('recall_id'),
-                eb.val(principal.org).as('org_id'),
+                eb.val(recipient).as('org_id'),
                 sql<number>`count(*)::int + 1`.as('seq'),
                 eb.val(body.status).as('status'),
                 sql<string>`${JSON.stringify(ack)}::jsonb`.as('ack'),
                 eb.val(rec.live_version!).as('version'),
                 eb.val(principal.user).as('user_id'),
                 sql<Date>`${now}::timestamptz`.as('at'),
+                eb.val(onBehalf?.source ?? 'recipient').as('source'),
+                eb.val(onBehalf ? principal.org : null).as('recorded_by_org'),
+                eb.val(onBehalf?.signedBy ?? null).as('signed_by'),
+                sql<string | null>`${onBehalf?.signedOn ?? null}::date`.as('signed_on'),
               ])
               .where('recall_id', '=', id)
-              .where('org_id', '=', principal.org),
+              .where('org_id', '=', recipient),
           )
           .returning('seq'),
       )
@@ -564,14 +588,14 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
         done_at: body.status === 'done' ? sql`coalesce(done_at, ${now}::timestamptz)` : sql`done_at`,
       })
       .where('recall_recipients.recall_id', '=', id)
-      .where('recall_recipients.org_id', '=', principal.org)
+      .where('recall_recipients.org_id', '=', recipient)
       .returning(['recall_recipients.org_id', 'recall_recipients.ack_status', 'recall_recipients.ack', 'recall_recipients.acked_at', 'h.seq'])
       .executeTakeFirstOrThrow()
-    await acknowledgeEvent(tx, principal.org, rec.last_event_id, { status: body.status, ...ack }, now)
+    await acknowledgeEvent(tx, recipient, rec.last_event_id, { status: body.status, ...ack }, now)
     // The history now holds `seq` entries: the count the view gives, without asking again.
     const view = await ackView(tx, id, updated, updated.seq)
     // Last: the audit chain's lock is held from here to the commit, and other writes on that chain wait for it.
-    await audit(tx, actor, { action: `${kind}.acknowledged`, objectType: LABEL[kind].object, objectId: id, changes: { org: principal.org, before: rec.ack_status ? { status: rec.ack_status, ...rec.ack } : null, after: { status: body.status, ...ack } } }, now)
+    await audit(tx, actor, { action: `${kind}.acknowledged`, objectType: LABEL[kind].object, objectId: id, changes: { org: recipient, ...(onBehalf ? { source: onBehalf.source, signedBy: onBehalf.signedBy, signedOn: onBehalf.signedOn } : {}), before: rec.ack_status ? { status: rec.ack_status, ...rec.ack } : null, after: { status: body.status, ...ack } } }, now)
     return { view, changed: true }
   })
 }
@@ -588,7 +612,13 @@ export async function acknowledgementHistory(db: Db, kind: PipelineKind, r: Reca
     id: r.id,
     reference: r.reference,
     current: await ackView(db, r.id, rec, rows.length),
-    history: rows.map((h) => ({ seq: h.seq, status: h.status as 'read' | 'done', ...h.ack, version: h.version, acknowledgedAt: h.at.toISOString(), by: { org: h.org_id, user: h.user_id } })),
+    history: rows.map((h) => ({
+      seq: h.seq, status: h.status as 'read' | 'done', ...h.ack, version: h.version, acknowledgedAt: h.at.toISOString(),
+      by: { org: h.recorded_by_org ?? h.org_id, user: h.user_id },
+      source: h.source,
+      signedBy: h.signed_by,
+      signedOn: h.signed_on,
+    })),
   }
 }
 

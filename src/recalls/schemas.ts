@@ -194,17 +194,38 @@ export function schemasFor(kind: PipelineKind): PipelineSchemas {
   return s
 }
 
+function acknowledgementInputProperties() {
+  return {
+    status: Type.Enum(['read', 'done'], { description: 'read: the message was seen; done (recalls): the action asked was carried out.' }),
+    quarantined: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes put in quarantine.' })),
+    returned: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes returned to the lab or wholesaler.' })),
+    destroyed: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes destroyed.' })),
+    noStock: Type.Optional(Type.Boolean({ description: 'None of the batches in stock.' })),
+    comment: Type.Optional(nullable(Type.String({ maxLength: 1000 }))),
+  }
+}
 export const AcknowledgementInput = component(
+  Type.Object(acknowledgementInputProperties(), {
+    $id: 'RecallAcknowledgementInput',
+    additionalProperties: false,
+    description: '`done` says what was done: at least one quantity (not all zero), or `noStock: true`.',
+    examples: [{ status: 'done', quarantined: 12, returned: 0, destroyed: 0 }, { status: 'done', noStock: true }, { status: 'read' }],
+  }),
+)
+
+export const PaperAcknowledgementInput = component(
   Type.Object(
     {
-      status: Type.Enum(['read', 'done'], { description: 'read: the message was seen; done (recalls): the action asked was carried out.' }),
-      quarantined: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes put in quarantine.' })),
-      returned: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes returned to the lab or wholesaler.' })),
-      destroyed: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes destroyed.' })),
-      noStock: Type.Optional(Type.Boolean({ description: 'None of the batches in stock.' })),
-      comment: Type.Optional(nullable(Type.String({ maxLength: 1000 }))),
+      ...acknowledgementInputProperties(),
+      source: Type.Enum(['fax', 'letter'], { description: 'How the signed form came back.' }),
+      signedBy: Type.String({ minLength: 2, maxLength: 200, description: 'The signatory’s name and position, as written on the form.' }),
+      signedOn: Type.String({ format: 'date', description: 'The date written on the form (not in the future).' }),
     },
-    { $id: 'RecallAcknowledgementInput', additionalProperties: false },
+    {
+      $id: 'RecallPaperAcknowledgementInput',
+      additionalProperties: false,
+      examples: [{ status: 'done', quarantined: 0, returned: 24, destroyed: 0, source: 'fax', signedBy: 'M. Durand, pharmacien responsable', signedOn: '2026-11-23' }],
+    },
   ),
 )
 
@@ -218,7 +239,10 @@ const AckEntry = Type.Object({
   comment: nullable(Type.String()),
   version: Type.Integer({ description: 'The version in force when it was given.' }),
   acknowledgedAt: Timestamp,
-  by: Type.Object({ org: Type.String(), user: nullable(Type.String({ description: 'The user (token subject) who gave it.' })) }),
+  by: Type.Object({ org: Type.String({ description: 'The recipient, or the lab that recorded its paper form.' }), user: nullable(Type.String({ description: 'The user (token subject) who gave or recorded it.' })) }),
+  source: Type.Enum(['recipient', 'fax', 'letter'], { description: 'recipient: given by the recipient itself; fax / letter: its signed paper form, recorded by the lab.' }),
+  signedBy: nullable(Type.String({ description: 'Paper form: the signatory’s name and position.' })),
+  signedOn: nullable(Type.String({ format: 'date', description: 'Paper form: the date written on it.' })),
 })
 export const AcknowledgementHistory = component(
   Type.Object(
@@ -235,8 +259,8 @@ export const AcknowledgementHistory = component(
         id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', reference: 'R-2026-0001',
         current: { status: 'done', quarantined: 8, returned: 4, destroyed: 0, noStock: false, comment: null, acknowledgedAt: '2026-11-22T11:00:00.000Z', changes: 2 },
         history: [
-          { seq: 1, status: 'done', quarantined: 12, returned: 0, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T10:20:00.000Z', by: { org: '750100010', user: 'marie' } },
-          { seq: 2, status: 'done', quarantined: 8, returned: 4, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T11:00:00.000Z', by: { org: '750100010', user: 'marie' } },
+          { seq: 1, status: 'done', quarantined: 12, returned: 0, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T10:20:00.000Z', by: { org: '750100010', user: 'marie' }, source: 'recipient', signedBy: null, signedOn: null },
+          { seq: 2, status: 'done', quarantined: 8, returned: 4, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T11:00:00.000Z', by: { org: '750100010', user: 'marie' }, source: 'recipient', signedBy: null, signedOn: null },
         ],
       }],
     },
