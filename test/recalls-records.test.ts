@@ -171,7 +171,7 @@ t.test('property: whatever the order of acknowledgements, the current one and th
     }),
     { seed, numRuns: 25, endOnFailure: true },
   ).catch((err) => {
-    throw new Error(`property failed (seed ${seed}): ${err.message}`)
+    throw new Error(`property failed (seed ${seed}): ${err.message} — ${err.cause?.message ?? ''}`)
   })
   t.pass(`25 random sequences of acknowledgements (seed ${seed})`)
 })
@@ -327,4 +327,99 @@ t.test('review rounds keep every submitted content, what changed and the exchang
     const revision = history.thread.find((e: any) => e.kind === 'revision')
     t.same(revision.changes, v2.rounds[0].changes, 'the revision entry says what it changes')
   })
+})
+
+t.test('property: whatever the order of review actions, every round keeps what was submitted and times stay in order', async (t) => {
+  const ctx = await setup(t)
+  const { app, auth, clock } = ctx
+  const lab = auth('lab', ORG.labBiogaran, 'alice')
+  const ansm = auth('ansm', ORG.ansm, 'eva')
+  const messages = ['Mettez en quarantaine les boîtes.', 'Retournez les boîtes à votre grossiste.', 'Détruisez les boîtes sur place.']
+  // Weighted so that sequences often get through several rounds and corrections (terminal actions are rare).
+  const simple = (kind: 'submit' | 'request-changes' | 'approve' | 'reject' | 'discard' | 'comment' | 'close', weight: number) => ({ arbitrary: fc.constant({ kind }), weight })
+  const action = fc.oneof(
+    { arbitrary: fc.record({ kind: fc.constant('edit' as const), message: fc.constantFrom(...messages), region: fc.constantFrom('11', '93', '84') }), weight: 4 },
+    simple('submit', 5), simple('request-changes', 3), simple('approve', 3), simple('comment', 1), simple('reject', 1), simple('discard', 1), simple('close', 1),
+  )
+  const seed = 4242
+  let rounds = 0
+  let corrections = 0
+  await fc.assert(
+    fc.asyncProperty(fc.array(action, { minLength: 4, maxLength: 16 }), async (actions) => {
+      const created = await app.inject({ method: 'POST', url: '/v1/recalls', headers: lab, payload: draft({ blockDispensation: false, message: messages[0] }) })
+      const id = created.json().id as string
+      // What each successful submission sent, per version, in order.
+      const submitted = new Map<number, Array<{ message: string; regions: string[] }>>()
+      for (const a of actions) {
+        clock.advance(MINUTE)
+        let res
+        if (a.kind === 'edit') {
+          res = await app.inject({ method: 'PATCH', url: `/v1/recalls/${id}`, headers: lab, payload: { message: a.message, recipients: { categories: ['pharmacy'], regions: [a.region] } } })
+        } else if (a.kind === 'submit') {
+          const before = (await app.inject({ method: 'GET', url: `/v1/recalls/${id}`, headers: lab })).json()
+          res = await app.inject({ method: 'POST', url: `/v1/recalls/${id}/submit`, headers: lab })
+          if (res.statusCode === 200) submitted.set(before.version, [...(submitted.get(before.version) ?? []), { message: before.message, regions: before.recipients.regions }])
+        } else if (a.kind === 'comment') {
+          res = await app.inject({ method: 'POST', url: `/v1/recalls/${id}/comments`, headers: lab, payload: { text: 'Précision.' } })
+        } else if (a.kind === 'discard' || a.kind === 'close') {
+          res = await app.inject({ method: 'POST', url: `/v1/recalls/${id}/${a.kind}`, headers: lab, payload: { reason: 'Test' } })
+        } else {
+          res = await app.inject({ method: 'POST', url: `/v1/recalls/${id}/${a.kind}`, headers: ansm, payload: { comment: 'Décision.' } })
+        }
+        // 409: not allowed in that state; 404: ANSM does not see a recall never submitted.
+        const ansmAction = ['request-changes', 'approve', 'reject'].includes(a.kind)
+        if (![200, 201, 409, ...(ansmAction ? [404] : [])].includes(res.statusCode)) throw new Error(`${a.kind}: ${res.statusCode} ${res.body}`)
+      }
+      const history = (await app.inject({ method: 'GET', url: `/v1/recalls/${id}/history`, headers: lab })).json()
+      for (const v of history.versions) {
+        rounds += v.rounds.length
+        if (v.version > 1 && v.rounds.length) corrections++
+        const sent = submitted.get(v.version) ?? []
+        if (v.rounds.length !== sent.length) throw new Error(`version ${v.version}: ${v.rounds.length} rounds for ${sent.length} submissions`)
+        v.rounds.forEach((r: any, i: number) => {
+          if (r.round !== i + 1) throw new Error('rounds numbered 1, 2…')
+          if (r.content.message !== sent[i]!.message || JSON.stringify(r.content.recipients.regions) !== JSON.stringify(sent[i]!.regions)) throw new Error(`round ${r.round} does not hold what was submitted`)
+          if (r.decidedAt && r.decidedAt < r.submittedAt) throw new Error('a decision before its submission')
+          const next = v.rounds[i + 1]
+          if (next && (!r.decidedAt || r.decidedAt > next.submittedAt)) throw new Error('a round submitted again before the previous one was decided')
+          const previous = i > 0 ? v.rounds[i - 1].content : null
+          if (previous && (previous.message !== r.content.message) !== r.changes.some((c: any) => c.field === 'message')) throw new Error('the diff misses or invents a message change')
+        })
+        if (v.decidedAt && v.submittedAt && v.decidedAt < v.submittedAt) throw new Error(`version ${v.version}: decidedAt ${v.decidedAt} < submittedAt ${v.submittedAt}`)
+        if (v.rounds.length && v.submittedAt !== v.rounds.at(-1).submittedAt) throw new Error('the version’s submittedAt is its last round’s')
+      }
+    }),
+    { seed, numRuns: 25, endOnFailure: true },
+  ).catch((err) => {
+    throw new Error(`property failed (seed ${seed}): ${err.message} — ${err.cause?.message ?? ''}`)
+  })
+  t.ok(rounds >= 20 && corrections >= 1, `25 random sequences of review actions (seed ${seed}): ${rounds} rounds, ${corrections} corrections submitted`)
+})
+
+t.test('alerts share the acknowledgement records: history for the lab, read receipts sent back on paper', async (t) => {
+  const ctx = await setup(t)
+  const { app, auth } = ctx
+  const lab = auth('lab', ORG.labBiogaran, 'alice')
+  const created = await app.inject({
+    method: 'POST', url: '/v1/alerts', headers: lab,
+    payload: {
+      title: 'Information de sécurité : nouvelle contre-indication', reason: 'Nouvelles données de pharmacovigilance', message: 'Vérifiez les traitements en cours avant de délivrer.',
+      recipients: { categories: ['pharmacy', 'hospital'], regions: ['11'] }, contacts: [{ name: 'Pharmacovigilance', email: 'pv@biogaran.example' }],
+    },
+  })
+  const id = created.json().id
+  t.equal((await app.inject({ method: 'POST', url: `/v1/alerts/${id}/submit`, headers: lab })).statusCode, 200)
+  t.equal((await app.inject({ method: 'POST', url: `/v1/alerts/${id}/approve`, headers: auth('ansm', ORG.ansm) })).statusCode, 200)
+  t.equal((await app.inject({ method: 'PUT', url: `/v1/alerts/${id}/acknowledgement`, headers: auth('pharmacy', ORG.pharmacyParis, 'marie'), payload: { status: 'read' } })).statusCode, 200)
+  const history = await app.inject({ method: 'GET', url: `/v1/alerts/${id}/recipients/${ORG.pharmacyParis}/acknowledgement`, headers: lab })
+  t.equal(history.statusCode, 200)
+  t.match(history.json().history, [{ seq: 1, status: 'read', source: 'recipient', by: { org: ORG.pharmacyParis, user: 'marie' } }])
+  t.equal((await app.inject({ method: 'GET', url: `/v1/alerts/${id}/recipients/${ORG.pharmacyParis}/acknowledgement`, headers: auth('lab', ORG.labArrow) })).statusCode, 404)
+  const paper = { source: 'fax', signedBy: 'Dr Roux, pharmacien gérant', signedOn: '2026-11-22' }
+  const done = await app.inject({ method: 'PUT', url: `/v1/alerts/${id}/recipients/${ORG.hospital}/acknowledgement`, headers: lab, payload: { status: 'done', noStock: true, ...paper } })
+  t.equal(done.statusCode, 400, 'an alert is only read')
+  const read = await app.inject({ method: 'PUT', url: `/v1/alerts/${id}/recipients/${ORG.hospital}/acknowledgement`, headers: lab, payload: { status: 'read', ...paper } })
+  t.equal(read.statusCode, 200, read.body)
+  const coverage = (await app.inject({ method: 'GET', url: `/v1/alerts/${id}/coverage`, headers: lab })).json()
+  t.match(coverage, { read: 2, acknowledged: 2 })
 })
