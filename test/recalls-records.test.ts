@@ -6,7 +6,7 @@ import t from 'tap'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
-import { ORG, testApp, type TestContext } from './helpers.ts'
+import { ORG, sql, testApp, type TestContext } from './helpers.ts'
 
 const AMOX = '3400936128149' // Biogaran
 const MINUTE = 60_000
@@ -422,4 +422,26 @@ t.test('alerts share the acknowledgement records: history for the lab, read rece
   t.equal(read.statusCode, 200, read.body)
   const coverage = (await app.inject({ method: 'GET', url: `/v1/alerts/${id}/coverage`, headers: lab })).json()
   t.match(coverage, { read: 2, acknowledged: 2 })
+})
+
+t.test('a report made before it held the closure and every batch is completed on reading', async (t) => {
+  const ctx = await setup(t)
+  const { app, auth } = ctx
+  const lab = auth('lab', ORG.labBiogaran, 'alice')
+  const id = await broadcastRecall(ctx)
+  t.equal((await app.inject({ method: 'PUT', url: `/v1/recalls/${id}/acknowledgement`, headers: auth('pharmacy', ORG.pharmacyParis), payload: { status: 'done', quarantined: 3 } })).statusCode, 200)
+  t.equal((await app.inject({ method: 'POST', url: `/v1/recalls/${id}/close`, headers: lab, payload: { reason: 'Lots récupérés' } })).statusCode, 200)
+  // The shape stored by the earlier code: no closure, no acknowledgements, the final version's batches only.
+  await sql`update recall_reports set report = (report - 'closure' - 'acknowledgements' - 'acknowledgementsTotal' - 'notActingTotal')
+              || jsonb_build_object('batches', jsonb_build_array(jsonb_build_object('cip13', ${AMOX}::text, 'batch', 'L2411A', 'expiry', '2027-06-30')))
+            where recall_id = ${id}::uuid`.execute(app.db)
+  const res = await app.inject({ method: 'GET', url: `/v1/recalls/${id}/report`, headers: lab })
+  t.equal(res.statusCode, 200, res.body)
+  t.match(res.json(), {
+    closure: { reason: 'Lots récupérés', by: { org: ORG.labBiogaran, user: 'alice' } },
+    batches: [{ batch: 'L2411A', status: 'recalled', versions: [1] }, { batch: 'L2411B', status: 'recalled' }],
+    acknowledgements: [{ org: { id: ORG.pharmacyParis }, quarantined: 3 }],
+    acknowledgementsTotal: 1,
+  })
+  t.equal((await app.inject({ method: 'GET', url: `/v1/recalls/${id}/report/pdf`, headers: lab })).statusCode, 200)
 })
