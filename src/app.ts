@@ -25,6 +25,7 @@ import type { FaxGateway } from './platform/fax/gateway.ts'
 import eventRoutes from './platform/events/routes.ts'
 import { registerWebhookJobs } from './platform/webhooks/deliver.ts'
 import { registerFaxJobs } from './platform/fax/job.ts'
+import letterRoutes from './platform/fax/routes.ts'
 import { SpoolFaxGateway } from './platform/fax/spool.ts'
 import eprescriptionRoutes, { registerEprescriptionJobs } from './eprescription/routes.ts'
 import shortageRoutes, { registerShortageJobs } from './shortages/routes.ts'
@@ -184,6 +185,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(webhookRoutes, { prefix: '/v1' })
   registerWebhookJobs(app)
   registerFaxJobs(app, opts.faxGateway ?? new SpoolFaxGateway(opts.config.FAX_SPOOL_DIR, { now: app.now }))
+  await app.register(letterRoutes, { prefix: '/v1' })
 
   // The services, each in its folder with its routes, schemas, queries and scheduled jobs.
   await app.register(referential, { prefix: '/v1' })

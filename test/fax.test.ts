@@ -59,7 +59,9 @@ async function faxApp(t: Test) {
   const ctx = await testApp(t, { env: { FAX_SPOOL_DIR: dir } })
   const gateway = new TestGateway(new SpoolFaxGateway(dir, { now: () => ctx.clock.now }))
   const jobs = new JobRunner({ db: ctx.app.db, log: ctx.app.log, now: () => ctx.clock.now })
-  registerFaxJobs({ db: ctx.app.db, config: ctx.app.config, jobs }, gateway, { timeoutMs: 300 })
+  // No jitter: the retries come exactly after the configured delays (2, 10, 30, 60, 120, 240 minutes by default).
+  // The timeout leaves a loaded machine time to write a spooled fax, and a hanging gateway fails soon enough.
+  registerFaxJobs({ db: ctx.app.db, config: ctx.app.config, jobs }, gateway, { timeoutMs: 1500, random: () => 0.5 })
   return { ...ctx, gateway, dir, jobs }
 }
 
@@ -195,53 +197,60 @@ t.test('fax channel', async (t) => {
     t.match(recipients.json().items, [{ orgId: ORG.hospital, deliveredVia: 'fax', fax: 'sent' }])
   })
 
-  t.test('a failing fax is retried with backoff, then flagged for a paper letter', async (t) => {
+  t.test('a failing fax is retried over hours, then a paper letter is asked of the sender', async (t) => {
     // The hospital's line never answers properly; the wholesaler's times out, fails, then works.
-    gateway.script(HOSPITAL_FAX, 'fail', 'hang', 'fail', 'fail', 'fail')
+    gateway.script(HOSPITAL_FAX, 'fail', 'hang', 'fail', 'fail', 'fail', 'fail', 'fail')
     gateway.script(WHOLESALER_FAX, 'hang', 'fail')
     const e = await send(recallEvent({ audience: { orgs: [ORG.wholesaler, ORG.hospital] } }))
     const calls = () => gateway.calls.filter((c) => c.reference.startsWith(e.id)).length
+    const MINUTE = 60_000
 
     t.equal(await runner.runDue(), 2)
     t.match(await delivery(e.id, ORG.hospital), { fax_status: 'failed', fax_attempts: 1, delivered_at: null })
     t.match(await delivery(e.id, ORG.wholesaler), { fax_status: 'failed', fax_attempts: 1, delivered_at: null })
     t.match((await coverage(e.id)).fax, { queued: 0, sent: 0, failed: 2, paperLetter: 0 })
     const jobs = await db.selectFrom('jobs').select(['state', 'run_at', 'last_error']).where(sql<boolean>`payload->>'eventId' = ${e.id}`).execute()
-    t.ok(jobs.every((j) => j.state === 'pending' && j.run_at > clock.now), 'both jobs wait for their retry')
+    t.ok(jobs.every((j) => j.state === 'pending' && j.run_at.getTime() === clock.now.getTime() + 2 * MINUTE), 'both jobs wait 2 minutes for their retry')
     t.ok(jobs.some((j) => /did not answer within/.test(j.last_error ?? '')), 'a hanging gateway times out')
 
-    t.equal(await runner.runDue(), 0, 'nothing is retried before the backoff')
+    t.equal(await runner.runDue(), 0, 'nothing is retried before the delay')
     t.equal(calls(), 2)
 
-    clock.advance(HOUR)
+    clock.advance(2 * MINUTE)
     t.equal(await runner.runDue(), 2)
     t.match(await delivery(e.id, ORG.hospital), { fax_status: 'failed', fax_attempts: 2 })
     t.match(await delivery(e.id, ORG.wholesaler), { fax_status: 'failed', fax_attempts: 2 })
 
-    clock.advance(HOUR)
+    clock.advance(10 * MINUTE)
     t.equal(await runner.runDue(), 2)
     t.match(await delivery(e.id, ORG.wholesaler), { fax_status: 'sent', fax_attempts: 3, delivered_via: 'fax' }, 'the third attempt went through')
     t.match(await delivery(e.id, ORG.hospital), { fax_status: 'failed', fax_attempts: 3 })
 
-    clock.advance(HOUR)
-    t.equal(await runner.runDue(), 1, 'only the hospital is retried')
-    t.match(await delivery(e.id, ORG.hospital), { fax_status: 'failed', fax_attempts: 4 })
+    for (const [minutes, attempts] of [[30, 4], [60, 5], [120, 6]] as const) {
+      clock.advance(minutes * MINUTE - 1000)
+      t.equal(await runner.runDue(), 0, `not before ${minutes} minutes`)
+      clock.advance(1000)
+      t.equal(await runner.runDue(), 1, 'only the hospital is retried')
+      t.match(await delivery(e.id, ORG.hospital), { fax_status: 'failed', fax_attempts: attempts })
+    }
     t.same(await auditOf(e.id, 'fax.paper_letter_needed'), [], 'no paper letter before the last attempt')
 
-    clock.advance(HOUR)
+    clock.advance(240 * MINUTE)
     t.equal(await runner.runDue(), 1)
     const hospital = await delivery(e.id, ORG.hospital)
-    t.match(hospital, { fax_status: 'paper_letter', fax_attempts: 5, delivered_at: null }, 'after the 5th attempt: a paper letter')
+    t.match(hospital, { fax_status: 'paper_letter', fax_attempts: 7, delivered_at: null }, 'after the 7th attempt, about 7 h 40 after the first: a paper letter')
     const paper = await auditOf(e.id, 'fax.paper_letter_needed')
     t.equal(paper.length, 1)
-    t.match(paper[0], { actor_user: 'system', changes: { orgId: ORG.hospital, attempts: 5 } })
+    t.match(paper[0], { actor_user: 'system', changes: { orgId: ORG.hospital, attempts: 7, letterId: String } })
     t.equal(paper[0]!.at.getTime(), clock.now.getTime())
+    const letter = await db.selectFrom('paper_letters').selectAll().where('event_id', '=', e.id).executeTakeFirstOrThrow()
+    t.match(letter, { org_id: ORG.hospital, sender_org: ORG.labBiogaran, status: 'pending', fax_attempts: 7, last_error: 'ligne occupée' })
     t.match(await auditOf(e.id, 'fax.sent'), [{ changes: { orgId: ORG.wholesaler, attempts: 3 } }])
     t.same((await db.selectFrom('jobs').select('state').where(sql<boolean>`payload->>'eventId' = ${e.id}`).execute()).map((j) => j.state), ['done', 'done'])
 
     clock.advance(24 * HOUR)
     t.equal(await runner.runDue(), 0, 'nothing left to run')
-    t.equal(calls(), 8, '5 calls for the hospital, 3 for the wholesaler')
+    t.equal(calls(), 10, '7 calls for the hospital, 3 for the wholesaler')
     t.same((await coverage(e.id)).fax, { queued: 0, sent: 1, failed: 0, paperLetter: 1 })
     t.notOk((await readdir(dir)).includes(`${e.id}-${ORG.hospital}.pdf`), 'no PDF spooled for a fax that failed')
   })
@@ -252,7 +261,8 @@ t.test('fax channel', async (t) => {
     await enqueue(db, FAX_QUEUE, { eventId: e!.event_id, orgId: ORG.hospital }, { maxAttempts: 5, runAt: clock.now })
     t.equal(await runner.runDue(), 1)
     t.equal(gateway.calls.length, calls)
-    t.match(await delivery(e!.event_id, ORG.hospital), { fax_status: 'paper_letter', fax_attempts: 5 })
+    t.match(await delivery(e!.event_id, ORG.hospital), { fax_status: 'paper_letter', fax_attempts: 7 })
+    t.equal((await db.selectFrom('paper_letters').select('id').where('event_id', '=', e!.event_id).execute()).length, 1, 'still one letter')
   })
 
   t.test('a wholesaler with an active webhook endpoint gets no fax', async (t) => {
@@ -321,15 +331,39 @@ t.test('the notice', async (t) => {
     t.match(summer.text, '1 juillet 2026 à 14:00:00', 'UTC+2 in summer')
   })
 
-  t.test('without a notice: the event type and the payload’s fields', async (t) => {
+  t.test('without a notice: a neutral title and the payload’s fields', async (t) => {
     const { text } = await pdfText(await renderFaxPdf({ ...base, sender: null, event: event({ cip13: '3400930000001', quantité: 12, urgent: true, lots: ['A1', 'B2'], détail: { a: 1 }, vide: null }) }))
-    t.match(text, 'Événement « alert.safety »')
+    t.match(text, 'Message du Portail DP', 'an unregistered type is named neutrally')
+    t.notMatch(text, 'alert.safety', 'never by its code')
     t.match(text, /cip13\s+3400930000001/)
     t.match(text, /quantité\s+12/)
     t.match(text, /urgent\s+oui/)
     t.match(text, /lots\s+A1, B2/)
     t.match(text, /détail\s+\{"a":1\}/)
     t.match(text, 'Portail DP (message du service)')
+  })
+
+  t.test('a notice asking for an acknowledgement ends with a page to fax back', async (t) => {
+    const ack = (acknowledgement: string, body = 'Mettez en quarantaine les boîtes.') =>
+      renderFaxPdf({ ...base, event: { ...event({ reference: 'R-2026-0042', notice: { title: 'Rappel de lots R-2026-0042', body, reference: 'R-2026-0042 v1', acknowledgement } }), type: 'recall.broadcast' } })
+    const quantities = await pdfText(await ack('quantities'))
+    t.equal(quantities.pages, 2, 'the notice, then the form on its own page')
+    t.match(quantities.text, 'Objet Rappel de lots', 'the type by its label')
+    t.notMatch(quantities.text, 'recall.broadcast')
+    for (const s of ['Accusé de réception et de traitement', 'mises en quarantaine', 'retournées', 'détruites', 'Aucune boîte des lots concernés en stock', 'Nom et qualité du signataire', 'Signature et cachet']) t.match(quantities.text, s)
+    t.match(quantities.flat, 'à BIOGARAN (tél. +33 1 23 45 67 89), par télécopie ou par courrier')
+    t.match(quantities.flat, 'retournant la page suivante')
+    const withFax = await pdfText(await renderFaxPdf({ ...base, sender: { ...base.sender, fax: '+33 1 00 00 00 67' }, event: event({ notice: { title: 'Rappel', body: 'Texte.', acknowledgement: 'quantities' } }) }))
+    t.match(withFax.flat, 'à BIOGARAN, par télécopie au +33 1 00 00 00 67')
+    const read = await pdfText(await ack('read'))
+    t.match(read.text, 'Nous avons pris connaissance de ce message.')
+    t.notMatch(read.text, 'mises en quarantaine')
+    const long = await pdfText(await ack('quantities', Array.from({ length: 400 }, (_, i) => `Paragraphe ${i + 1} : précautions d’emploi à relire.`).join('\n')))
+    t.equal(long.pages, 3, 'two pages of notice at most, then the form')
+    t.match(long.text, 'Message abrégé pour la télécopie')
+    t.match(long.text, 'page 3/3')
+    const none = await pdfText(await renderFaxPdf({ ...base, event: event({ notice: { title: 'Clôture', body: 'Terminé.' } }) }))
+    t.equal(none.pages, 1, 'no form when none is asked')
   })
 
   t.test('characters the fax font lacks are approximated, never garbled', async (t) => {

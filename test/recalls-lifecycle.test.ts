@@ -286,8 +286,8 @@ t.test('a recipient reads its own acknowledgement history', async (t) => {
     const body = (await get(paris)).json()
     t.match(body.current, { status: 'done', quarantined: 8, returned: 4, changes: 2 })
     t.same(body.history, [
-      { seq: 1, status: 'done', quarantined: 12, returned: 0, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T10:00:00.000Z', by: { org: ORG.pharmacyParis, user: 'marie' } },
-      { seq: 2, status: 'done', quarantined: 8, returned: 4, destroyed: 0, noStock: false, comment: 'recompté', version: 1, acknowledgedAt: '2026-11-22T11:00:00.000Z', by: { org: ORG.pharmacyParis, user: 'marie' } },
+      { seq: 1, status: 'done', quarantined: 12, returned: 0, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T10:00:00.000Z', by: { org: ORG.pharmacyParis, user: 'marie' }, source: 'recipient', signedBy: null, signedOn: null },
+      { seq: 2, status: 'done', quarantined: 8, returned: 4, destroyed: 0, noStock: false, comment: 'recompté', version: 1, acknowledgedAt: '2026-11-22T11:00:00.000Z', by: { org: ORG.pharmacyParis, user: 'marie' }, source: 'recipient', signedBy: null, signedOn: null },
     ])
   })
 

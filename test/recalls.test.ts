@@ -387,8 +387,9 @@ t.test('scheduled broadcast, rejection, references, a recall without blocking', 
     const status = async () => (await app.inject({ method: 'GET', url: `/v1/recalls/${r.id}/coverage`, headers: biogaran })).json().faxes
     await app.jobs.runDue()
     t.match(await status(), { failed: 1, paperLetter: 0 }, 'first attempt failed, will retry')
-    for (let i = 0; i < 6; i++) {
-      ctx.clock.advance(2 * HOUR)
+    // Retried over about eight hours (FAX_RETRY_MINUTES), then given up for a paper letter.
+    for (let i = 0; i < 16; i++) {
+      ctx.clock.advance(HOUR)
       await app.jobs.runDue()
     }
     t.match(await status(), { failed: 0, paperLetter: 1 })

@@ -165,18 +165,18 @@ t.test('webhooks (development setting: private addresses allowed)', async (t) =>
     const recalls = await lab.endpoint('/only-recalls', { eventTypes: ['recall.broadcast'] })
     await lab.endpoint('/all')
     await emit(ORG.labBiogaran, 'recall.broadcast')
-    await emit(ORG.labBiogaran, 'shortage.declared')
+    await emit(ORG.labBiogaran, 'shortage.automatic_response')
     await flush()
     t.same(rx.at('/only-recalls').map((r) => JSON.parse(r.body).type), ['recall.broadcast'])
-    t.same(rx.at('/all').map((r) => JSON.parse(r.body).type).sort(), ['recall.broadcast', 'shortage.declared'])
+    t.same(rx.at('/all').map((r) => JSON.parse(r.body).type).sort(), ['recall.broadcast', 'shortage.automatic_response'])
 
-    const patched = await lab.patch(recalls.id, { eventTypes: ['shortage.declared'] })
+    const patched = await lab.patch(recalls.id, { eventTypes: ['shortage.automatic_response'] })
     t.equal(patched.statusCode, 200)
-    t.same(patched.json().eventTypes, ['shortage.declared'])
+    t.same(patched.json().eventTypes, ['shortage.automatic_response'])
     await emit(ORG.labBiogaran, 'recall.broadcast')
-    await emit(ORG.labBiogaran, 'shortage.declared')
+    await emit(ORG.labBiogaran, 'shortage.automatic_response')
     await flush()
-    t.same(rx.at('/only-recalls').map((r) => JSON.parse(r.body).type), ['recall.broadcast', 'shortage.declared'])
+    t.same(rx.at('/only-recalls').map((r) => JSON.parse(r.body).type), ['recall.broadcast', 'shortage.automatic_response'])
     t.equal(rx.at('/all').length, 4)
     t.equal((await lab.deliveryList(recalls.id)).length, 2, 'no delivery record for filtered-out types')
   })
@@ -586,4 +586,68 @@ t.test('SSRF: private, loopback and link-local targets are refused (default conf
   t.ok(rows.some((r) => /forbidden address: localhost resolves to 127\.0\.0\.1/.test(r.last_error ?? '')), 'refused at connection time')
   t.ok(rows.some((r) => /forbidden address 127\.0\.0\.1/.test(r.last_error ?? '')))
   t.ok(rows.every((r) => r.status === 'pending' && r.attempts === 1), 'counted as failed attempts')
+})
+
+t.test('event types come from the catalogue; a test event shows a vendor what its receiver answers', async (t) => {
+  const { app, clock, rx, as } = await setup(t)
+  clock.now = new Date()
+  const lab = as('lab', ORG.labBiogaran)
+
+  t.test('an unknown event type is refused, naming the field and the likely one', async (t) => {
+    const bad = await lab.create({ url: rx.url('/typo'), eventTypes: ['recall.broadcast', 'recall.broadcasted'] })
+    t.equal(bad.statusCode, 400, bad.body)
+    t.equal(bad.json().code, 'VALIDATION_FAILED')
+    t.equal(bad.json().errors[0].field, 'body.eventTypes.1')
+    t.equal(bad.json().errors[0].code, 'unknown_event_type')
+    t.match(bad.json().errors[0].message, /« recall\.broadcasted ».*« recall\.broadcast »/)
+    const en = await app.inject({ method: 'POST', url: '/v1/webhooks', headers: { ...lab.headers, 'accept-language': 'en' }, payload: { url: rx.url('/typo'), eventTypes: ['recall.broadcasted'] } })
+    t.match(en.json().errors[0].message, /unknown event type "recall\.broadcasted".*"recall\.broadcast"/)
+    t.same((await lab.list()).json().items, [], 'nothing created')
+    const ok = await lab.endpoint('/typo', { eventTypes: ['recall.broadcast'] })
+    const patched = await lab.patch(ok.id, { eventTypes: ['alert.broadcast', 'shortage.automatic_responses'] })
+    t.equal(patched.statusCode, 400)
+    t.equal(patched.json().errors[0].field, 'body.eventTypes.1')
+    t.same((await lab.get(ok.id)).json().eventTypes, ['recall.broadcast'], 'unchanged')
+  })
+
+  t.test('the catalogue lists every event type with its label', async (t) => {
+    const res = await app.inject({ method: 'GET', url: '/v1/webhooks/event-types', headers: lab.headers })
+    t.equal(res.statusCode, 200, res.body)
+    const types = res.json().items as Array<{ type: string; label: string; description: string }>
+    for (const type of ['recall.broadcast', 'recall.updated', 'recall.closed', 'alert.broadcast', 'shortage.automatic_response', 'emergency.request_answered', 'webhook.endpoint_disabled', 'webhook.test', 'fax.letter_required']) {
+      t.ok(types.some((x) => x.type === type), type)
+    }
+    t.match(types.find((x) => x.type === 'recall.broadcast'), { label: /rappel/i })
+    const en = await app.inject({ method: 'GET', url: '/v1/webhooks/event-types', headers: { ...lab.headers, 'accept-language': 'en' } })
+    t.match(en.json().items.find((x: any) => x.type === 'recall.broadcast'), { label: /recall/i })
+  })
+
+  t.test('POST /webhooks/{id}/test sends a signed sample event and answers what the receiver replied', async (t) => {
+    const endpoint = await lab.endpoint('/tested', { eventTypes: ['recall.broadcast'] })
+    const res = await app.inject({ method: 'POST', url: `/v1/webhooks/${endpoint.id}/test`, headers: lab.headers })
+    t.equal(res.statusCode, 200, res.body)
+    const out = res.json()
+    t.match(out, { delivered: true, statusCode: 204, error: null, type: 'webhook.test', url: rx.url('/tested') })
+    t.ok(Number.isInteger(out.latencyMs) && out.latencyMs >= 0, 'latency in ms')
+    const [received] = rx.at('/tested')
+    t.ok(received, 'the receiver got it (whatever the endpoint’s event types)')
+    const body = verify(endpoint.secret, received!) as any
+    t.match(body, { id: out.eventId, type: 'webhook.test', sender: null, subject: { type: 'webhook_endpoint', id: endpoint.id }, payload: { test: true }, pos: null })
+    t.equal(received!.headers['webhook-id'], out.webhookId)
+    t.same(await lab.deliveryList(endpoint.id), [], 'a test is not a delivery of the feed')
+
+    rx.answer('/tested', () => ({ status: 503, body: 'maintenance' }))
+    const failed = (await app.inject({ method: 'POST', url: `/v1/webhooks/${endpoint.id}/test`, headers: lab.headers })).json()
+    t.match(failed, { delivered: false, statusCode: 503, error: /HTTP 503.*maintenance/ })
+    t.equal((await lab.get(endpoint.id)).json().failureStreak, 0, 'a test does not count towards disabling the endpoint')
+  })
+
+  t.test('another organisation’s endpoint: 404 and nothing is sent', async (t) => {
+    const endpoint = await lab.endpoint('/private')
+    for (const other of [as('lab', ORG.labArrow), as('pharmacy', ORG.pharmacyParis)]) {
+      const res = await app.inject({ method: 'POST', url: `/v1/webhooks/${endpoint.id}/test`, headers: other.headers })
+      t.equal(res.statusCode, 404)
+    }
+    t.equal(rx.at('/private').length, 0)
+  })
 })

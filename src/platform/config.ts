@@ -68,6 +68,8 @@ export const ConfigSchema = Type.Object({
   RECEIPT_SIGNING_KEY: Type.Optional(Type.String({ pattern: '-----BEGIN PRIVATE KEY-----' })),
   /** Folder where the default fax adapter writes the PDF it would send. */
   FAX_SPOOL_DIR: Type.String({ minLength: 1, default: '.data/fax-spool' }),
+  /** Minutes to wait before each retry of a failed fax; after the last, a paper letter is asked of the sender. */
+  FAX_RETRY_MINUTES: Type.String({ pattern: '^[1-9][0-9]{0,3}(,[1-9][0-9]{0,3}){0,19}$', default: '2,10,30,60,120,240' }),
   /** Key of the pharmacy pseudonym in the serialization scan log (HMAC-SHA256 of the FINESS); at least 32 characters. */
   SCAN_PSEUDONYM_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   /** Key of the keyed hashes (HMAC-SHA256) of e-prescription access codes and dispensation secrets; at least 32 characters. Changing it voids every code and secret. */
@@ -78,9 +80,10 @@ export const ConfigSchema = Type.Object({
 
 type Raw = Static<typeof ConfigSchema>
 
-export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS' | 'WEBHOOK_ALLOW_PRIVATE' | 'SCAN_PSEUDONYM_SECRET' | 'TRUST_PROXY' | 'EPRESCRIPTION_CODE_KEY'> {
+export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS' | 'WEBHOOK_ALLOW_PRIVATE' | 'SCAN_PSEUDONYM_SECRET' | 'TRUST_PROXY' | 'EPRESCRIPTION_CODE_KEY' | 'FAX_RETRY_MINUTES'> {
   /** Fastify's trustProxy: trust no proxy, every proxy, this many hops, or these addresses and networks. */
   TRUST_PROXY: boolean | number | string[]
+  FAX_RETRY_MINUTES: number[]
   SCAN_PSEUDONYM_SECRET: string
   EPRESCRIPTION_CODE_KEY: string
   AUTO_MIGRATE: boolean
@@ -157,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     EPRESCRIPTION_CODE_KEY: raw.EPRESCRIPTION_CODE_KEY ?? DEV_EPRESCRIPTION_CODE_KEY,
     AUTO_MIGRATE: embedded || truthy(raw.AUTO_MIGRATE),
     WEBHOOK_ALLOW_PRIVATE: truthy(raw.WEBHOOK_ALLOW_PRIVATE),
+    FAX_RETRY_MINUTES: raw.FAX_RETRY_MINUTES.split(',').map(Number),
     DEMO_DATA: raw.DEMO_DATA === undefined ? embedded : truthy(raw.DEMO_DATA),
     TRUST_PROXY: trustProxy!,
     authMode,

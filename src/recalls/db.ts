@@ -78,6 +78,40 @@ export interface RecallMessagesTable {
   author_org: string | null
   author_user: string | null
   at: Timestamp
+  /** What an edit or a new version changed (field-level), null for the other entries. */
+  changes: ColumnType<FieldChange[] | null, string | null | undefined, string | null>
+}
+
+/** One field that differs between two contents of a recall or alert. */
+export interface FieldChange {
+  /** title, message, recipients.regions, batches, batches.expiry… */
+  field: string
+  change: 'added' | 'removed' | 'changed'
+  /** For an item of a list (a batch: "CIP13/BATCH"). */
+  key?: string
+  before: unknown
+  after: unknown
+}
+
+export type RoundDecision = 'approved' | 'changes_requested' | 'rejected' | 'withdrawn' | 'cancelled'
+
+/** One submission of a version to ANSM (a review round): the content as submitted and what ANSM decided. */
+export interface RecallSubmissionsTable {
+  recall_id: string
+  version: number
+  round: number
+  content: Json<RecallContent>
+  submitted_at: Timestamp
+  submitted_by_role: string | null
+  submitted_by_org: string | null
+  submitted_by_user: string | null
+  decision: RoundDecision | null
+  decided_at: Timestamp | null
+  decided_by_role: string | null
+  decided_by_org: string | null
+  decided_by_user: string | null
+  comment: string | null
+  reconstructed: ColumnType<boolean, boolean | undefined, boolean>
 }
 
 export interface RecallRecipientsTable {
@@ -107,7 +141,14 @@ export interface RecallAckHistoryTable {
   version: number
   user_id: string | null
   at: Timestamp
+  /** recipient: given by the recipient itself; fax / letter: the paper form it sent back, recorded by the lab. */
+  source: ColumnType<AckSource, AckSource | undefined, AckSource>
+  recorded_by_org: string | null
+  signed_by: string | null
+  signed_on: ColumnType<string | null, string | null | undefined, string | null>
 }
+
+export type AckSource = 'recipient' | 'fax' | 'letter'
 
 export interface RecallReportsTable {
   recall_id: string
@@ -127,6 +168,7 @@ declare module '../platform/db/schema.ts' {
     recalls: RecallsTable
     recall_versions: RecallVersionsTable
     recall_messages: RecallMessagesTable
+    recall_submissions: RecallSubmissionsTable
     recall_recipients: RecallRecipientsTable
     recall_ack_history: RecallAckHistoryTable
     recall_reports: RecallReportsTable

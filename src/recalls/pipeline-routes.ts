@@ -14,7 +14,7 @@ import type { RoutePlugin } from '../platform/types.ts'
 import type { DB } from '../platform/db/schema.ts'
 import type { PipelineKind, RecallContent, VersionStatus } from './db.ts'
 import {
-  ackView,
+  acknowledgementHistory,
   addMessage,
   approveOrBroadcast,
   assertAction,
@@ -30,18 +30,20 @@ import {
   recipientsOf,
   recordAck,
   RECIPIENT_ROLES,
+  storedReport,
   toView,
   versionOf,
   visibleRecall,
 } from './pipeline.ts'
+import { localiseReport } from './report-labels.ts'
 import { reportPdf } from './report-pdf.ts'
-import { AcknowledgementHistory, AcknowledgementInput, Acknowledgement, CancelScheduleInput, CommentInput, DiscardInput, Coverage, DecisionInput, History, RECALL_STATUSES, RecipientPage, Report, schemasFor, ThreadEntry } from './schemas.ts'
+import { closeRound, contentChanges, historyOf, openRound } from './rounds.ts'
+import { AcknowledgementHistory, AcknowledgementInput, Acknowledgement, PaperAcknowledgementInput, CancelScheduleInput, CommentInput, DiscardInput, Coverage, DecisionInput, History, RECALL_STATUSES, RecipientPage, Report, schemasFor, ThreadEntry } from './schemas.ts'
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 const binary = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: 'string', format: 'binary' } } } })
 const OptionalComment = Type.Optional(Type.Object({ comment: Type.Optional(Type.String({ minLength: 1, maxLength: 5000 })) }, { additionalProperties: false }))
 const READERS = ['lab', 'ansm', 'pharmacy', 'wholesaler', 'hospital'] as const
-const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
 /**
  * The routes of one kind of message (batch recall or public-health alert): the same life, the same
@@ -70,7 +72,7 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
     const transition = (
       request: FastifyRequest,
       action: PipelineAction,
-      apply: (tx: Transaction<DB>, r: RecallRow, latest: { status: VersionStatus; submitted_at: Date | null }, now: Date) => Promise<{ message: string; text: string | null; changes: Record<string, unknown>; notify?: { type: string; to: { orgs: string[] } | { roles: ['ansm'] }; payload: Record<string, unknown> } }>,
+      apply: (tx: Transaction<DB>, r: RecallRow, latest: { status: VersionStatus; submitted_at: Date | null; content: RecallContent }, now: Date) => Promise<{ message: string; text: string | null; changes: Record<string, unknown>; notify?: { type: string; to: { orgs: string[] } | { roles: ['ansm'] }; payload: Record<string, unknown> } }>,
     ) => {
       const principal = principalOf(request)
       const actor = actorOf(principal, request.id)
@@ -226,7 +228,7 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
             await checkContent(tx, kind, content, principal.org, lang, now, body)
             await tx.updateTable('recall_versions').set({ content: JSON.stringify(content), updated_at: now }).where('recall_id', '=', r.id).where('version', '=', r.version).execute()
             await tx.updateTable('recalls').set({ updated_at: now }).where('id', '=', r.id).execute()
-            await addMessage(tx, r.id, r.version, 'edited', null, actor, now)
+            await addMessage(tx, r.id, r.version, 'edited', null, actor, now, contentChanges(latest.content, content))
             await audit(tx, actor, { action: `${kind}.edited`, objectType: object, objectId: r.id, changes: { version: r.version, ...diff(latest.content as never, content as never) } }, now)
           } else {
             const live = await versionOf(tx, r.id, r.live_version!)
@@ -235,7 +237,7 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
             const version = r.version + 1
             await tx.insertInto('recall_versions').values({ recall_id: r.id, version, status: 'draft', content: JSON.stringify(content), created_at: now, updated_at: now }).execute()
             await tx.updateTable('recalls').set({ version, updated_at: now }).where('id', '=', r.id).execute()
-            await addMessage(tx, r.id, version, 'revision', null, actor, now)
+            await addMessage(tx, r.id, version, 'revision', null, actor, now, contentChanges(live.content, content))
             await audit(tx, actor, { action: `${kind}.revision`, objectType: object, objectId: r.id, changes: { version, from: r.live_version, ...diff(live.content as never, content as never) } }, now)
           }
           return view(tx, await visibleRecall(tx, kind, r.id, principal), principal.role, principal.org)
@@ -260,8 +262,11 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
       },
       async (request) => {
         const comment = request.body?.comment ?? null
-        return (await transition(request, 'submit', async (tx, r, _latest, now) => {
-          await tx.updateTable('recall_versions').set({ status: 'submitted', submitted_at: now, updated_at: now }).where('recall_id', '=', r.id).where('version', '=', r.version).execute()
+        const actor = actorOf(principalOf(request), request.id)
+        return (await transition(request, 'submit', async (tx, r, latest, now) => {
+          // A new round: the decision of an earlier round is not this one's.
+          await tx.updateTable('recall_versions').set({ status: 'submitted', submitted_at: now, decided_at: null, updated_at: now }).where('recall_id', '=', r.id).where('version', '=', r.version).execute()
+          await openRound(tx, r.id, r.version, latest.content, actor, now)
           await tx
             .updateTable('recalls')
             .set({ updated_at: now, first_submitted_at: r.first_submitted_at ?? now, ...(r.live_version === null ? { status: 'submitted' as const } : {}) })
@@ -331,8 +336,10 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
             throw new AppError('VALIDATION_FAILED', { count: 1 }, { errors: [{ field: 'body.comment', code: 'required', message: lang === 'fr' ? 'un commentaire est requis' : 'a comment is required' }] })
           }
           const status = decision === 'reject' ? ('rejected' as const) : ('changes_requested' as const)
+          const actor = actorOf(principal, request.id)
           return (await transition(request, decision, async (tx, r, _latest, now) => {
             await tx.updateTable('recall_versions').set({ status, decided_at: now, updated_at: now }).where('recall_id', '=', r.id).where('version', '=', r.version).execute()
+            await closeRound(tx, r.id, r.version, status, comment ?? null, actor, now)
             await tx.updateTable('recalls').set({ updated_at: now, ...(r.live_version === null ? { status } : {}) }).where('id', '=', r.id).execute()
             return { message: status, text: comment, changes: { comment }, notify: { type: 'reviewed', to: { orgs: [r.lab_id] }, payload: { decision: status, comment } } }
           })) as never
@@ -365,7 +372,7 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
           await audit(tx, actor, { action: `${kind}.comment`, objectType: object, objectId: r.id, changes: { version: r.version, text: request.body.text } }, now)
           const to = principal.role === 'ansm' ? { orgs: [r.lab_id] } : r.first_submitted_at ? { roles: ['ansm' as const] } : null
           if (to) await publish(tx, { type: `${kind}.comment`, payload: { id: r.id, reference: r.reference, version: r.version, text: request.body.text, from: principal.role }, audience: to, senderOrg: principal.org, subject: { type: object, id: r.id } }, now)
-          return { at: now.toISOString(), version: r.version, kind: 'comment', text: request.body.text, author: { role: principal.role, org: principal.org, user: principal.user } }
+          return { at: now.toISOString(), version: r.version, kind: 'comment', text: request.body.text, author: { role: principal.role, org: principal.org, user: principal.user }, changes: null }
         })
         return reply.code(201).send(entry)
       },
@@ -390,13 +397,7 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
         // ANSM sees the versions that were submitted to it, not the lab's drafts.
         if (principal.role === 'ansm') vq = vq.where('submitted_at', 'is not', null)
         const versions = await vq.orderBy('version').execute()
-        const thread = await app.db.selectFrom('recall_messages').selectAll().where('recall_id', '=', r.id).orderBy('seq').execute()
-        return {
-          id: r.id,
-          reference: r.reference,
-          versions: versions.map((v) => ({ version: v.version, status: v.status, createdAt: v.created_at.toISOString(), submittedAt: iso(v.submitted_at), decidedAt: iso(v.decided_at), broadcastAt: iso(v.broadcast_at), content: v.content })),
-          thread: thread.map((m) => ({ at: m.at.toISOString(), version: m.version, kind: m.kind, text: m.text, author: m.author_role || m.author_org || m.author_user ? { role: m.author_role, org: m.author_org, user: m.author_user } : null })),
-        }
+        return { id: r.id, reference: r.reference, ...(await historyOf(app.db, r.id, versions)) } as never
       },
     )
 
@@ -495,6 +496,7 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
           await tx.updateTable('recall_versions').set({ status: 'discarded', updated_at: now }).where('recall_id', '=', r.id).where('version', '=', r.version).execute()
           await tx.updateTable('recalls').set({ updated_at: now, ...(whole ? { status: 'discarded' as const } : {}) }).where('id', '=', r.id).execute()
           const withdrawn = latest.status === 'submitted'
+          if (withdrawn) await closeRound(tx, r.id, r.version, 'withdrawn', reason, actorOf(principalOf(request), request.id), now)
           return {
             message: 'discarded',
             text: reason,
@@ -556,15 +558,53 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
         const principal = principalOf(request)
         if (!RECIPIENT_ROLES.includes(principal.role)) throw notFoundFor(kind, request.params.id)
         const r = await visibleRecall(app.db, kind, request.params.id, principal)
-        const rec = await app.db.selectFrom('recall_recipients').selectAll().where('recall_id', '=', r.id).where('org_id', '=', principal.org).executeTakeFirst()
-        if (!rec) throw notFoundFor(kind, r.id)
-        const rows = await app.db.selectFrom('recall_ack_history').selectAll().where('recall_id', '=', r.id).where('org_id', '=', principal.org).orderBy('seq').execute()
-        return {
-          id: r.id,
-          reference: r.reference,
-          current: await ackView(app.db, r.id, rec),
-          history: rows.map((h) => ({ seq: h.seq, status: h.status as 'read' | 'done', ...h.ack, version: h.version, acknowledgedAt: h.at.toISOString(), by: { org: h.org_id, user: h.user_id } })),
-        } as never
+        return (await acknowledgementHistory(app.db, kind, r, principal.org)) as never
+      },
+    )
+
+    app.put(
+      `${base}/:id/recipients/:orgId/acknowledgement`,
+      {
+        config: { roles: ['lab'] },
+        schema: {
+          tags,
+          operationId: `record${N}PaperAcknowledgement`,
+          summary: 'Lab: record the acknowledgement a recipient sent back on paper',
+          description: [
+            'A wholesaler or hospital pharmacy reached by fax (or by letter) returns the signed form at the end of the notice: ' + (kind === 'recall' ? 'the boxes quarantined, returned, destroyed, or none in stock' : 'that it read the message') + '. The owning lab records it here for that recipient, with how it came back (`source`), who signed and when.',
+            'The same rules as the recipient’s own acknowledgement apply (a `done` says what was done; `read` after `done` changes nothing; the same one again records nothing); it counts in coverage and the report, and the history shows it as recorded by the lab from the paper form. Another lab’s ' + what + ', or an organisation it was not addressed to: 404; closed: 409.',
+          ].join('\n\n'),
+          params: Type.Object({ id: Type.String({ format: 'uuid' }), orgId: Type.String({ minLength: 1, maxLength: 20, description: 'The recipient (FINESS).' }) }),
+          headers: IdempotencyKeyHeader,
+          body: PaperAcknowledgementInput,
+          response: { 200: Acknowledgement, ...problems(404, 409) },
+        },
+      },
+      async (request) => {
+        const principal = principalOf(request)
+        const { source, signedBy, signedOn, ...body } = request.body
+        const onBehalf = { org: request.params.orgId, source, signedBy, signedOn }
+        const { view: ack } = await recordAck(app, kind, request.params.id, principal, actorOf(principal, request.id), body, langOf(request), onBehalf)
+        return ack as never
+      },
+    )
+
+    app.get(
+      `${base}/:id/recipients/:orgId/acknowledgement`,
+      {
+        config: { roles: ['lab', 'ansm'] },
+        schema: {
+          tags,
+          operationId: `getRecipient${N}Acknowledgement`,
+          summary: 'Lab and ANSM: one recipient’s acknowledgement and its history',
+          description: 'The owning lab and ANSM read what a recipient of the ' + what + ' acknowledged, and every earlier acknowledgement it gave, oldest first (with the version in force then, when and who). Another lab’s ' + what + ', or an organisation it was not addressed to: 404.',
+          params: Type.Object({ id: Type.String({ format: 'uuid' }), orgId: Type.String({ minLength: 1, maxLength: 20, description: 'The recipient (FINESS).' }) }),
+          response: { 200: AcknowledgementHistory, ...problems(404) },
+        },
+      },
+      async (request) => {
+        const r = await visibleRecall(app.db, kind, request.params.id, principalOf(request))
+        return (await acknowledgementHistory(app.db, kind, r, request.params.orgId)) as never
       },
     )
 
@@ -590,11 +630,10 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
       },
     )
 
-    const loadReport = async (id: string, principal: ReturnType<typeof principalOf>) => {
-      const r = await visibleRecall(app.db, kind, id, principal)
-      const row = await app.db.selectFrom('recall_reports').select(['report', 'created_at']).where('recall_id', '=', r.id).executeTakeFirst()
-      if (!row) throw notFoundFor(kind, `${r.reference} (bilan)`)
-      return row
+    const loadReport = async (request: FastifyRequest) => {
+      const r = await visibleRecall(app.db, kind, (request.params as { id: string }).id, principalOf(request))
+      const { report, createdAt } = await storedReport(app.db, kind, r)
+      return { report: localiseReport(report, langOf(request)), createdAt }
     }
 
     app.get(
@@ -610,7 +649,7 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
           response: { 200: Report, ...problems(404) },
         },
       },
-      async (request) => (await loadReport(request.params.id, principalOf(request))).report as never,
+      async (request) => (await loadReport(request)).report as never,
     )
 
     app.get(
@@ -626,9 +665,8 @@ export function pipelineRoutes(kind: PipelineKind): RoutePlugin {
         },
       },
       async (request, reply) => {
-        const row = await loadReport(request.params.id, principalOf(request))
-        const report = row.report as Parameters<typeof reportPdf>[0]
-        const pdf = await reportPdf(report, row.created_at)
+        const { report, createdAt } = await loadReport(request)
+        const pdf = await reportPdf(report, createdAt)
         return reply.type('application/pdf').header('content-disposition', `attachment; filename="bilan-${report.reference}.pdf"`).header('cache-control', 'private, no-store').send(pdf)
       },
     )

@@ -10,7 +10,9 @@ import type { Lang } from '../platform/i18n.ts'
 import { cip13Problem, DEPARTMENTS, REGIONS } from '../platform/identifiers.ts'
 import { enqueue } from '../platform/jobs.ts'
 import { applyBlocks, type RecallBlocks } from './blocking.ts'
-import type { AckContent, Category, PipelineKind, RecallContent, RecallStatus, RecallsTable, VersionStatus } from './db.ts'
+import type { AckContent, Category, FieldChange, PipelineKind, RecallContent, RecallStatus, RecallsTable, VersionStatus } from './db.ts'
+import { localiseReport } from './report-labels.ts'
+import { closeRound } from './rounds.ts'
 import { ACTION_LABELS, PIPELINE_ACTIONS } from './schemas.ts'
 
 export type Db = Kysely<DB> | Transaction<DB>
@@ -243,6 +245,7 @@ export function targetDepartments(c: RecallContent): string[] {
 
 // ---- references and history ------------------------------------------------------------------------------
 
+const parisDate = (d: Date) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Paris', year: 'numeric', month: '2-digit', day: '2-digit' }).format(d)
 const parisYear = (d: Date) => Number(new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', year: 'numeric' }).format(d))
 
 /** R-2026-0001 / A-2026-0001: gapless per kind and year (the counter row is taken in the creating transaction). */
@@ -257,10 +260,14 @@ export async function nextReference(tx: Transaction<DB>, kind: PipelineKind, now
   return `${kind === 'recall' ? 'R' : 'A'}-${year}-${String(row.last).padStart(4, '0')}`
 }
 
-export async function addMessage(tx: Transaction<DB>, recallId: string, version: number, kind: string, text: string | null, actor: Actor | null, now: Date) {
+/** An entry of the history; an edit or a new version says what it changed (`changes`). */
+export async function addMessage(tx: Transaction<DB>, recallId: string, version: number, kind: string, text: string | null, actor: Actor | null, now: Date, changes?: FieldChange[]) {
   await tx
     .insertInto('recall_messages')
-    .values({ id: randomUUID(), recall_id: recallId, version, kind, text, author_role: actor?.role ?? null, author_org: actor?.org ?? null, author_user: actor?.user ?? null, at: now })
+    .values({
+      id: randomUUID(), recall_id: recallId, version, kind, text, author_role: actor?.role ?? null, author_org: actor?.org ?? null, author_user: actor?.user ?? null, at: now,
+      changes: changes ? JSON.stringify(changes) : null,
+    })
     .execute()
 }
 
@@ -322,7 +329,31 @@ function eventPayload(kind: PipelineKind, r: RecallRow, version: number, c: Reca
       body: c.message,
       reference: `${r.reference} v${version}`,
       fields,
+      // The fax notice ends with a form to fax back: what was done with the batches (recall), or that it was read.
+      acknowledgement: kind === 'recall' ? 'quantities' : 'read',
     },
+  }
+}
+
+/** The fax notice (French) of a closed recall or alert: the closure and its reason, what is no longer blocked. */
+function closedNotice(kind: PipelineKind, r: RecallRow, c: RecallContent, reason: string | null) {
+  const fields: Array<{ label: string; value: string }> = [
+    { label: 'Laboratoire', value: `${r.lab_name} (${r.lab_id})` },
+    { label: 'Motif de la clôture', value: reason ?? 'non précisé' },
+  ]
+  if (kind === 'recall') {
+    for (const b of c.batches) fields.push({ label: 'Lot', value: `CIP ${b.cip13} — lot ${b.batch}${b.expiry ? ` — péremption ${b.expiry}` : ''}` })
+    fields.push({ label: 'Blocage dispensation', value: r.blocking ? 'levé' : 'non concerné' })
+  }
+  for (const ct of c.contacts) fields.push({ label: 'Contact', value: [ct.name, ct.phone, ct.email].filter(Boolean).join(' — ') })
+  return {
+    title: `${kind === 'recall' ? 'Clôture du rappel de lots' : 'Clôture de l’alerte'} ${r.reference} : ${c.title}`,
+    body:
+      kind === 'recall'
+        ? 'Le laboratoire a clôturé ce rappel : aucune action supplémentaire n’est demandée.' + (r.blocking ? ' Le blocage à la dispensation des lots ci-dessous est levé.' : '')
+        : 'Le laboratoire a clôturé cette alerte.',
+    reference: r.reference,
+    fields,
   }
 }
 
@@ -402,6 +433,7 @@ export async function approveOrBroadcast(
       assertAction(kind, r, latest.status, 'approve')
       if (r.version !== pre.version) throw new AppError('RECALL_INVALID_TRANSITION', { label: LABEL[kind].fr, labelEn: LABEL[kind].en, reference: r.reference, status: r.status, version: r.version, versionStatus: latest.status, action: 'approve', allowedText: '' })
       await tx.updateTable('recall_versions').set({ status: 'approved', decided_at: now, updated_at: now }).where('recall_id', '=', id).where('version', '=', r.version).execute()
+      await closeRound(tx, id, r.version, 'approved', mode.approve.comment, actor, now)
       await addMessage(tx, id, r.version, 'approved', mode.approve.comment, actor, now)
       await audit(tx, actor, { action: `${kind}.approved`, objectType: LABEL[kind].object, objectId: id, changes: { version: r.version, comment: mode.approve.comment } }, now)
       await publish(tx, { type: `${kind}.reviewed`, payload: { id, reference: r.reference, version: r.version, decision: 'approved', comment: mode.approve.comment }, audience: { orgs: [r.lab_id] }, senderOrg: actor.org, subject: { type: LABEL[kind].object, id } }, now)
@@ -446,7 +478,15 @@ export interface AckInput {
  * Records a recipient's acknowledgement. The same acknowledgement twice is one record; a different one
  * replaces it and the previous stays in the history. 'read' after 'done' changes nothing.
  */
-export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: string, principal: Principal, actor: Actor, body: AckInput, lang: Lang) {
+/** A paper acknowledgement (the form of a fax notice or a letter) the lab records for a recipient. */
+export interface OnBehalf {
+  org: string
+  source: 'fax' | 'letter'
+  signedBy: string
+  signedOn: string
+}
+
+export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: string, principal: Principal, actor: Actor, body: AckInput, lang: Lang, onBehalf?: OnBehalf) {
   if (kind === 'alert' && body.status === 'done') {
     throw fieldProblem('body.status', 'enum', { fr: 'une alerte s’acquitte par « read » (lecture)', en: 'an alert is acknowledged with "read"' }, lang)
   }
@@ -458,10 +498,37 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
   if (body.status === 'done' && ack.noStock && anyQuantity) {
     throw fieldProblem('body.noStock', 'inconsistent', { fr: '« aucun stock » exclut des quantités', en: '"no stock" excludes quantities' }, lang)
   }
+  // A "done" is what the lab and ANSM count boxes with: it must say what was done, or that there was nothing to do.
+  // Without this, a bare "done" sent after "12 boxes quarantined" replaced them with zeros.
+  if (body.status === 'done' && !ack.noStock) {
+    if (body.quarantined === undefined && body.returned === undefined && body.destroyed === undefined) {
+      throw fieldProblem('body.quarantined', 'required', {
+        fr: '« done » se déclare avec les quantités traitées (quarantined, returned, destroyed), ou noStock: true si vous n’aviez aucune boîte des lots concernés',
+        en: '"done" is reported with the quantities handled (quarantined, returned, destroyed), or noStock: true when you had none of the batches',
+      }, lang)
+    }
+    if (!anyQuantity) {
+      throw fieldProblem('body.noStock', 'required', {
+        fr: 'aucune boîte déclarée : indiquez noStock: true si vous n’aviez aucune boîte des lots concernés',
+        en: 'no box reported: send noStock: true when you had none of the batches',
+      }, lang)
+    }
+  }
   const now = app.now()
-  // The write every recipient makes when a recall goes out, thousands within minutes: few round trips.
-  // Only recipients acknowledge; anyone else is told the recall does not exist, without a query.
-  if (!RECIPIENT_ROLES.includes(principal.role)) throw notFoundFor(kind, id)
+  let recipient = principal.org
+  if (onBehalf) {
+    // The owning lab, for a recipient the message was addressed to (checked below); anyone else: 404.
+    if (principal.role !== 'lab') throw notFoundFor(kind, id)
+    await visibleRecall(app.db, kind, id, principal)
+    recipient = onBehalf.org
+    if (onBehalf.signedOn > parisDate(now)) {
+      throw fieldProblem('body.signedOn', 'future', { fr: 'la date de signature ne peut pas être dans le futur', en: 'the date signed cannot be in the future' }, lang)
+    }
+  } else if (!RECIPIENT_ROLES.includes(principal.role)) {
+    // The write every recipient makes when a recall goes out, thousands within minutes: few round trips.
+    // Only recipients acknowledge; anyone else is told the recall does not exist, without a query.
+    throw notFoundFor(kind, id)
+  }
   return app.db.transaction().execute(async (tx) => {
     // The recall as this recipient sees it (visibleRecall's rule for recipients: in force once, addressed to it)
     // and its recipient row, locked so that its acknowledgements are numbered one after the other.
@@ -470,7 +537,7 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
       .innerJoin('recalls as r', 'r.id', 'rr.recall_id')
       .select(['r.status', 'r.reference', 'r.live_version', 'rr.org_id', 'rr.ack_status', 'rr.ack', 'rr.acked_at', 'rr.last_event_id'])
       .where('rr.recall_id', '=', id)
-      .where('rr.org_id', '=', principal.org)
+      .where('rr.org_id', '=', recipient)
       .where('r.kind', '=', kind)
       .where('r.live_version', 'is not', null)
       .forUpdate('rr')
@@ -488,22 +555,26 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
       .with('h', (db) =>
         db
           .insertInto('recall_ack_history')
-          .columns(['recall_id', 'org_id', 'seq', 'status', 'ack', 'version', 'user_id', 'at'])
+          .columns(['recall_id', 'org_id', 'seq', 'status', 'ack', 'version', 'user_id', 'at', 'source', 'recorded_by_org', 'signed_by', 'signed_on'])
           .expression(
             db
               .selectFrom('recall_ack_history')
               .select((eb) => [
                 eb.val(id).as('recall_id'),
-                eb.val(principal.org).as('org_id'),
+                eb.val(recipient).as('org_id'),
                 sql<number>`count(*)::int + 1`.as('seq'),
                 eb.val(body.status).as('status'),
                 sql<string>`${JSON.stringify(ack)}::jsonb`.as('ack'),
                 eb.val(rec.live_version!).as('version'),
                 eb.val(principal.user).as('user_id'),
                 sql<Date>`${now}::timestamptz`.as('at'),
+                eb.val(onBehalf?.source ?? 'recipient').as('source'),
+                eb.val(onBehalf ? principal.org : null).as('recorded_by_org'),
+                eb.val(onBehalf?.signedBy ?? null).as('signed_by'),
+                sql<string | null>`${onBehalf?.signedOn ?? null}::date`.as('signed_on'),
               ])
               .where('recall_id', '=', id)
-              .where('org_id', '=', principal.org),
+              .where('org_id', '=', recipient),
           )
           .returning('seq'),
       )
@@ -517,16 +588,38 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
         done_at: body.status === 'done' ? sql`coalesce(done_at, ${now}::timestamptz)` : sql`done_at`,
       })
       .where('recall_recipients.recall_id', '=', id)
-      .where('recall_recipients.org_id', '=', principal.org)
+      .where('recall_recipients.org_id', '=', recipient)
       .returning(['recall_recipients.org_id', 'recall_recipients.ack_status', 'recall_recipients.ack', 'recall_recipients.acked_at', 'h.seq'])
       .executeTakeFirstOrThrow()
-    await acknowledgeEvent(tx, principal.org, rec.last_event_id, { status: body.status, ...ack }, now)
+    await acknowledgeEvent(tx, recipient, rec.last_event_id, { status: body.status, ...ack }, now)
     // The history now holds `seq` entries: the count the view gives, without asking again.
     const view = await ackView(tx, id, updated, updated.seq)
     // Last: the audit chain's lock is held from here to the commit, and other writes on that chain wait for it.
-    await audit(tx, actor, { action: `${kind}.acknowledged`, objectType: LABEL[kind].object, objectId: id, changes: { org: principal.org, before: rec.ack_status ? { status: rec.ack_status, ...rec.ack } : null, after: { status: body.status, ...ack } } }, now)
+    await audit(tx, actor, { action: `${kind}.acknowledged`, objectType: LABEL[kind].object, objectId: id, changes: { org: recipient, ...(onBehalf ? { source: onBehalf.source, signedBy: onBehalf.signedBy, signedOn: onBehalf.signedOn } : {}), before: rec.ack_status ? { status: rec.ack_status, ...rec.ack } : null, after: { status: body.status, ...ack } } }, now)
     return { view, changed: true }
   })
+}
+
+/**
+ * A recipient's current acknowledgement and every one it gave, oldest first: read by the recipient itself, and by
+ * the lab and ANSM for any recipient of the message (404 for an organisation it was not addressed to).
+ */
+export async function acknowledgementHistory(db: Db, kind: PipelineKind, r: RecallRow, orgId: string) {
+  const rec = await db.selectFrom('recall_recipients').selectAll().where('recall_id', '=', r.id).where('org_id', '=', orgId).executeTakeFirst()
+  if (!rec) throw notFoundFor(kind, r.id)
+  const rows = await db.selectFrom('recall_ack_history').selectAll().where('recall_id', '=', r.id).where('org_id', '=', orgId).orderBy('seq').execute()
+  return {
+    id: r.id,
+    reference: r.reference,
+    current: await ackView(db, r.id, rec, rows.length),
+    history: rows.map((h) => ({
+      seq: h.seq, status: h.status as 'read' | 'done', ...h.ack, version: h.version, acknowledgedAt: h.at.toISOString(),
+      by: { org: h.recorded_by_org ?? h.org_id, user: h.user_id },
+      source: h.source,
+      signedBy: h.signed_by,
+      signedOn: h.signed_on,
+    })),
+  }
 }
 
 // ---- coverage --------------------------------------------------------------------------------------------
@@ -547,6 +640,22 @@ function recipientStates(db: Db, recallId: string) {
   return db
     .selectFrom('recall_recipients as rr')
     .innerJoin('organisations as o', 'o.id', 'rr.org_id')
+    // The latest paper letter asked for this recipient (a fax of one of the message's events given up).
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('paper_letters as l')
+          .innerJoin('events as e', 'e.id', 'l.event_id')
+          .select(['l.id as letter_id', 'l.status as letter_status', 'l.sent_at as letter_sent_at'])
+          .whereRef('l.org_id', '=', 'rr.org_id')
+          .where('e.subject_type', 'in', ['recall', 'alert'])
+          .where(sql<boolean>`e.subject_id = rr.recall_id::text`)
+          .orderBy('l.created_at', 'desc')
+          .limit(1)
+          .as('lt'),
+      (join) => join.onTrue(),
+    )
+    .select(['lt.letter_id', 'lt.letter_status', 'lt.letter_sent_at'])
     .select([
       'rr.org_id', 'rr.role', 'rr.department', 'rr.region', 'rr.read_at', 'rr.ack_status', 'rr.ack', 'rr.acked_at', 'rr.reminders', 'o.name',
       sql<boolean>`rr.acked_at is not null or exists (select 1 from event_deliveries d join recall_versions v on v.event_id = d.event_id where v.recall_id = rr.recall_id and d.org_id = rr.org_id and (d.delivered_at is not null or d.read_at is not null))`.as('reached'),
@@ -554,6 +663,15 @@ function recipientStates(db: Db, recallId: string) {
       sql<string | null>`(select d.fax_status from event_deliveries d where d.event_id = rr.last_event_id and d.org_id = rr.org_id)`.as('fax_status'),
     ])
     .where('rr.recall_id', '=', recallId)
+}
+
+type Quantities = { quarantined: number; returned: number; destroyed: number; noStock: number }
+const noQuantities = (): Quantities => ({ quarantined: 0, returned: 0, destroyed: 0, noStock: 0 })
+function addQuantities(q: Quantities, ack: AckContent) {
+  q.quarantined += ack.quarantined
+  q.returned += ack.returned
+  q.destroyed += ack.destroyed
+  if (ack.noStock) q.noStock++
 }
 
 type Counts = { recipients: number; reached: number; read: number; acknowledged: number; done: number }
@@ -571,7 +689,8 @@ export async function coverageOf(db: Db, r: RecallRow) {
   const total = zero()
   const byCategory = new Map<string, Counts>()
   const byDepartment = new Map<string, Counts & { department: string | null; region: string | null }>()
-  const quantities = { quarantined: 0, returned: 0, destroyed: 0, noStock: 0 }
+  const quantities = noQuantities()
+  const categoryQuantities = new Map<string, Quantities>()
   const faxes = { queued: 0, sent: 0, failed: 0, paperLetter: 0 }
   for (const row of rows) {
     const s: RecipientState = {
@@ -584,26 +703,36 @@ export async function coverageOf(db: Db, r: RecallRow) {
     const key = s.department ?? ''
     if (!byDepartment.has(key)) byDepartment.set(key, { department: s.department, region: s.region, ...zero() })
     add(byDepartment.get(key)!, s)
+    if (!categoryQuantities.has(s.role)) categoryQuantities.set(s.role, noQuantities())
     if (row.ack_status === 'done' && row.ack) {
-      quantities.quarantined += row.ack.quarantined
-      quantities.returned += row.ack.returned
-      quantities.destroyed += row.ack.destroyed
-      if (row.ack.noStock) quantities.noStock++
+      addQuantities(quantities, row.ack)
+      addQuantities(categoryQuantities.get(s.role)!, row.ack)
     }
     if (row.fax_status === 'queued') faxes.queued++
     else if (row.fax_status === 'sent') faxes.sent++
     else if (row.fax_status === 'failed') faxes.failed++
     else if (row.fax_status === 'paper_letter') faxes.paperLetter++
   }
+  const letterRows = await db
+    .selectFrom('paper_letters as l')
+    .innerJoin('events as e', 'e.id', 'l.event_id')
+    .select(['l.status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('e.subject_type', '=', LABEL[r.kind].object)
+    .where('e.subject_id', '=', r.id)
+    .groupBy('l.status')
+    .execute()
+  const letters = { pending: 0, sent: 0 }
+  for (const l of letterRows) letters[l.status] = Number(l.n)
   return {
     id: r.id,
     reference: r.reference,
     status: r.status,
     ...total,
     quantities,
-    byCategory: [...byCategory.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([category, c]) => ({ category, ...c })),
+    byCategory: [...byCategory.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([category, c]) => ({ category, ...c, quantities: categoryQuantities.get(category)! })),
     byDepartment: [...byDepartment.values()].sort((a, b) => (a.department ?? '').localeCompare(b.department ?? '')),
     faxes,
+    letters,
   }
 }
 
@@ -632,6 +761,7 @@ export async function recipientsOf(db: Db, kind: PipelineKind, r: RecallRow, fil
       readAt: iso(row.first_read_at),
       acknowledgement: await ackView(db, r.id, row),
       fax: row.fax_status,
+      letter: row.letter_id ? { id: row.letter_id, status: row.letter_status!, sentAt: iso(row.letter_sent_at) } : null,
       reminders: row.reminders,
     })
   }
@@ -670,14 +800,89 @@ export async function remind(app: FastifyInstance, payload: { recallId: string; 
 
 // ---- report ----------------------------------------------------------------------------------------------
 
-export async function buildReport(db: Db, kind: PipelineKind, r: RecallRow, closedAt: Date) {
+/** At most this many recipients are listed by name in a report (not acting, acknowledgements); the counts cover all. */
+export const REPORT_LIST_MAX = 1000
+
+export interface Closure {
+  at: Date
+  reason: string | null
+  actor: Actor | null
+}
+
+/**
+ * Every batch recalled by any version that was in force, with what happened to it: recalled until closure, or
+ * removed by a correction (in which version, when). `blocked`: dispensation was blocked while it was recalled.
+ */
+async function batchOutcomes(db: Db, r: RecallRow) {
+  const versions = await db
+    .selectFrom('recall_versions')
+    .select(['version', 'content', 'broadcast_at'])
+    .where('recall_id', '=', r.id)
+    .where('broadcast_at', 'is not', null)
+    .orderBy('version')
+    .execute()
+  const out = new Map<string, { cip13: string; batch: string; expiry: string | null; versions: number[]; blocked: boolean }>()
+  for (const v of versions) {
+    for (const b of v.content.batches) {
+      const key = `${b.cip13}/${b.batch}`
+      const o = out.get(key) ?? { cip13: b.cip13, batch: b.batch, expiry: b.expiry, versions: [], blocked: false }
+      o.expiry = b.expiry
+      o.versions.push(v.version)
+      o.blocked ||= v.content.blockDispensation
+      out.set(key, o)
+    }
+  }
+  const final = versions.at(-1)?.version
+  const names = new Map<string, string>()
+  const cip13s = [...new Set([...out.values()].map((b) => b.cip13))]
+  if (cip13s.length) {
+    const rows = await db.selectFrom('presentations as p').innerJoin('medicines as m', 'm.cis', 'p.cis').select(['p.cip13', 'm.name']).where('p.cip13', 'in', cip13s).execute()
+    for (const p of rows) names.set(p.cip13, p.name)
+  }
+  return [...out.values()].map((b) => {
+    const last = b.versions.at(-1)!
+    const removedBy = last === final ? undefined : versions.find((v) => v.version > last)
+    return {
+      cip13: b.cip13,
+      batch: b.batch,
+      expiry: b.expiry,
+      name: names.get(b.cip13) ?? null,
+      versions: b.versions,
+      status: (removedBy ? 'removed' : 'recalled') as 'removed' | 'recalled',
+      removedInVersion: removedBy?.version ?? null,
+      removedAt: removedBy ? iso(removedBy.broadcast_at) : null,
+      blocked: b.blocked,
+    }
+  })
+}
+
+export async function buildReport(db: Db, kind: PipelineKind, r: RecallRow, closure: Closure) {
   const coverage = await coverageOf(db, r)
   const live = await versionOf(db, r.id, r.live_version!)
-  const rows = await recipientStates(db, r.id).orderBy('rr.org_id').execute()
-  const notActing = rows.filter((row) => lagging(kind, row)).slice(0, 500).map((row) => ({ id: row.org_id, name: row.name, role: row.role, department: row.department }))
+  const rows = await recipientStates(db, r.id)
+    .select([
+      sql<number | null>`(select h.version from recall_ack_history h where h.recall_id = rr.recall_id and h.org_id = rr.org_id order by h.seq desc limit 1)`.as('ack_version'),
+      sql<number>`(select count(*)::int from recall_ack_history h where h.recall_id = rr.recall_id and h.org_id = rr.org_id)`.as('ack_changes'),
+    ])
+    .orderBy('rr.org_id')
+    .execute()
+  const lag = rows.filter((row) => lagging(kind, row))
+  const notActing = lag.slice(0, REPORT_LIST_MAX).map((row) => ({ id: row.org_id, name: row.name, role: row.role, department: row.department }))
+  const done = rows.filter((row) => row.ack_status === 'done' && row.ack && row.acked_at)
+  const acknowledgements = done.slice(0, REPORT_LIST_MAX).map((row) => ({
+    org: { id: row.org_id, name: row.name, role: row.role, department: row.department },
+    quarantined: row.ack!.quarantined,
+    returned: row.ack!.returned,
+    destroyed: row.ack!.destroyed,
+    noStock: row.ack!.noStock,
+    comment: row.ack!.comment ?? null,
+    acknowledgedAt: iso(row.acked_at)!,
+    version: Number(row.ack_version ?? r.live_version),
+    changes: Number(row.ack_changes),
+  }))
   const messages = await db.selectFrom('recall_messages').select(['at', 'version', 'kind']).where('recall_id', '=', r.id).where('kind', '<>', 'comment').orderBy('seq').execute()
   const timeline = messages.map((m) => ({ at: iso(m.at)!, version: m.version, event: m.kind }))
-  const { recipients, reached, read, acknowledged, done } = coverage
+  const { recipients, reached, read, acknowledged, done: doneCount } = coverage
   return {
     id: r.id,
     kind,
@@ -685,19 +890,43 @@ export async function buildReport(db: Db, kind: PipelineKind, r: RecallRow, clos
     lab: { id: r.lab_id, name: r.lab_name },
     title: live.content.title,
     finalVersion: r.live_version!,
-    batches: live.content.batches,
-    coverage: { recipients, reached, read, acknowledged, done },
+    closure: {
+      at: closure.at.toISOString(),
+      reason: closure.reason,
+      by: closure.actor && (closure.actor.role || closure.actor.org || closure.actor.user) ? { role: closure.actor.role, org: closure.actor.org, user: closure.actor.user } : null,
+    },
+    batches: kind === 'recall' ? await batchOutcomes(db, r) : [],
+    coverage: { recipients, reached, read, acknowledged, done: doneCount },
     quantities: coverage.quantities,
     byCategory: coverage.byCategory,
     byDepartment: coverage.byDepartment,
     notActing,
+    notActingTotal: lag.length,
+    acknowledgements,
+    acknowledgementsTotal: done.length,
     timeline,
     createdAt: iso(r.created_at)!,
     broadcastAt: iso(r.broadcast_at),
-    closedAt: closedAt.toISOString(),
+    closedAt: closure.at.toISOString(),
   }
 }
 export type ReportData = Awaited<ReturnType<typeof buildReport>>
+
+/**
+ * The report made at closure, as stored. A report made before it held the closure, every batch and the
+ * acknowledgements is completed from the records (they no longer change once closed).
+ */
+export async function storedReport(db: Db, kind: PipelineKind, r: RecallRow) {
+  const row = await db.selectFrom('recall_reports').select(['report', 'created_at']).where('recall_id', '=', r.id).executeTakeFirst()
+  if (!row) throw notFoundFor(kind, `${r.reference} (bilan)`)
+  const stored = row.report as ReportData
+  if (stored.closure && Array.isArray(stored.acknowledgements)) return { report: stored, createdAt: row.created_at }
+  const closed = await db.selectFrom('recall_messages').selectAll().where('recall_id', '=', r.id).where('kind', '=', 'closed').orderBy('seq', 'desc').executeTakeFirst()
+  const at = closed?.at ?? r.closed_at ?? row.created_at
+  const rebuilt = await buildReport(db, kind, r, { at, reason: closed?.text ?? null, actor: closed ? { role: closed.author_role, org: closed.author_org, user: closed.author_user } : null })
+  const { closure, batches, byCategory, notActingTotal, acknowledgements, acknowledgementsTotal } = rebuilt
+  return { report: { ...rebuilt, ...stored, closure, batches, byCategory, notActingTotal, acknowledgements, acknowledgementsTotal }, createdAt: row.created_at }
+}
 
 /** Closes a message in force: cancels a pending revision, unblocks, makes the report and sends it to ANSM. */
 export async function closeRecall(app: FastifyInstance, kind: PipelineKind, id: string, principal: Principal, actor: Actor, reason: string | null) {
@@ -711,20 +940,25 @@ export async function closeRecall(app: FastifyInstance, kind: PipelineKind, id: 
     assertAction(kind, r, latest.status, 'close')
     if (['draft', 'submitted', 'changes_requested'].includes(latest.status)) {
       await tx.updateTable('recall_versions').set({ status: 'cancelled', updated_at: now }).where('recall_id', '=', id).where('version', '=', r.version).execute()
+      if (latest.status === 'submitted') await closeRound(tx, id, r.version, 'cancelled', reason, actor, now)
     }
     // A blocking version was broadcast between the first read and the lock: its batches must be unblocked too.
     if (kind === 'recall' && !target && r.blocking) throw conflict('Le rappel vient de changer ; recommencez la clôture.', 'The recall just changed; close it again.')
     await tx.updateTable('recalls').set({ status: 'closed', closed_at: now, updated_at: now }).where('id', '=', id).execute()
     await addMessage(tx, id, r.live_version!, 'closed', reason, actor, now)
     const closed = { ...r, status: 'closed' as RecallStatus, closed_at: now }
-    const report = await buildReport(tx, kind, closed, now)
+    const report = await buildReport(tx, kind, closed, { at: now, reason, actor })
     const live = await versionOf(tx, id, r.live_version!)
     const departments = targetDepartments(live.content)
     await publish(
       tx,
       {
         type: `${kind}.closed`,
-        payload: { kind, id, reference: r.reference, version: r.live_version, title: live.content.title, closedAt: now.toISOString(), ...(kind === 'recall' ? { batches: live.content.batches, unblocked: r.blocking } : {}) },
+        payload: {
+          kind, id, reference: r.reference, version: r.live_version, title: live.content.title, closedAt: now.toISOString(), closureReason: reason,
+          ...(kind === 'recall' ? { batches: live.content.batches, unblocked: r.blocking } : {}),
+          notice: closedNotice(kind, r, live.content, reason),
+        },
         audience: { roles: live.content.recipients.categories, ...(departments.length ? { departments } : {}) },
         senderOrg: r.lab_id,
         subject: { type: LABEL[kind].object, id },
@@ -734,7 +968,7 @@ export async function closeRecall(app: FastifyInstance, kind: PipelineKind, id: 
     )
     const ev = await publish(
       tx,
-      { type: `${kind}.report`, payload: { ...report, reportUrl: `/v1/${LABEL[kind].path}/${id}/report`, reportPdfUrl: `/v1/${LABEL[kind].path}/${id}/report/pdf` }, audience: { roles: ['ansm'] }, senderOrg: r.lab_id, subject: { type: LABEL[kind].object, id } },
+      { type: `${kind}.report`, payload: { ...localiseReport(report, 'fr'), reportUrl: `/v1/${LABEL[kind].path}/${id}/report`, reportPdfUrl: `/v1/${LABEL[kind].path}/${id}/report/pdf` }, audience: { roles: ['ansm'] }, senderOrg: r.lab_id, subject: { type: LABEL[kind].object, id } },
       now,
     )
     await tx.insertInto('recall_reports').values({ recall_id: id, report: JSON.stringify(report), event_id: ev.id, created_at: now }).execute()

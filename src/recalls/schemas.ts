@@ -14,7 +14,7 @@ defineErrors({
   })),
 })
 
-export const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
+export const nullable = <T extends TSchema>(s: T, options: { description?: string } = {}) => Type.Union([s, Type.Null()], options)
 
 export const CATEGORIES = ['pharmacy', 'wholesaler', 'hospital'] as const
 export const ACTIONS = ['quarantine_return', 'destroy', 'stop_dispensing'] as const
@@ -194,17 +194,38 @@ export function schemasFor(kind: PipelineKind): PipelineSchemas {
   return s
 }
 
+function acknowledgementInputProperties() {
+  return {
+    status: Type.Enum(['read', 'done'], { description: 'read: the message was seen; done (recalls): the action asked was carried out.' }),
+    quarantined: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes put in quarantine.' })),
+    returned: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes returned to the lab or wholesaler.' })),
+    destroyed: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes destroyed.' })),
+    noStock: Type.Optional(Type.Boolean({ description: 'None of the batches in stock.' })),
+    comment: Type.Optional(nullable(Type.String({ maxLength: 1000 }))),
+  }
+}
 export const AcknowledgementInput = component(
+  Type.Object(acknowledgementInputProperties(), {
+    $id: 'RecallAcknowledgementInput',
+    additionalProperties: false,
+    description: '`done` says what was done: at least one quantity (not all zero), or `noStock: true`.',
+    examples: [{ status: 'done', quarantined: 12, returned: 0, destroyed: 0 }, { status: 'done', noStock: true }, { status: 'read' }],
+  }),
+)
+
+export const PaperAcknowledgementInput = component(
   Type.Object(
     {
-      status: Type.Enum(['read', 'done'], { description: 'read: the message was seen; done (recalls): the action asked was carried out.' }),
-      quarantined: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes put in quarantine.' })),
-      returned: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes returned to the lab or wholesaler.' })),
-      destroyed: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Boxes destroyed.' })),
-      noStock: Type.Optional(Type.Boolean({ description: 'None of the batches in stock.' })),
-      comment: Type.Optional(nullable(Type.String({ maxLength: 1000 }))),
+      ...acknowledgementInputProperties(),
+      source: Type.Enum(['fax', 'letter'], { description: 'How the signed form came back.' }),
+      signedBy: Type.String({ minLength: 2, maxLength: 200, description: 'The signatory’s name and position, as written on the form.' }),
+      signedOn: Type.String({ format: 'date', description: 'The date written on the form (not in the future).' }),
     },
-    { $id: 'RecallAcknowledgementInput', additionalProperties: false },
+    {
+      $id: 'RecallPaperAcknowledgementInput',
+      additionalProperties: false,
+      examples: [{ status: 'done', quarantined: 0, returned: 24, destroyed: 0, source: 'fax', signedBy: 'M. Durand, pharmacien responsable', signedOn: '2026-11-23' }],
+    },
   ),
 )
 
@@ -218,7 +239,10 @@ const AckEntry = Type.Object({
   comment: nullable(Type.String()),
   version: Type.Integer({ description: 'The version in force when it was given.' }),
   acknowledgedAt: Timestamp,
-  by: Type.Object({ org: Type.String(), user: nullable(Type.String({ description: 'The user (token subject) who gave it.' })) }),
+  by: Type.Object({ org: Type.String({ description: 'The recipient, or the lab that recorded its paper form.' }), user: nullable(Type.String({ description: 'The user (token subject) who gave or recorded it.' })) }),
+  source: Type.Enum(['recipient', 'fax', 'letter'], { description: 'recipient: given by the recipient itself; fax / letter: its signed paper form, recorded by the lab.' }),
+  signedBy: nullable(Type.String({ description: 'Paper form: the signatory’s name and position.' })),
+  signedOn: nullable(Type.String({ format: 'date', description: 'Paper form: the date written on it.' })),
 })
 export const AcknowledgementHistory = component(
   Type.Object(
@@ -235,8 +259,8 @@ export const AcknowledgementHistory = component(
         id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', reference: 'R-2026-0001',
         current: { status: 'done', quarantined: 8, returned: 4, destroyed: 0, noStock: false, comment: null, acknowledgedAt: '2026-11-22T11:00:00.000Z', changes: 2 },
         history: [
-          { seq: 1, status: 'done', quarantined: 12, returned: 0, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T10:20:00.000Z', by: { org: '750100010', user: 'marie' } },
-          { seq: 2, status: 'done', quarantined: 8, returned: 4, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T11:00:00.000Z', by: { org: '750100010', user: 'marie' } },
+          { seq: 1, status: 'done', quarantined: 12, returned: 0, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T10:20:00.000Z', by: { org: '750100010', user: 'marie' }, source: 'recipient', signedBy: null, signedOn: null },
+          { seq: 2, status: 'done', quarantined: 8, returned: 4, destroyed: 0, noStock: false, comment: null, version: 1, acknowledgedAt: '2026-11-22T11:00:00.000Z', by: { org: '750100010', user: 'marie' }, source: 'recipient', signedBy: null, signedOn: null },
         ],
       }],
     },
@@ -254,6 +278,24 @@ export const DecisionInput = component(
   Type.Object({ comment: Type.Optional(Type.String({ minLength: 1, maxLength: 5000, description: 'Required to ask for changes or reject.' })) }, { $id: 'RecallDecisionInput', additionalProperties: false }),
 )
 
+export const FieldChange = component(
+  Type.Object(
+    {
+      field: Type.String({ description: 'title, reason, message, messageEn, action, recipients.categories, recipients.regions, recipients.departments, batches, batches.expiry, blockDispensation, contacts, scheduledAt, reminderDelaysHours.' }),
+      change: Type.Enum(['added', 'removed', 'changed']),
+      key: Type.Optional(Type.String({ description: 'For a batch: CIP13/BATCH.' })),
+      before: Type.Unknown({ description: 'The value before (null when added); for a list, the item removed.' }),
+      after: Type.Unknown({ description: 'The value after (null when removed); for a list, the item added.' }),
+    },
+    {
+      $id: 'RecallFieldChange',
+      description: 'One field that differs between two contents. Lists are compared item by item (a batch by product and number, a region by its code), not position by position.',
+      examples: [{ field: 'batches', change: 'removed', key: '3400936128149/L2411B', before: { cip13: '3400936128149', batch: 'L2411B', expiry: '2027-07-31' }, after: null }],
+    },
+  ),
+)
+const Author = nullable(Type.Object({ role: nullable(Type.String()), org: nullable(Type.String()), user: nullable(Type.String()) }))
+
 export const ThreadEntry = component(
   Type.Object(
     {
@@ -261,11 +303,27 @@ export const ThreadEntry = component(
       version: Type.Integer(),
       kind: Type.String({ description: 'created, edited, revision, submitted, comment, approved, changes_requested, rejected, scheduled, schedule_cancelled, broadcast, reminder, discarded, closed.' }),
       text: nullable(Type.String()),
-      author: nullable(Type.Object({ role: nullable(Type.String()), org: nullable(Type.String()), user: nullable(Type.String()) })),
+      author: Author,
+      changes: nullable(Type.Array(FieldChange, { description: 'For `edited` (the draft edited) and `revision` (a new version drafted from the one in force): what changed, field by field; null for the other entries.' })),
     },
     { $id: 'RecallThreadEntry' },
   ),
 )
+
+const Round = Type.Object({
+  round: Type.Integer({ description: '1 for the first submission of the version, then one more each time it is submitted again.' }),
+  submittedAt: Timestamp,
+  submittedBy: Author,
+  content: Type.Unknown({ description: 'The whole content as submitted in this round (title, message, recipients, batches…).' }),
+  reconstructed: Type.Boolean({ description: 'True for a round submitted before rounds were kept: its content is the version’s latest, which may differ from what was submitted then.' }),
+  comparedWith: nullable(Type.Object({ version: Type.Integer(), round: nullable(Type.Integer()) }, { description: 'The round this one is compared with: the previous round of the version, or for a correction’s first round the version in force it corrects.' })),
+  changes: Type.Array(FieldChange, { description: 'What changed since `comparedWith`; empty for the very first submission.' }),
+  decision: nullable(Type.Enum(['approved', 'changes_requested', 'rejected', 'withdrawn', 'cancelled'], { description: 'ANSM’s decision; withdrawn: the lab discarded it while in review; cancelled: the recall was closed meanwhile; null while waiting.' })),
+  decidedAt: nullable(Timestamp),
+  decidedBy: Author,
+  comment: nullable(Type.String({ description: 'ANSM’s comment with its decision (or the lab’s reason when withdrawn).' })),
+  exchanges: Type.Array(ThreadEntry, { description: 'The entries of the thread from this submission up to the next: the decision, comments from both sides, the lab’s edits.' }),
+})
 export const History = component(
   Type.Object(
     {
@@ -276,18 +334,38 @@ export const History = component(
           version: Type.Integer(),
           status: Type.Enum([...VERSION_STATUSES]),
           createdAt: Timestamp,
-          submittedAt: nullable(Timestamp),
-          decidedAt: nullable(Timestamp),
+          submittedAt: nullable(Timestamp, { description: 'The latest submission.' }),
+          decidedAt: nullable(Timestamp, { description: 'ANSM’s decision on the latest submission; null while it waits (never earlier than submittedAt).' }),
           broadcastAt: nullable(Timestamp),
-          content: Type.Unknown({ description: 'The version’s text, recipients, batches… as written.' }),
+          content: Type.Unknown({ description: 'The version’s text, recipients, batches… as written last.' }),
+          rounds: Type.Array(Round, { description: 'Every submission of this version to ANSM, oldest first.' }),
         }),
       ),
       thread: Type.Array(ThreadEntry),
     },
     {
       $id: 'RecallHistory',
-      description: 'Every version and the exchange history with ANSM (comments from both sides and every decision), oldest first.',
-      examples: [{ id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', reference: 'R-2026-0001', versions: [], thread: [{ at: '2026-11-22T09:05:00.000Z', version: 1, kind: 'changes_requested', text: 'Préciser la date de péremption.', author: { role: 'ansm', org: 'ANSM', user: 'eva' } }] }],
+      description: 'Every version with its review rounds (each submission’s content, what changed since the round before, ANSM’s decision and the exchanges), and the whole exchange thread with ANSM, oldest first.',
+      examples: [{
+        id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', reference: 'R-2026-0001',
+        versions: [{
+          version: 1, status: 'submitted', createdAt: '2026-11-22T09:00:00.000Z', submittedAt: '2026-11-22T09:20:00.000Z', decidedAt: null, broadcastAt: null,
+          content: { title: 'Rappel du lot L2411A', message: 'Mettez en quarantaine…' },
+          rounds: [
+            {
+              round: 1, submittedAt: '2026-11-22T09:01:00.000Z', submittedBy: { role: 'lab', org: '412345670', user: 'alice' }, content: { title: 'Rappel du lot L2411A', message: 'Retournez les boîtes.' },
+              reconstructed: false, comparedWith: null, changes: [], decision: 'changes_requested', decidedAt: '2026-11-22T09:05:00.000Z', decidedBy: { role: 'ansm', org: 'ANSM', user: 'eva' },
+              comment: 'Préciser la date de péremption.', exchanges: [],
+            },
+            {
+              round: 2, submittedAt: '2026-11-22T09:20:00.000Z', submittedBy: { role: 'lab', org: '412345670', user: 'alice' }, content: { title: 'Rappel du lot L2411A', message: 'Mettez en quarantaine…' },
+              reconstructed: false, comparedWith: { version: 1, round: 1 }, changes: [{ field: 'message', change: 'changed', before: 'Retournez les boîtes.', after: 'Mettez en quarantaine…' }],
+              decision: null, decidedAt: null, decidedBy: null, comment: null, exchanges: [],
+            },
+          ],
+        }],
+        thread: [{ at: '2026-11-22T09:05:00.000Z', version: 1, kind: 'changes_requested', text: 'Préciser la date de péremption.', author: { role: 'ansm', org: 'ANSM', user: 'eva' }, changes: null }],
+      }],
     },
   ),
 )
@@ -308,9 +386,13 @@ export const Coverage = component(
       status: Type.Enum([...RECALL_STATUSES]),
       ...Counts,
       quantities: Quantities,
-      byCategory: Type.Array(Type.Object({ category: Type.String(), ...Counts })),
+      byCategory: Type.Array(Type.Object({ category: Type.String(), ...Counts, quantities: Quantities })),
       byDepartment: Type.Array(Type.Object({ department: nullable(Type.String()), region: nullable(Type.String()), ...Counts })),
-      faxes: Type.Object({ queued: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), paperLetter: Type.Integer() }),
+      faxes: Type.Object({ queued: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), paperLetter: Type.Integer({ description: 'Recipients whose latest fax was given up for a paper letter.' }) }),
+      letters: Type.Object(
+        { pending: Type.Integer({ description: 'To post (GET /v1/paper-letters).' }), sent: Type.Integer({ description: 'Recorded as posted.' }) },
+        { description: 'Paper letters asked for this message’s faxes that failed after every retry.' },
+      ),
     },
     {
       $id: 'RecallCoverage',
@@ -318,9 +400,10 @@ export const Coverage = component(
       examples: [{
         id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', reference: 'R-2026-0001', status: 'broadcast', recipients: 3, reached: 2, read: 2, acknowledged: 1, done: 1,
         quantities: { quarantined: 12, returned: 0, destroyed: 0, noStock: 0 },
-        byCategory: [{ category: 'pharmacy', recipients: 2, reached: 2, read: 2, acknowledged: 1, done: 1 }],
+        byCategory: [{ category: 'pharmacy', recipients: 2, reached: 2, read: 2, acknowledged: 1, done: 1, quantities: { quarantined: 12, returned: 0, destroyed: 0, noStock: 0 } }],
         byDepartment: [{ department: '75', region: '11', recipients: 2, reached: 2, read: 2, acknowledged: 1, done: 1 }],
         faxes: { queued: 0, sent: 1, failed: 0, paperLetter: 0 },
+        letters: { pending: 0, sent: 0 },
       }],
     },
   ),
@@ -331,12 +414,15 @@ export const Recipient = Type.Object({
   readAt: nullable(Timestamp),
   acknowledgement: nullable(Acknowledgement),
   fax: nullable(Type.String({ description: 'Fax status of the latest notice: queued, sent, failed, paper_letter; null when not faxed.' })),
+  letter: nullable(
+    Type.Object({ id: Type.String({ format: 'uuid' }), status: Type.Enum(['pending', 'sent']), sentAt: nullable(Timestamp) }, { description: 'The latest paper letter asked for this recipient (a fax given up), and whether it was posted.' }),
+  ),
   reminders: Type.Integer(),
 })
 export const RecipientPage = component(
   Type.Object({ items: Type.Array(Recipient), nextCursor: nullable(Type.String()) }, {
     $id: 'RecallRecipientPage',
-    examples: [{ items: [{ org: { id: '920100070', name: 'Répartition Île-de-France', role: 'wholesaler', department: '92', region: '11' }, reached: true, readAt: null, acknowledgement: null, fax: 'sent', reminders: 1 }], nextCursor: null }],
+    examples: [{ items: [{ org: { id: '920100070', name: 'Répartition Île-de-France', role: 'wholesaler', department: '92', region: '11' }, reached: true, readAt: null, acknowledgement: null, fax: 'sent', letter: null, reminders: 1 }], nextCursor: null }],
   }),
 )
 export const QueueItem = Type.Object({
@@ -356,34 +442,84 @@ export const ReviewQueue = component(
     examples: [{ items: [{ id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', kind: 'recall', reference: 'R-2026-0001', lab: { id: '412345670', name: 'BIOGARAN' }, version: 1, revision: false, title: 'Rappel du lot L2411A', submittedAt: '2026-11-22T09:01:00.000Z' }] }],
   }),
 )
+const ReportOrg = { id: Type.String(), name: Type.String(), role: Type.String({ description: 'pharmacy, wholesaler or hospital.' }), roleLabel: Type.String({ description: 'The role in the reader’s language.' }), department: nullable(Type.String()) }
 export const Report = component(
   Type.Object(
     {
       id: Type.String({ format: 'uuid' }),
       kind: Type.Enum(['recall', 'alert']),
+      kindLabel: Type.String({ description: '“rappel de lots” / “batch recall”…, in the reader’s language.' }),
+      lang: Type.Enum(['fr', 'en'], { description: 'The language of the labels: French, or English with Accept-Language: en.' }),
       reference: Type.String(),
       lab: Type.Object({ id: Type.String(), name: Type.String() }),
       title: Type.String(),
       finalVersion: Type.Integer(),
-      batches: Type.Array(Type.Object({ cip13: Type.String(), batch: Type.String(), expiry: nullable(Type.String()) })),
+      closure: Type.Object(
+        {
+          at: Timestamp,
+          reason: nullable(Type.String({ description: 'The reason the lab gave when closing.' })),
+          by: Author,
+        },
+        { description: 'When, why and by whom the recall was closed.' },
+      ),
+      batches: Type.Array(
+        Type.Object({
+          cip13: Type.String(),
+          batch: Type.String(),
+          expiry: nullable(Type.String({ description: 'As in the last version that recalled it.' })),
+          name: nullable(Type.String({ description: 'The medicine, from the referential.' })),
+          versions: Type.Array(Type.Integer(), { description: 'The versions in force that recalled it.' }),
+          status: Type.Enum(['recalled', 'removed'], { description: 'recalled: until closure; removed: a correction took it out of the recall.' }),
+          statusLabel: Type.String({ description: 'What happened to it, in the reader’s language.' }),
+          removedInVersion: nullable(Type.Integer()),
+          removedAt: nullable(Timestamp),
+          blocked: Type.Boolean({ description: 'Dispensation of the batch was blocked while it was recalled.' }),
+        }),
+        { description: 'Every batch recalled by any version that was in force (empty for an alert).' },
+      ),
       coverage: Type.Object({ ...Counts }),
       quantities: Quantities,
-      byCategory: Type.Array(Type.Object({ category: Type.String(), ...Counts })),
-      byDepartment: Type.Array(Type.Object({ department: nullable(Type.String()), region: nullable(Type.String()), ...Counts })),
-      notActing: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), role: Type.String(), department: nullable(Type.String()) }), { description: 'Recipients that never reported the action done (recalls) or never read (alerts); at most 500 listed.' }),
-      timeline: Type.Array(Type.Object({ at: Timestamp, version: Type.Integer(), event: Type.String() })),
+      byCategory: Type.Array(Type.Object({ category: Type.String(), label: Type.String({ description: 'The category in the reader’s language.' }), ...Counts, quantities: Quantities })),
+      byDepartment: Type.Array(Type.Object({ department: nullable(Type.String()), region: nullable(Type.String()), regionName: nullable(Type.String()), ...Counts })),
+      notActing: Type.Array(Type.Object(ReportOrg), { description: 'Recipients that never reported the action done (recalls) or never read (alerts); the first 1,000 by identifier.' }),
+      notActingTotal: Type.Integer(),
+      acknowledgements: Type.Array(
+        Type.Object({
+          org: Type.Object(ReportOrg),
+          quarantined: Type.Integer(),
+          returned: Type.Integer(),
+          destroyed: Type.Integer(),
+          noStock: Type.Boolean(),
+          comment: nullable(Type.String()),
+          acknowledgedAt: Timestamp,
+          version: Type.Integer({ description: 'The version in force when it was given.' }),
+          changes: Type.Integer({ description: 'How many distinct acknowledgements the recipient gave.' }),
+        }),
+        { description: 'What each recipient reported done, with its quantities (the first 1,000 by identifier; the totals are in `quantities`).' },
+      ),
+      acknowledgementsTotal: Type.Integer(),
+      timeline: Type.Array(Type.Object({ at: Timestamp, version: Type.Integer(), event: Type.String(), label: Type.String() })),
       createdAt: Timestamp,
       broadcastAt: nullable(Timestamp),
       closedAt: Timestamp,
     },
     {
       $id: 'RecallReport',
-      description: 'The report (bilan) made when the lab closes the recall, also sent to ANSM on its feed (`recall.report`).',
+      description: 'The report (bilan) made when the lab closes the recall, also sent to ANSM on its feed (`recall.report`, French labels). Codes stay as stored; labels follow Accept-Language.',
       examples: [{
-        id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', kind: 'recall', reference: 'R-2026-0001', lab: { id: '412345670', name: 'BIOGARAN' }, title: 'Rappel du lot L2411A', finalVersion: 1,
-        batches: [{ cip13: '3400936128149', batch: 'L2411A', expiry: '2027-06-30' }],
+        id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', kind: 'recall', kindLabel: 'rappel de lots', lang: 'fr', reference: 'R-2026-0001', lab: { id: '412345670', name: 'BIOGARAN' }, title: 'Rappel du lot L2411A', finalVersion: 2,
+        closure: { at: '2026-11-29T17:00:00.000Z', reason: 'Lots récupérés', by: { role: 'lab', org: '412345670', user: 'alice' } },
+        batches: [
+          { cip13: '3400936128149', batch: 'L2411A', expiry: '2027-06-30', name: 'AMOXICILLINE BIOGARAN 500 mg, gélule', versions: [1, 2], status: 'recalled', statusLabel: 'rappelé jusqu’à la clôture', removedInVersion: null, removedAt: null, blocked: true },
+          { cip13: '3400936128149', batch: 'L2411B', expiry: '2027-07-31', name: 'AMOXICILLINE BIOGARAN 500 mg, gélule', versions: [1], status: 'removed', statusLabel: 'retiré en version 2', removedInVersion: 2, removedAt: '2026-11-23T09:00:00.000Z', blocked: true },
+        ],
         coverage: { recipients: 3, reached: 3, read: 3, acknowledged: 2, done: 2 }, quantities: { quarantined: 12, returned: 4, destroyed: 0, noStock: 1 },
-        byCategory: [], byDepartment: [], notActing: [], timeline: [{ at: '2026-11-22T09:14:03.000Z', version: 1, event: 'broadcast' }],
+        byCategory: [{ category: 'pharmacy', label: 'Officines', recipients: 1, reached: 1, read: 1, acknowledged: 1, done: 1, quantities: { quarantined: 12, returned: 4, destroyed: 0, noStock: 0 } }],
+        byDepartment: [{ department: '75', region: '11', regionName: 'Île-de-France', recipients: 2, reached: 2, read: 2, acknowledged: 2, done: 2 }],
+        notActing: [{ id: '920100070', name: 'Répartition Île-de-France', role: 'wholesaler', roleLabel: 'grossiste-répartiteur', department: '92' }], notActingTotal: 1,
+        acknowledgements: [{ org: { id: '750100010', name: 'Pharmacie du Marais', role: 'pharmacy', roleLabel: 'officine', department: '75' }, quarantined: 12, returned: 4, destroyed: 0, noStock: false, comment: null, acknowledgedAt: '2026-11-22T11:00:00.000Z', version: 1, changes: 1 }],
+        acknowledgementsTotal: 1,
+        timeline: [{ at: '2026-11-22T09:14:03.000Z', version: 1, event: 'broadcast', label: 'Diffusion' }],
         createdAt: '2026-11-22T09:00:00.000Z', broadcastAt: '2026-11-22T09:14:03.000Z', closedAt: '2026-11-29T17:00:00.000Z',
       }],
     },

@@ -12,6 +12,20 @@ import { decodeCursor, encodeCursor } from '../platform/cursor.ts'
 
 const RoleSchema = Type.Enum([...ROLES], { description: 'Role of the organisation.' })
 
+const AddressSchema = Type.Object(
+  {
+    line1: Type.String({ minLength: 1, maxLength: 120, description: 'Number and street (or PO box).', examples: ['12 rue de Bretagne'] }),
+    line2: Type.Optional(Type.Union([Type.String({ maxLength: 120 }), Type.Null()], { description: 'Building, department, place called…' })),
+    postalCode: Type.String({ pattern: '^[0-9]{5}$', 'x-message': { fr: 'code postal à 5 chiffres attendu', en: 'a 5-digit postal code is expected' }, examples: ['75003'] }),
+  },
+  { additionalProperties: false, description: 'French postal address; the city is the organisation’s `city`.' },
+)
+
+/** The columns of an address given in a request (null clears it). */
+function addressColumns(a: { line1: string; line2?: string | null; postalCode: string } | null) {
+  return a ? { address_line1: a.line1, address_line2: a.line2?.trim() ? a.line2 : null, postal_code: a.postalCode } : { address_line1: null, address_line2: null, postal_code: null }
+}
+
 export const OrganisationSchema = component(
   Type.Object(
     {
@@ -25,6 +39,7 @@ export const OrganisationSchema = component(
       email: Type.Union([Type.String(), Type.Null()]),
       phone: Type.Union([Type.String(), Type.Null()]),
       fax: Type.Union([Type.String(), Type.Null()]),
+      address: Type.Union([AddressSchema, Type.Null()], { description: 'Postal address (with `city`): where a paper letter goes when a fax fails. Null when not known.' }),
       active: Type.Boolean(),
       subscription: Type.Union([Type.Object({ subscribed: Type.Boolean(), since: Type.String({ format: 'date-time' }) }), Type.Null()], {
         description: 'Labs only: whether the lab signed the access agreement (needed for DP-Ruptures), and since when.',
@@ -37,7 +52,7 @@ export const OrganisationSchema = component(
       examples: [
         {
           id: '750100010', role: 'pharmacy', name: 'Pharmacie du Marais', department: '75', region: '11', regionName: 'Île-de-France', city: 'Paris',
-          email: 'marais@pharmacie.example', phone: null, fax: null, active: true, subscription: null,
+          email: 'marais@pharmacie.example', phone: null, fax: null, address: { line1: '12 rue de Bretagne', line2: null, postalCode: '75003' }, active: true, subscription: null,
           createdAt: '2026-11-22T08:00:00.000Z', updatedAt: '2026-11-22T08:00:00.000Z',
         },
       ],
@@ -50,6 +65,7 @@ const Contact = {
   email: Type.Optional(Type.Union([Type.String({ format: 'email', maxLength: 200 }), Type.Null()])),
   phone: Type.Optional(Type.Union([Type.String({ maxLength: 40 }), Type.Null()])),
   fax: Type.Optional(Type.Union([Type.String({ maxLength: 40 }), Type.Null()])),
+  address: Type.Optional(Type.Union([AddressSchema, Type.Null()])),
 }
 
 export const OrganisationCreate = component(
@@ -134,6 +150,7 @@ function toApi(r: OrgRow): Static<typeof OrganisationSchema> {
     email: r.email,
     phone: r.phone,
     fax: r.fax,
+    address: r.address_line1 && r.postal_code ? { line1: r.address_line1, line2: r.address_line2, postalCode: r.postal_code } : null,
     active: r.active,
     subscription: r.role === 'lab' ? { subscribed: r.subscribed ?? false, since: (r.since ?? r.created_at).toISOString() } : null,
     createdAt: r.created_at.toISOString(),
@@ -255,7 +272,7 @@ const organisationRoutes: RoutePlugin = async (app) => {
           .insertInto('organisations')
           .values({
             id: b.id, role: b.role, name: b.name, department, region: regionOfDepartment(department),
-            city: b.city ?? null, email: b.email ?? null, phone: b.phone ?? null, fax: b.fax ?? null, updated_at: new Date(),
+            city: b.city ?? null, email: b.email ?? null, phone: b.phone ?? null, fax: b.fax ?? null, ...addressColumns(b.address ?? null), updated_at: new Date(),
           })
           .onConflict((oc) => oc.column('id').doNothing())
           .returning('id')
@@ -289,9 +306,11 @@ const organisationRoutes: RoutePlugin = async (app) => {
       const org = await app.db.transaction().execute(async (tx) => {
         const before = await tx.selectFrom('organisations').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
         if (!before) throw orgNotFound()
-        const changes = diff(before as unknown as Record<string, unknown>, request.body)
+        const { address, ...rest } = request.body
+        const set = { ...rest, ...(address !== undefined ? addressColumns(address) : {}) }
+        const changes = diff(before as unknown as Record<string, unknown>, set)
         if (Object.keys(changes).length) {
-          await tx.updateTable('organisations').set({ ...request.body, updated_at: new Date() }).where('id', '=', id).execute()
+          await tx.updateTable('organisations').set({ ...set, updated_at: new Date() }).where('id', '=', id).execute()
           await audit(tx, actorOf(request.principal, request.id), { action: 'organisation.updated', objectType: 'organisation', objectId: id, changes })
         }
         return getOrganisation(tx, id)

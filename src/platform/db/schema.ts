@@ -17,6 +17,10 @@ export interface OrganisationsTable {
   email: string | null
   phone: string | null
   fax: string | null
+  /** Postal address (with `city`): where a paper letter goes when a fax fails. */
+  address_line1: string | null
+  address_line2: string | null
+  postal_code: string | null
   active: Generated<boolean>
   feed_read_at: Timestamp | null
   created_at: Generated<Date>

@@ -1,22 +1,36 @@
 import PDFDocument from 'pdfkit'
+import { eventTypeLabel } from '../events/event-types.ts'
 
 /**
- * The fax notice: a one- or two-page A4 PDF in French, drawn with pdfkit.
+ * The fax notice: a one- or two-page A4 PDF in French, drawn with pdfkit, followed by a page to fax back when the
+ * message asks for an acknowledgement.
  *
  * What a service puts in an event's payload to be printed well: an optional
- * `notice: { title, body, reference?, fields?: [{ label, value }] }`. Without it, the notice shows the event type
- * and the payload's top-level fields.
+ * `notice: { title, body, reference?, fields?: [{ label, value }], acknowledgement?: 'quantities' | 'read' }`.
+ * Without it, the notice shows the event type's label (never its code) and the payload's top-level fields.
+ * `acknowledgement` adds the fax-back form: the quantities handled (a recall) or a read receipt (an alert).
  *
  * The standard Helvetica fonts (no font file to ship) only cover Windows-1252 (WinAnsi): all of French (é è à ç ô
  * œ « » ’ — …) is there; anything else is replaced by its closest WinAnsi spelling (see toWinAnsi) so that it never
  * prints as garbage.
  */
 
+export type AckForm = 'quantities' | 'read'
+
 export interface FaxNotice {
   title: string
   body: string
   reference?: string
   fields?: Array<{ label: string; value: string }>
+  acknowledgement?: AckForm
+}
+
+export interface Sender {
+  id: string
+  name: string
+  phone?: string | null
+  /** Where the fax-back form is returned. */
+  fax?: string | null
 }
 
 export interface FaxRenderInput {
@@ -24,7 +38,7 @@ export interface FaxRenderInput {
   /** The recipient: its identifier is its FINESS. */
   recipient: { id: string; name: string; fax: string }
   /** The organisation whose action caused the event; null for the service itself. */
-  sender: { id: string; name: string; phone?: string | null } | null
+  sender: Sender | null
   /** When the fax is produced (printed as the transmission time); defaults to the current time. */
   now?: Date
   /** Public address of the service, printed in the acknowledgement request (PUBLIC_URL). */
@@ -35,7 +49,7 @@ export const FAX_HEADER = 'Portail DP — transmission par télécopie'
 /** A notice never runs beyond this many pages: longer content is cut, with a pointer to the full text online. */
 export const FAX_MAX_PAGES = 2
 
-const MARGIN = { top: 50, bottom: 60, left: 50, right: 50 }
+export const MARGIN = { top: 50, bottom: 60, left: 50, right: 50 }
 const LABEL_WIDTH = 130
 const GAP = 6
 const MAX_VALUE_CHARS = 600
@@ -144,21 +158,24 @@ export function noticeOf(payload: unknown): FaxNotice | null {
   const fields = Array.isArray(n.fields)
     ? n.fields.filter(isRecord).filter((f) => typeof f.label === 'string').map((f) => ({ label: f.label as string, value: printable(f.value) }))
     : undefined
-  return { title: n.title, body: n.body, reference: typeof n.reference === 'string' && n.reference !== '' ? n.reference : undefined, fields }
+  const acknowledgement = n.acknowledgement === 'quantities' || n.acknowledgement === 'read' ? n.acknowledgement : undefined
+  return { title: n.title, body: n.body, reference: typeof n.reference === 'string' && n.reference !== '' ? n.reference : undefined, fields, acknowledgement }
 }
 
-interface Content {
+export interface Content {
   title: string
   body: string
   fields: Array<{ label: string; value: string }>
   reference: string | null
+  acknowledgement: AckForm | null
 }
 
-function contentOf(event: FaxRenderInput['event']): Content {
+/** What a document prints of an event: its notice, or else its type's label and its payload's fields. */
+export function contentOf(event: FaxRenderInput['event']): Content {
   const notice = noticeOf(event.payload)
   const payloadRef = isRecord(event.payload) && typeof event.payload.reference === 'string' ? event.payload.reference : null
   const reference = notice?.reference ?? payloadRef ?? (event.subject ? `${event.subject.type} ${event.subject.id}` : null)
-  if (notice) return { title: notice.title, body: notice.body, fields: notice.fields ?? [], reference }
+  if (notice) return { title: notice.title, body: notice.body, fields: notice.fields ?? [], reference, acknowledgement: notice.acknowledgement ?? null }
   const p = event.payload
   const fields = isRecord(p)
     ? Object.entries(p).map(([label, value]) => ({ label, value: printable(value) }))
@@ -166,10 +183,11 @@ function contentOf(event: FaxRenderInput['event']): Content {
       ? []
       : [{ label: 'Contenu', value: printable(p) }]
   return {
-    title: `Événement « ${event.type} »`,
-    body: fields.length ? 'Contenu de l’événement :' : 'Cet événement ne contient pas de données complémentaires.',
+    title: eventTypeLabel(event.type),
+    body: fields.length ? 'Contenu du message :' : 'Ce message ne contient pas de données complémentaires.',
     fields,
     reference,
+    acknowledgement: null,
   }
 }
 
@@ -203,9 +221,143 @@ const size = (c: Content) => c.title.length + c.body.length + c.fields.reduce((n
 
 // ---- drawing ---------------------------------------------------------------------------------------------
 
+/** A label / value table row and a horizontal rule, page breaks included: shared by the fax notice and the letter. */
+export function writer(doc: PDFKit.PDFDocument) {
+  const left = MARGIN.left
+  const width = doc.page.width - MARGIN.left - MARGIN.right
+  const text = (s: string) => toWinAnsi(s)
+  return {
+    left,
+    width,
+    text,
+    row(label: string, value: string, opts: { bold?: boolean } = {}) {
+      doc.fontSize(10)
+      const l = text(label)
+      const v = text(value)
+      const h = Math.max(doc.font('Helvetica-Bold').heightOfString(l, { width: LABEL_WIDTH }), doc.font('Helvetica').heightOfString(v, { width: width - LABEL_WIDTH - 8 }))
+      if (doc.y + h > doc.page.height - MARGIN.bottom) doc.addPage()
+      const y = doc.y
+      doc.font('Helvetica-Bold').text(l, left, y, { width: LABEL_WIDTH })
+      const yLabel = doc.y
+      doc.font(opts.bold ? 'Helvetica-Bold' : 'Helvetica').text(v, left + LABEL_WIDTH + 8, y, { width: width - LABEL_WIDTH - 8 })
+      doc.x = left
+      doc.y = Math.max(yLabel, doc.y) + 2
+    },
+    rule() {
+      doc.moveDown(0.4)
+      doc.moveTo(left, doc.y).lineTo(left + width, doc.y).lineWidth(0.8).strokeColor('#000000').stroke()
+      doc.moveDown(0.6)
+    },
+  }
+}
+
+/** The message itself: title, text, fields, and a pointer to the full text when it was shortened. */
+export function drawMessage(doc: PDFKit.PDFDocument, content: Content, truncated: boolean) {
+  const w = writer(doc)
+  doc.font('Helvetica-Bold').fontSize(13).text(w.text(content.title), w.left, doc.y, { width: w.width })
+  doc.moveDown(0.5)
+  if (content.body) {
+    doc.font('Helvetica').fontSize(10.5).text(w.text(content.body), w.left, doc.y, { width: w.width, lineGap: 1.5 })
+    doc.moveDown(0.6)
+  }
+  for (const f of content.fields) w.row(f.label, clip(f.value, MAX_VALUE_CHARS))
+  if (truncated) {
+    doc.moveDown(0.3)
+    doc
+      .font('Helvetica-Oblique')
+      .fontSize(9.5)
+      .text(w.text('[…] Message abrégé pour la télécopie : le texte intégral est consultable sur le Portail DP avec l’identifiant ci-dessous.'), w.left, doc.y, { width: w.width })
+  }
+}
+
+export interface AckFormInput {
+  kind: AckForm
+  eventId: string
+  reference: string | null
+  recipient: { id: string; name: string }
+  sender: Sender | null
+  serviceUrl?: string
+}
+
+/**
+ * The page to fax back (or post back): what the recipient did with the batches (quantities quarantined, returned,
+ * destroyed, or none in stock) or that it read the message, with the signatory's name, the date, a signature and
+ * stamp box. Prefilled with the reference and the recipient so that the sender can record it.
+ */
+export function drawAckForm(doc: PDFKit.PDFDocument, input: AckFormInput) {
+  doc.addPage()
+  const w = writer(doc)
+  const returnTo = input.sender
+    ? `à ${input.sender.name}${input.sender.fax ? `, par télécopie au ${input.sender.fax}` : input.sender.phone ? ` (tél. ${input.sender.phone}), par télécopie ou par courrier` : ', par télécopie ou par courrier'}`
+    : 'à l’opérateur du Portail DP'
+  doc.font('Helvetica-Bold').fontSize(15).text(w.text('Accusé de réception et de traitement'), w.left, MARGIN.top, { width: w.width })
+  doc.moveDown(0.2)
+  doc.font('Helvetica').fontSize(10).text(w.text(`À compléter, signer et retourner sans délai ${returnTo}.`), { width: w.width })
+  w.rule()
+  if (input.reference) w.row('Référence', input.reference, { bold: true })
+  w.row('Établissement', input.recipient.name, { bold: true })
+  w.row('FINESS', input.recipient.id)
+  w.row('Identifiant du message', input.eventId)
+  w.rule()
+
+  const box = (label: string) => {
+    const y = doc.y
+    doc.rect(w.left + 4, y + 1, 10, 10).lineWidth(1).strokeColor('#000000').stroke()
+    doc.font('Helvetica').fontSize(11).text(w.text(label), w.left + 22, y, { width: w.width - 22 })
+    doc.moveDown(0.8)
+  }
+  const blank = (label: string, line = '________________') => {
+    doc.font('Helvetica').fontSize(11).text(w.text(`${label} ${line}`), w.left + 4, doc.y, { width: w.width - 4 })
+    doc.moveDown(0.8)
+  }
+  if (input.kind === 'quantities') {
+    doc.font('Helvetica-Bold').fontSize(11).text(w.text('Nombre de boîtes des lots concernés :'), w.left, doc.y, { width: w.width })
+    doc.moveDown(0.6)
+    blank('mises en quarantaine :')
+    blank('retournées :')
+    blank('détruites :')
+    box('Aucune boîte des lots concernés en stock')
+  } else {
+    box('Nous avons pris connaissance de ce message.')
+  }
+  doc.moveDown(0.4)
+  blank('Nom et qualité du signataire :', '________________________________________')
+  blank('Date :', '____ / ____ / ________')
+  doc.font('Helvetica').fontSize(11).text(w.text('Signature et cachet de l’établissement :'), w.left + 4, doc.y, { width: w.width - 4 })
+  doc.moveDown(0.4)
+  const top = doc.y
+  doc.rect(w.left + 4, top, 260, 90).lineWidth(1).strokeColor('#000000').stroke()
+  doc.y = top + 100
+  const online = input.serviceUrl ? ` (${input.serviceUrl})` : ''
+  doc
+    .font('Helvetica-Oblique')
+    .fontSize(9)
+    .text(w.text(`Si votre logiciel est relié au Portail DP${online}, vous pouvez aussi y déclarer directement ce que vous avez fait, avec l’identifiant du message ci-dessus.`), w.left, doc.y, { width: w.width })
+}
+
+/** "Portail DP — <what> — événement <id> — page x/y" at the bottom of every page. */
+export function addFooters(doc: PDFKit.PDFDocument, what: string, eventId: string) {
+  const w = writer(doc)
+  const range = doc.bufferedPageRange()
+  for (let i = range.start; i < range.start + range.count; i++) {
+    doc.switchToPage(i)
+    // Written inside the bottom margin, which must not trigger a new page.
+    const bottom = doc.page.margins.bottom
+    doc.page.margins.bottom = 0
+    doc
+      .font('Helvetica')
+      .fontSize(8)
+      .fillColor('#000000')
+      .text(w.text(`Portail DP — ${what} — événement ${eventId} — page ${i - range.start + 1}/${range.count}`), w.left, doc.page.height - 40, { width: w.width, align: 'center', lineBreak: false })
+    doc.page.margins.bottom = bottom
+  }
+  return range.count
+}
+
 function draw(input: FaxRenderInput, content: Content, truncated: boolean) {
   const { event, recipient, sender } = input
   const now = input.now ?? new Date()
+  const label = eventTypeLabel(event.type)
   const doc = new PDFDocument({
     size: 'A4',
     margins: MARGIN,
@@ -214,32 +366,12 @@ function draw(input: FaxRenderInput, content: Content, truncated: boolean) {
     info: {
       Title: `Portail DP — télécopie — événement ${event.id}`,
       Author: 'Portail DP',
-      Subject: event.type,
+      Subject: label,
       CreationDate: now,
     },
   })
-  const left = MARGIN.left
-  const width = doc.page.width - MARGIN.left - MARGIN.right
-  const text = (s: string) => toWinAnsi(s)
-
-  const row = (label: string, value: string, opts: { bold?: boolean } = {}) => {
-    doc.fontSize(10)
-    const l = text(label)
-    const v = text(value)
-    const h = Math.max(doc.font('Helvetica-Bold').heightOfString(l, { width: LABEL_WIDTH }), doc.font('Helvetica').heightOfString(v, { width: width - LABEL_WIDTH - 8 }))
-    if (doc.y + h > doc.page.height - MARGIN.bottom) doc.addPage()
-    const y = doc.y
-    doc.font('Helvetica-Bold').text(l, left, y, { width: LABEL_WIDTH })
-    const yLabel = doc.y
-    doc.font(opts.bold ? 'Helvetica-Bold' : 'Helvetica').text(v, left + LABEL_WIDTH + 8, y, { width: width - LABEL_WIDTH - 8 })
-    doc.x = left
-    doc.y = Math.max(yLabel, doc.y) + 2
-  }
-  const rule = () => {
-    doc.moveDown(0.4)
-    doc.moveTo(left, doc.y).lineTo(left + width, doc.y).lineWidth(0.8).strokeColor('#000000').stroke()
-    doc.moveDown(0.6)
-  }
+  const w = writer(doc)
+  const { left, width, text, row, rule } = w
 
   // Header
   doc.font('Helvetica-Bold').fontSize(16).fillColor('#000000').text(text(FAX_HEADER), left, MARGIN.top, { width })
@@ -257,32 +389,20 @@ function draw(input: FaxRenderInput, content: Content, truncated: boolean) {
   row('Expéditeur', sender ? `${sender.name} (${sender.id})` : 'Portail DP (message du service)')
   row('Émis le', formatParis(event.createdAt))
   row('Transmis le', formatParis(now))
-  row('Type', event.type)
+  row('Objet', label)
   if (content.reference) row('Référence', content.reference, { bold: true })
   rule()
 
-  // The message
-  doc.font('Helvetica-Bold').fontSize(13).text(text(content.title), left, doc.y, { width })
-  doc.moveDown(0.5)
-  if (content.body) {
-    doc.font('Helvetica').fontSize(10.5).text(text(content.body), left, doc.y, { width, lineGap: 1.5 })
-    doc.moveDown(0.6)
-  }
-  for (const f of content.fields) row(f.label, clip(f.value, MAX_VALUE_CHARS))
-  if (truncated) {
-    doc.moveDown(0.3)
-    doc
-      .font('Helvetica-Oblique')
-      .fontSize(9.5)
-      .text(text('[…] Message abrégé pour la télécopie : le texte intégral est consultable sur le Portail DP avec l’identifiant ci-dessous.'), left, doc.y, { width })
-  }
+  drawMessage(doc, content, truncated)
 
   // Identifier and acknowledgement request, kept together
   const contact = sender
     ? `en appelant l’expéditeur, ${sender.name}${sender.phone ? `, au ${sender.phone}` : ''}`
     : 'en contactant l’opérateur du Portail DP'
   const where = input.serviceUrl ? `sur le Portail DP (${input.serviceUrl})` : 'sur le Portail DP'
-  const ackText = text(`Merci d’accuser réception de ce message ${where}, ou ${contact}, en rappelant l’identifiant de l’événement.`)
+  const ackText = content.acknowledgement
+    ? text(`Merci d’accuser réception de ce message en retournant la page suivante complétée et signée, ou ${where}, ou ${contact}, en rappelant l’identifiant de l’événement.`)
+    : text(`Merci d’accuser réception de ce message ${where}, ou ${contact}, en rappelant l’identifiant de l’événement.`)
   const idText = text(`Identifiant de l’événement : ${event.id}`)
   doc.fontSize(10)
   const boxHeight = doc.font('Helvetica-Bold').heightOfString(idText, { width: width - 20 }) + doc.font('Helvetica').heightOfString(ackText, { width: width - 20 }) + 24
@@ -294,23 +414,16 @@ function draw(input: FaxRenderInput, content: Content, truncated: boolean) {
   doc.moveDown(0.3)
   doc.font('Helvetica').fontSize(10).text(ackText, left + 10, doc.y, { width: width - 20 })
 
-  // Page footers (written inside the bottom margin, which must not trigger a new page)
-  const range = doc.bufferedPageRange()
-  for (let i = range.start; i < range.start + range.count; i++) {
-    doc.switchToPage(i)
-    const bottom = doc.page.margins.bottom
-    doc.page.margins.bottom = 0
-    doc
-      .font('Helvetica')
-      .fontSize(8)
-      .fillColor('#000000')
-      .text(text(`Portail DP — télécopie — événement ${event.id} — page ${i - range.start + 1}/${range.count}`), left, doc.page.height - 40, { width, align: 'center', lineBreak: false })
-    doc.page.margins.bottom = bottom
+  // The message's own pages are what the page limit counts; the form to fax back comes after them.
+  const noticePages = doc.bufferedPageRange().count
+  if (content.acknowledgement) {
+    drawAckForm(doc, { kind: content.acknowledgement, eventId: event.id, reference: content.reference, recipient, sender, serviceUrl: input.serviceUrl })
   }
-  return { doc, pages: range.count }
+  addFooters(doc, 'télécopie', event.id)
+  return { doc, pages: noticePages }
 }
 
-function finish(doc: PDFKit.PDFDocument): Promise<Buffer> {
+export function finish(doc: PDFKit.PDFDocument): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     doc.on('data', (c: Buffer) => chunks.push(c))

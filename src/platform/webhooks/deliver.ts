@@ -57,6 +57,24 @@ export function parseRetryAfter(value: string | string[] | undefined, now: Date)
   return Math.min(Math.max(ms, 0), RETRY_AFTER_CAP_MS)
 }
 
+/** The secrets that sign a delivery now: the current one, and the previous one during the day after a rotation. */
+export function signingSecrets(endpoint: { secret: string; previous_secret: string | null; previous_secret_expires_at: Date | null }, at: Date) {
+  const secrets = [endpoint.secret]
+  if (endpoint.previous_secret && endpoint.previous_secret_expires_at && endpoint.previous_secret_expires_at > at) secrets.push(endpoint.previous_secret)
+  return secrets
+}
+
+/** The headers of a delivery (Standard Webhooks): the same for a real delivery and a test one. */
+export function signedHeaders(webhookId: string, at: Date, body: string, secrets: string[]): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'user-agent': USER_AGENT,
+    'webhook-id': webhookId,
+    'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
+    'webhook-signature': secrets.map((s) => new Webhook(s).sign(webhookId, at, body)).join(' '),
+  }
+}
+
 /** A signing secret in the Standard Webhooks format: `whsec_` and the base64 of 32 random bytes. */
 export const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`
 
@@ -144,7 +162,7 @@ export interface WebhookJobOptions {
 
 /** Registers the 'webhook.deliver' job handler. */
 export function registerWebhookJobs(app: FastifyInstance, opts: WebhookJobOptions = {}) {
-  const timeoutMs = opts.timeoutMs ?? DELIVERY_TIMEOUT_MS
+  const timeoutMs = opts.timeoutMs ?? app.config.WEBHOOK_TIMEOUT_MS ?? DELIVERY_TIMEOUT_MS
   app.jobs.register(WEBHOOK_QUEUE, (payload: { deliveryId?: string }, ctx) => deliver(app, String(payload?.deliveryId ?? ''), ctx, timeoutMs))
 }
 
@@ -180,15 +198,7 @@ async function deliver(app: FastifyInstance, deliveryId: string, ctx: JobContext
   const { id, type, createdAt, sender, subject, payload } = eventFields({ ...row, id: row.eid })
   const body = JSON.stringify({ id, type, createdAt, sender, subject, payload, pos: row.pos ?? null })
   const sentAt = app.now()
-  const secrets = [row.secret]
-  if (row.previous_secret && row.previous_secret_expires_at && row.previous_secret_expires_at > sentAt) secrets.push(row.previous_secret)
-  const headers = {
-    'content-type': 'application/json',
-    'user-agent': USER_AGENT,
-    'webhook-id': row.id,
-    'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
-    'webhook-signature': secrets.map((s) => new Webhook(s).sign(row.id, sentAt, body)).join(' '),
-  }
+  const headers = signedHeaders(row.id, sentAt, body, signingSecrets(row, sentAt))
   const outcome = await send(row.url, body, headers, { allowPrivate: app.config.WEBHOOK_ALLOW_PRIVATE, timeoutMs })
   const now = app.now()
   const attempts = row.attempts + 1

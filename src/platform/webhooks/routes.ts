@@ -11,9 +11,10 @@ import { langOf } from '../i18n.ts'
 import { enqueue } from '../jobs.ts'
 import { IdempotencyKeyHeader, problems } from '../openapi.ts'
 import { component, Page, PageQuery } from '../schemas.ts'
+import { closestEventType, EVENT_TYPE_NAMES, EVENT_TYPES, isEventType } from '../events/event-types.ts'
 import { WEBHOOK_QUEUE } from '../events/sequencer.ts'
 import type { RoutePlugin } from '../types.ts'
-import { MAX_ATTEMPTS, newSecret, WEBHOOK_JOB_MAX_ATTEMPTS } from './deliver.ts'
+import { MAX_ATTEMPTS, newSecret, send, type SendOptions, signedHeaders, signingSecrets, WEBHOOK_JOB_MAX_ATTEMPTS } from './deliver.ts'
 import { webhookUrlProblem } from './ssrf.ts'
 
 /** After a rotation, the previous secret keeps signing (a second signature) this long. */
@@ -93,7 +94,26 @@ const Url = Type.String({
   maxLength: 2000,
   description: 'https URL, publicly reachable: private, loopback, link-local and reserved addresses (and names resolving to them) are refused.',
 })
-const EventTypes = Type.Array(EventType, { maxItems: 100, uniqueItems: true, description: 'Event types to send; empty or absent: every type.' })
+const EventTypes = Type.Array(EventType, {
+  maxItems: 100,
+  uniqueItems: true,
+  description: `Event types to send; empty or absent: every type. Each must be a known type (GET /v1/webhooks/event-types): ${EVENT_TYPE_NAMES.map((x) => `\`${x}\``).join(', ')}.`,
+})
+
+/** Every listed type must be one the service publishes: a typo would otherwise subscribe to silence. */
+function checkEventTypes(request: FastifyRequest, types: string[] | undefined) {
+  const lang = langOf(request)
+  const errors = (types ?? []).flatMap((type, i) => {
+    if (isEventType(type)) return []
+    const near = closestEventType(type)
+    const message =
+      lang === 'fr'
+        ? `« ${type} » n’est pas un type d’événement connu${near ? ` ; vouliez-vous dire « ${near} » ?` : ''} (liste : GET /v1/webhooks/event-types)`
+        : `unknown event type "${type}"${near ? `; did you mean "${near}"?` : ''} (list: GET /v1/webhooks/event-types)`
+    return [{ field: `body.eventTypes.${i}`, code: 'unknown_event_type', message }]
+  })
+  if (errors.length) throw new AppError('VALIDATION_FAILED', { count: errors.length }, { errors })
+}
 
 export const WebhookEndpointCreate = component(
   Type.Object(
@@ -153,6 +173,48 @@ export const WebhookDelivery = component(
     },
   ),
 )
+export const EventTypeCatalogue = component(
+  Type.Object(
+    {
+      items: Type.Array(
+        Type.Object({
+          type: Type.String({ description: 'The code, as in a delivery’s `type` and in `eventTypes`.' }),
+          label: Type.String({ description: 'Its name for a reader (French, or English with Accept-Language: en).' }),
+          description: Type.String({ description: 'Who receives it and when.' }),
+        }),
+      ),
+    },
+    {
+      $id: 'EventTypeCatalogue',
+      description: 'Every event type the service publishes, in code order.',
+      examples: [{ items: [{ type: 'recall.broadcast', label: 'Rappel de lots', description: 'Recipients (pharmacies, wholesalers, hospital pharmacies): a new batch recall.' }] }],
+    },
+  ),
+)
+
+export const WebhookTestResult = component(
+  Type.Object(
+    {
+      eventId: Type.String({ format: 'uuid', description: 'The sample event’s `id` (in the body).' }),
+      webhookId: Type.String({ description: 'The `webhook-id` header sent.' }),
+      type: Type.String({ description: 'Always `webhook.test`.' }),
+      url: Type.String(),
+      sentAt: Type.String({ format: 'date-time', description: 'The `webhook-timestamp` signed.' }),
+      delivered: Type.Boolean({ description: 'The receiver answered 2xx.' }),
+      statusCode: Type.Union([Type.Integer(), Type.Null()], { description: 'The receiver’s HTTP status; null when no answer came (timeout, refused connection, forbidden address).' }),
+      latencyMs: Type.Integer({ description: 'From sending the request to the receiver’s answer (or the failure).' }),
+      error: Type.Union([Type.String(), Type.Null()], { description: 'Why it was not delivered, with the start of the receiver’s answer.' }),
+    },
+    {
+      $id: 'WebhookTestResult',
+      examples: [{
+        eventId: '3f0c2d5e-6a7b-4c8d-9e0f-1a2b3c4d5e6f', webhookId: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d', type: 'webhook.test', url: 'https://lgo.example.fr/hooks/portail-dp',
+        sentAt: '2026-11-22T09:00:00.000Z', delivered: false, statusCode: 401, latencyMs: 84, error: 'HTTP 401 Unauthorized: invalid signature',
+      }],
+    },
+  ),
+)
+
 const WebhookEndpointPage = Page(WebhookEndpoint, 'WebhookEndpointPage')
 const WebhookDeliveryPage = Page(WebhookDelivery, 'WebhookDeliveryPage')
 
@@ -243,6 +305,7 @@ const webhookRoutes: RoutePlugin = async (app) => {
     async (request, reply) => {
       const p = principalOf(request)
       const b = request.body
+      checkEventTypes(request, b.eventTypes)
       const url = await checkUrl(request, b.url, app.config.WEBHOOK_ALLOW_PRIVATE)
       const now = app.now()
       const secret = newSecret()
@@ -304,6 +367,52 @@ const webhookRoutes: RoutePlugin = async (app) => {
   )
 
   app.get(
+    '/webhooks/event-types',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags: TAGS,
+        operationId: 'listEventTypes',
+        summary: 'Every event type you may subscribe to',
+        description: 'The codes accepted in `eventTypes`, with their label and who receives them. A code not in this list is refused (400, `unknown_event_type`).',
+        response: { 200: EventTypeCatalogue },
+      },
+    },
+    async (request) => {
+      const lang = langOf(request)
+      return { items: EVENT_TYPE_NAMES.map((type) => ({ type, label: EVENT_TYPES[type].label[lang], description: EVENT_TYPES[type].description })) }
+    },
+  )
+
+  app.post(
+    '/webhooks/:id/test',
+    {
+      config: { roles: ROLES, rateLimit: { max: 20, timeWindow: '1 minute' } },
+      schema: {
+        tags: TAGS,
+        operationId: 'testWebhookEndpoint',
+        summary: 'Send a signed test event to one of your endpoints, now',
+        description: [
+          'Sends one `webhook.test` event to the endpoint, whatever its `eventTypes` and even while disabled, exactly as a real delivery is sent: same body shape (`{ id, type, createdAt, sender, subject, payload, pos }`, `pos: null`), same `webhook-id` / `webhook-timestamp` / `webhook-signature` headers signed with the endpoint’s secret (and the previous one during a rotation). Answers what the receiver replied: status, latency, error.',
+          'A test is not a delivery of your feed: it is not retried, not listed in deliveries and does not count towards disabling the endpoint. At most 20 tests a minute per organisation.',
+        ].join('\n\n'),
+        headers: IdempotencyKeyHeader,
+        params: IdParams,
+        response: { 200: WebhookTestResult, ...problems(404, 422, 429) },
+      },
+    },
+    async (request) => {
+      const p = principalOf(request)
+      const endpoint = await ownEndpoint(app.db, p.org, request.params.id)
+      const result = await testEndpoint(endpoint, app.now(), { allowPrivate: app.config.WEBHOOK_ALLOW_PRIVATE, timeoutMs: app.config.WEBHOOK_TIMEOUT_MS })
+      await app.db.transaction().execute((tx) =>
+        audit(tx, actorOf(request.principal, request.id), { action: 'webhook.tested', objectType: 'webhook_endpoint', objectId: endpoint.id, changes: { statusCode: result.statusCode, delivered: result.delivered, error: result.error } }, app.now()),
+      )
+      return result
+    },
+  )
+
+  app.get(
     '/webhooks/:id',
     {
       config: { roles: ROLES },
@@ -338,6 +447,7 @@ const webhookRoutes: RoutePlugin = async (app) => {
     async (request) => {
       const p = principalOf(request)
       const b = request.body
+      checkEventTypes(request, b.eventTypes)
       const url = b.url === undefined ? undefined : await checkUrl(request, b.url, app.config.WEBHOOK_ALLOW_PRIVATE)
       const now = app.now()
       const row = await app.db.transaction().execute(async (tx) => {
@@ -551,6 +661,27 @@ function deliveryToApi(r: Selectable<DB['webhook_deliveries']> & { type: string 
     createdAt: r.created_at.toISOString(),
     succeededAt: r.succeeded_at?.toISOString() ?? null,
   }
+}
+
+/** Sends a `webhook.test` event to the endpoint as a real delivery would be sent, and says what came back. */
+async function testEndpoint(endpoint: EndpointRow, now: Date, opts: SendOptions): Promise<Static<typeof WebhookTestResult>> {
+  const eventId = randomUUID()
+  const webhookId = randomUUID()
+  const body = JSON.stringify({
+    id: eventId,
+    type: 'webhook.test',
+    createdAt: now.toISOString(),
+    sender: null,
+    subject: { type: 'webhook_endpoint', id: endpoint.id },
+    payload: { test: true, endpointId: endpoint.id, message: 'Événement de test du Portail DP : votre récepteur est joignable et vérifie la signature.' },
+    pos: null,
+  })
+  const headers = signedHeaders(webhookId, now, body, signingSecrets(endpoint, now))
+  const started = performance.now()
+  const outcome = await send(endpoint.url, body, headers, opts)
+  const latencyMs = Math.round(performance.now() - started)
+  const delivered = outcome.status !== null && outcome.status >= 200 && outcome.status < 300
+  return { eventId, webhookId, type: 'webhook.test', url: endpoint.url, sentAt: now.toISOString(), delivered, statusCode: outcome.status, latencyMs, error: outcome.error }
 }
 
 export default webhookRoutes
