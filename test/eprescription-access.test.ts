@@ -234,8 +234,10 @@ async function databaseBefore(t: Test): Promise<DatabaseHandle> {
 t.test('codes and secrets issued before hashing still open their prescriptions after the migration', async (t) => {
   const database = await databaseBefore(t)
   const db = database.db
-  await seedDemoOrganisations(db)
-  await importBdpmDirectory(db, DEMO_BDPM_DIR, SYSTEM)
+  // The organisations the rows name, as the schema of that time holds them (the demo seed writes today's columns).
+  for (const [id, role] of [[ORG.prescriber, 'prescriber'], [ORG.pharmacyParis, 'pharmacy']] as const) {
+    await sql`insert into organisations (id, role, name) values (${id}, ${role}, ${id})`.execute(db)
+  }
   const now = new Date()
   const id = newPrescriptionId()
   const code = newAccessCode()
@@ -251,6 +253,8 @@ t.test('codes and secrets issued before hashing still open their prescriptions a
   await sql`insert into eprescription_dispensations (id, prescription_id, pharmacy_org, pharmacy_user, secret, status, accepted_at) values (${dispensationId}, ${held}, ${ORG.pharmacyParis}, 'ph', ${secret}, 'open', ${now})`.execute(db)
 
   await migrateToLatest(db)
+  await seedDemoOrganisations(db)
+  await importBdpmDirectory(db, DEMO_BDPM_DIR, SYSTEM)
   const stored = JSON.stringify(await db.selectFrom('eprescriptions').selectAll().execute()) + JSON.stringify(await db.selectFrom('eprescription_dispensations').selectAll().execute())
   t.notOk(stored.includes(code) || stored.includes(heldCode) || stored.includes(secret), 'nothing left in clear')
 
