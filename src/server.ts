@@ -32,7 +32,7 @@ async function main() {
   }
 
   const startedAt = Date.now()
-  const tracing = startTracing() // when OTEL_* ask for it
+  const tracing = await startTracing() // when OTEL_* ask for it
   const database = await createDatabase({
     databaseUrl: config.DATABASE_URL,
     pgliteDir: config.PGLITE_DIR,

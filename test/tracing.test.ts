@@ -10,12 +10,12 @@ t.test('off by default; the standard OTEL_* variables switch it on or keep it of
   t.equal(tracingRequested({ OTEL_TRACES_EXPORTER: 'console' }), true)
   t.equal(tracingRequested({ OTEL_TRACES_EXPORTER: 'none', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }), false)
   t.equal(tracingRequested({ OTEL_SDK_DISABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }), false)
-  t.equal(startTracing({ env: {} }), false, 'not started without them')
+  t.equal(await startTracing({ env: {} }), false, 'not started without them')
 })
 
 t.test('a request span carries the request id, with the SQL queries under it', async (t) => {
   const exporter = new tracing.InMemorySpanExporter()
-  t.ok(startTracing({ spanProcessors: [new tracing.SimpleSpanProcessor(exporter)] }))
+  t.ok(await startTracing({ spanProcessors: [new tracing.SimpleSpanProcessor(exporter)] }))
   t.teardown(stopTracing)
   const { app, auth } = await testApp(t)
 

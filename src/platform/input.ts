@@ -99,14 +99,37 @@ type Factory = (externalSchemas: unknown, options: { customOptions: Record<strin
  * for the query string, parameters and headers; one that does not, for bodies. Each compiled validator then
  * refuses NUL, lone surrogates and non-finite numbers with the other errors of the same request part.
  */
-export function validatorFactory(): Factory {
-  const pool = AjvCompiler() as unknown as Factory
-  return (externalSchemas, options) => {
+// One set of compilers per process: each Ajv instance caches what it compiled by schema object, and the route schemas
+// are module constants, so a second app in the same process (tests build dozens) reuses the validators of the first.
+// Fastify asks for compilers about 24 times per app with the same shared schemas (copied for each app): they are
+// looked up by the identity of those copies, then by their content, computed once per app.
+const pool = AjvCompiler() as unknown as Factory
+type Compilers = { coercing: ReturnType<Factory>; strict: ReturnType<Factory> }
+const byContent = new Map<string, Compilers>()
+let last: { shared: unknown[]; options: unknown; compilers: Compilers } | undefined
+
+function compilers(externalSchemas: unknown, options: { customOptions: Record<string, unknown> }): Compilers {
+  const shared = Object.values(externalSchemas as Record<string, unknown>)
+  if (last && last.options === options.customOptions && last.shared.length === shared.length && last.shared.every((s, i) => s === shared[i])) return last.compilers
+  const key = JSON.stringify([externalSchemas, options.customOptions])
+  let made = byContent.get(key)
+  if (!made) {
     const base = options.customOptions
     // ajv-formats with its formatMinimum/formatMaximum keywords (date bounds), instead of Fastify's plain one.
     const plugins = [[addFormats, { keywords: true }]]
-    const coercing = pool(externalSchemas, { ...options, customOptions: base, plugins } as never)
-    const strict = pool(externalSchemas, { ...options, customOptions: { ...base, coerceTypes: false }, plugins } as never)
+    made = {
+      coercing: pool(externalSchemas, { ...options, customOptions: base, plugins } as never),
+      strict: pool(externalSchemas, { ...options, customOptions: { ...base, coerceTypes: false }, plugins } as never),
+    }
+    byContent.set(key, made)
+  }
+  last = { shared, options: options.customOptions, compilers: made }
+  return made
+}
+
+export function validatorFactory(): Factory {
+  return (externalSchemas, options) => {
+    const { coercing, strict } = compilers(externalSchemas, options)
     return (route) => {
       const inner = (route.httpPart === 'body' ? strict : coercing)(route)
       const wrapped: Validate = (data, ctx) => {

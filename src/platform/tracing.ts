@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module'
-import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { PgInstrumentation } from '@opentelemetry/instrumentation-pg'
-import { NodeSDK, type tracing } from '@opentelemetry/sdk-node'
+import type { FastifyOtelInstrumentation } from '@fastify/otel'
+import type { NodeSDK, tracing } from '@opentelemetry/sdk-node'
 import type { FastifyInstance } from 'fastify'
 
 /**
@@ -11,6 +10,9 @@ import type { FastifyInstance } from 'fastify'
  * is read by the SDK itself. A span per request (@fastify/otel) with the request id as `http.request.id`,
  * children for the route's hooks and handler, and one per SQL query (the PostgreSQL instrumentation). Only traces
  * leave this way: metrics are Prometheus (/metrics).
+ *
+ * The SDK and the instrumentations are loaded only when tracing is switched on: they take about a second to load,
+ * which every process (and every test file) would otherwise pay for nothing.
  */
 
 export function tracingRequested(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -29,10 +31,16 @@ export interface TracingOptions {
 }
 
 /** Starts the SDK once per process when the environment (or the options) ask for it; true when tracing is on. */
-export function startTracing(opts: TracingOptions = {}): boolean {
+export async function startTracing(opts: TracingOptions = {}): Promise<boolean> {
   if (active) return true
   const env = opts.env ?? process.env
   if (!opts.spanProcessors && !tracingRequested(env)) return false
+  const [{ FastifyOtelInstrumentation }, { PgInstrumentation }, { NodeSDK }] = await Promise.all([
+    import('@fastify/otel'),
+    import('@opentelemetry/instrumentation-pg'),
+    import('@opentelemetry/sdk-node'),
+  ])
+  if (active) return true // started by a concurrent call while loading
   // The SDK would also start OTLP metrics and logs by default; those figures are served as Prometheus metrics.
   env.OTEL_METRICS_EXPORTER ??= 'none'
   env.OTEL_LOGS_EXPORTER ??= 'none'
