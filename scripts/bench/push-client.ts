@@ -1,11 +1,11 @@
 // Opens N Server-Sent Events streams (one per pharmacy) and reports when each receives the broadcast.
-// Protocol with the parent (scripts/bench.ts): argv = url, after, first FINESS number, count;
+// Protocol with the parent (scripts/bench.ts): argv = url, after, first FINESS number, count[, local address];
 // prints "ready <n>" once every stream is open, then "done <json of receive times>" when all have the event.
 import net from 'node:net'
 import { loadConfig } from '../../src/platform/config.ts'
 import { signDevToken } from '../../src/platform/tokens.ts'
 
-const [url, afterArg, firstArg, countArg] = process.argv.slice(2)
+const [url, afterArg, firstArg, countArg, localAddress] = process.argv.slice(2)
 const { hostname, port } = new URL(url!)
 const after = Number(afterArg)
 const first = Number(firstArg)
@@ -20,7 +20,8 @@ function connect(i: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const org = String(first + i)
     const token = signDevToken(config, { role: 'pharmacy', org })
-    const socket = net.connect({ host: hostname, port: Number(port) })
+    // Several loopback source addresses (one per client process) so that ephemeral ports do not run short.
+    const socket = net.connect({ host: hostname, port: Number(port), ...(localAddress ? { localAddress } : {}) })
     let buffer = ''
     let established = false
     let got = false
