@@ -1,8 +1,7 @@
 import type { RoutePlugin } from './types.ts'
 import { Type } from 'typebox'
 import { AUDIT_CHAINS, auditHistory, verifyAudit } from './audit.ts'
-import { component } from './schemas.ts'
-import { HistoryEntry } from '../referential/organisations.ts'
+import { component, HistoryEntry } from './schemas.ts'
 
 const Reason = Type.Enum(['modified', 'missing', 'relinked'], { description: 'modified: the row’s content changed; missing: a row was deleted; relinked: its link to the previous row was altered.' })
 

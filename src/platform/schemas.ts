@@ -49,3 +49,18 @@ export const Page = <T extends TSchema>(item: T, id: string) =>
       { $id: id },
     ),
   )
+
+/** One state change of an object, from the audit trail (GET …/history of organisations and audit routes). */
+export const HistoryEntry = component(
+  Type.Object(
+    {
+      seq: Type.Integer(),
+      at: Type.String({ format: 'date-time' }),
+      actor: Type.Object({ role: Type.Union([Type.String(), Type.Null()]), org: Type.Union([Type.String(), Type.Null()]), user: Type.Union([Type.String(), Type.Null()]) }),
+      action: Type.String(),
+      changes: Type.Unknown(),
+      requestId: Type.Union([Type.String(), Type.Null()]),
+    },
+    { $id: 'HistoryEntry', description: 'One state change from the audit trail.' },
+  ),
+)

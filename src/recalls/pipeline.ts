@@ -911,6 +911,7 @@ export async function buildReport(db: Db, kind: PipelineKind, r: RecallRow, clos
   }
 }
 export type ReportData = Awaited<ReturnType<typeof buildReport>>
+export type LocalisedReport = ReturnType<typeof localiseReport<ReportData>>
 
 /**
  * The report made at closure, as stored. A report made before it held the closure, every batch and the

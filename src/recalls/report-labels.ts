@@ -1,6 +1,5 @@
 import type { Lang, Text } from '../platform/i18n.ts'
 import { REGIONS } from '../platform/identifiers.ts'
-import type { ReportData } from './pipeline.ts'
 
 /** Recipient categories (organisation roles) as a reader names them. */
 export const CATEGORY_LABELS: Record<string, Text> = {
@@ -45,8 +44,19 @@ export function plural(n: number, forms: { one: string; other: string }, lang: L
   return `${n} ${rules[lang].select(n) === 'one' ? forms.one : forms.other}`
 }
 
+/** What of a stored report gets a label (pipeline.ts builds it); the rest is kept as it is. */
+interface LabelledParts {
+  kind: string
+  byCategory: Array<{ category: string }>
+  byDepartment: Array<{ region: string | null }>
+  batches: Array<{ status: string; removedInVersion: number | null }>
+  notActing: Array<{ role: string }>
+  acknowledgements: Array<{ org: { role: string } }>
+  timeline: Array<{ event: string }>
+}
+
 /** The report as stored (codes) with the labels of the reader's language; the stored one has no labels. */
-export function localiseReport(report: ReportData, lang: Lang) {
+export function localiseReport<R extends LabelledParts>(report: R, lang: Lang) {
   const removed = (v: number | null) => (lang === 'fr' ? `retiré en version ${v}` : `removed in version ${v}`)
   return {
     ...report,
@@ -60,4 +70,3 @@ export function localiseReport(report: ReportData, lang: Lang) {
     timeline: report.timeline.map((e) => ({ ...e, label: label(EVENT_LABELS, e.event, lang) })),
   }
 }
-export type LocalisedReport = ReturnType<typeof localiseReport>

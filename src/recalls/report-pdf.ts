@@ -1,7 +1,8 @@
 import PDFDocument from 'pdfkit'
 import { formatParis, toWinAnsi } from '../platform/fax/render.ts'
 import type { Lang } from '../platform/i18n.ts'
-import { type LocalisedReport, plural } from './report-labels.ts'
+import type { LocalisedReport } from './pipeline.ts'
+import { plural } from './report-labels.ts'
 
 const englishTime = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', dateStyle: 'full', timeStyle: 'medium' })
 const formatDate = (d: Date | string, lang: Lang) => (lang === 'fr' ? formatParis(new Date(d)) : `${englishTime.format(new Date(d))} (Paris time)`)

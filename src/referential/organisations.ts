@@ -7,7 +7,7 @@ import { type DB, ROLES, type Organisation, type Role } from '../platform/db/sch
 import { AppError, conflict, notFound } from '../platform/errors.ts'
 import { departmentOfFiness, finessProblem, regionOfDepartment, REGIONS, rppsProblem, sirenProblem } from '../platform/identifiers.ts'
 import { IdempotencyKeyHeader, problems } from '../platform/openapi.ts'
-import { component, PageQuery, Page } from '../platform/schemas.ts'
+import { component, HistoryEntry, PageQuery, Page } from '../platform/schemas.ts'
 import { decodeCursor, encodeCursor } from '../platform/cursor.ts'
 
 const RoleSchema = Type.Enum([...ROLES], { description: 'Role of the organisation.' })
@@ -95,20 +95,6 @@ export const SubscriptionPut = component(
       since: Type.Optional(Type.String({ format: 'date-time', description: 'Defaults to now.' })),
     },
     { $id: 'SubscriptionPut', additionalProperties: false, examples: [{ subscribed: true, since: '2026-01-01T00:00:00Z' }] },
-  ),
-)
-
-export const HistoryEntry = component(
-  Type.Object(
-    {
-      seq: Type.Integer(),
-      at: Type.String({ format: 'date-time' }),
-      actor: Type.Object({ role: Type.Union([Type.String(), Type.Null()]), org: Type.Union([Type.String(), Type.Null()]), user: Type.Union([Type.String(), Type.Null()]) }),
-      action: Type.String(),
-      changes: Type.Unknown(),
-      requestId: Type.Union([Type.String(), Type.Null()]),
-    },
-    { $id: 'HistoryEntry', description: 'One state change from the audit trail.' },
   ),
 )
 

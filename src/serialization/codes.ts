@@ -1,5 +1,4 @@
 import type { Lang, Text } from '../platform/i18n.ts'
-import { alertOn } from './alert-rules.ts'
 
 /**
  * The return codes of pack verification and state changes: stable, modelled on the national (NMVS) system's.
@@ -53,12 +52,3 @@ export const RETURN_CODE_NAMES = Object.keys(RETURN_CODES) as ReturnCodeName[]
 export const messageOf = (code: ReturnCodeName, lang: Lang): string => RETURN_CODES[code][lang]
 export const textOf = (code: ReturnCodeName): Text => ({ fr: RETURN_CODES[code].fr, en: RETURN_CODES[code].en })
 
-/** For the OpenAPI document: the enum with one line per code, its national code, and its French and English messages. */
-export const RETURN_CODES_DESCRIPTION = [
-  'Stable return code of a pack verification or state change, with the national system’s (NMVS) code and when it raises an alert (see the alert rules in the README). French message, then English:',
-  '',
-  ...RETURN_CODE_NAMES.map((k) => {
-    const on = alertOn(k)
-    return `- \`${k}\`${RETURN_CODES[k].nmvs ? ` (${RETURN_CODES[k].nmvs})` : ''}${on.length ? ` — alerte / alert: ${on.join(', ')}` : ''}: ${RETURN_CODES[k].fr} — ${RETURN_CODES[k].en}`
-  }),
-].join('\n')

@@ -7,6 +7,9 @@ type DateOnly = ColumnType<string, string, string>
 /** A pack's own state; `not_found` is an answer, never stored. */
 export const PACK_STATES = ['active', 'supplied', 'destroyed', 'stolen', 'sample', 'free_sample', 'locked', 'exported', 'checked_out'] as const
 export type PackState = (typeof PACK_STATES)[number]
+/** What a pharmacy, wholesaler or lab may do to a pack (POST /v1/serialization/packs/state). */
+export const ACTIONS = ['supply', 'destroy', 'stolen', 'sample', 'free_sample', 'lock', 'export', 'unlock', 'undo'] as const
+export type Action = (typeof ACTIONS)[number]
 /** Status of a batch or of a whole product, set by the lab (or by DP-Rappels for a recall). */
 export const BATCH_STATUSES = ['active', 'recalled', 'withdrawn', 'expired'] as const
 export type BatchStatus = (typeof BATCH_STATUSES)[number]

@@ -16,7 +16,8 @@ import { alertOn } from './alert-rules.ts'
 import { ALERT_TEXT, RETURN_CODE_NAMES, RETURN_CODES, type ReturnCodeName } from './codes.ts'
 import { scannerMemo } from './pseudonyms.ts'
 import { parisDay } from '../platform/paris-time.ts'
-import { expiryField, productCode } from './gs1.ts'
+import { expiryField } from './gs1.ts'
+import { cip13Of } from './product-code.ts'
 import {
   BatchFigures,
   BatchPage,
@@ -85,13 +86,6 @@ const summary = (results: Result[]) => ({
   failed: results.filter((r) => !r.ok).length,
   alerts: results.filter((r) => r.alert).length,
 })
-
-/** A product named in a path or body: CIP13 or GTIN-14, else 400 naming the field. */
-export function cip13Of(value: string, field: string, lang: Lang): string {
-  const r = productCode(value, field)
-  if ('error' in r) throw new AppError('INVALID_IDENTIFIER', { field, fr: r.error.fr, en: r.error.en }, { errors: [{ field, code: 'identifier', message: r.error[lang] }] })
-  return r.cip13
-}
 
 const ProductParams = Type.Object({ code: ProductCodeParam })
 const BatchParams = Type.Object({ code: ProductCodeParam, batch: Batch })

@@ -1,8 +1,9 @@
 import { type TSchema, Type } from 'typebox'
 import { component, Page } from '../platform/schemas.ts'
-import { RETURN_CODE_NAMES, RETURN_CODES_DESCRIPTION } from './codes.ts'
+import { alertOn } from './alert-rules.ts'
+import { RETURN_CODE_NAMES, RETURN_CODES } from './codes.ts'
 import { BATCH_STATUSES, PACK_STATES } from './db.ts'
-import { ACTIONS } from './service.ts'
+import { ACTIONS } from './db.ts'
 
 const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 const SET82 = '^[!"%&\'()*+,\\-./0-9:;<=>?A-Z_a-z]{1,20}$'
@@ -21,6 +22,16 @@ export const ProductCodeParam = Type.String({
   'x-message': { fr: 'un CIP13 (13 chiffres) ou un GTIN-14 (14 chiffres) est attendu', en: 'a CIP13 (13 digits) or a GTIN-14 (14 digits) is expected' },
   examples: ['3400949497294'],
 })
+
+/** For the OpenAPI document: the enum with one line per code, its national code, and its French and English messages. */
+const RETURN_CODES_DESCRIPTION = [
+  'Stable return code of a pack verification or state change, with the national system’s (NMVS) code and when it raises an alert (see the alert rules in the README). French message, then English:',
+  '',
+  ...RETURN_CODE_NAMES.map((k) => {
+    const on = alertOn(k)
+    return `- \`${k}\`${RETURN_CODES[k].nmvs ? ` (${RETURN_CODES[k].nmvs})` : ''}${on.length ? ` — alerte / alert: ${on.join(', ')}` : ''}: ${RETURN_CODES[k].fr} — ${RETURN_CODES[k].en}`
+  }),
+].join('\n')
 
 export const ReturnCode = Type.Enum([...RETURN_CODE_NAMES], { description: RETURN_CODES_DESCRIPTION })
 

@@ -38,8 +38,8 @@ const UNDOABLE: readonly PackState[] = ['supplied', 'sample', 'free_sample', 'lo
 const FINAL: readonly PackState[] = ['destroyed', 'stolen']
 
 /** The state changes a pharmacy, hospital or wholesaler may ask for. */
-export const ACTIONS = ['supply', 'destroy', 'stolen', 'sample', 'free_sample', 'lock', 'export', 'unlock', 'undo'] as const
-export type Action = (typeof ACTIONS)[number]
+export { ACTIONS, type Action } from './db.ts'
+import type { Action } from './db.ts'
 const TARGET: Record<Exclude<Action, 'undo' | 'unlock'>, PackState> = {
   supply: 'supplied',
   destroy: 'destroyed',

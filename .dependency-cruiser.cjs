@@ -1,0 +1,34 @@
+// The layers of src/ (see "Where things are" in the README), checked by `npm run lint:layers` in `npm test` and CI.
+const SERVICES = 'alerts|dispensation|emergency|eprescription|recalls|referential|serialization|shortages|stock|demo'
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment: 'No import cycles, type-only imports included: a cycle means two modules are one, or a type lives in the wrong place.',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'platform-imports-no-service',
+      comment: 'The platform (auth, errors, events, audit, database…) is what services stand on; it knows none of them.',
+      severity: 'error',
+      from: { path: '^src/platform/' },
+      to: { path: `^src/(${SERVICES})/` },
+    },
+    {
+      name: 'nothing-imports-the-app',
+      comment: 'app.ts assembles the services; server.ts runs it. Neither is imported by what they assemble.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/server\\.ts$' },
+      to: { path: '^src/(app|server)\\.ts$' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+  },
+}
