@@ -88,6 +88,9 @@ t.test('a scripted scenario moves each figure by what it implies', async (t) => 
   const positions = async () => Number((await app.db.selectFrom('event_deliveries').select((eb) => eb.fn.countAll().as('n')).where('pos', 'is not', null).executeTakeFirstOrThrow()).n)
   const events = async () => Number((await app.db.selectFrom('events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
 
+  // The import changed the referential's facts: the registry reloads on the notification; the figure is read once
+  // it holds the generation the import made.
+  await app.blockRegistry!.reload()
   const before = await scrape(ctx)
   t.equal(before.res.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8')
   const generation0 = before.value('dp_dispensation_blocks_generation')

@@ -182,7 +182,7 @@ function databaseCollector(app: FastifyInstance, queues: () => string[]) {
             'queue',
             eb.fn.countAll().filterWhere('run_at', '<=', now).as('due'),
             eb.fn.countAll().filterWhere('run_at', '>', now).as('scheduled'),
-            eb.fn.min('run_at').filterWhere('run_at', '<=', now).as('oldest'),
+            eb.fn.min<Date>('run_at').filterWhere('run_at', '<=', now).as('oldest'),
           ])
           .where('state', '=', 'pending')
           .groupBy('queue')
@@ -211,7 +211,7 @@ function databaseCollector(app: FastifyInstance, queues: () => string[]) {
       for (const j of r.jobs) {
         m.jobsQueued.set({ queue: j.queue, state: 'due' }, Number(j.due))
         m.jobsQueued.set({ queue: j.queue, state: 'scheduled' }, Number(j.scheduled))
-        const oldest = j.oldest ? new Date(j.oldest as unknown as string | Date) : null
+        const oldest = j.oldest ? new Date(j.oldest) : null
         m.jobsOldestDue.set({ queue: j.queue }, oldest ? Math.max(0, (now.getTime() - oldest.getTime()) / 1000) : 0)
       }
       m.feedUnsequenced.set(Number(r.feed.n))

@@ -109,7 +109,7 @@ export function parseDate(s: string): string | null | undefined {
   if (s === '') return null
   const m = /^(\d{2})\/(\d{2})\/(\d{4})$/.exec(s)
   if (!m) return undefined
-  const [, dd, mm, yyyy] = m as unknown as [string, string, string, string]
+  const [dd, mm, yyyy] = [m[1]!, m[2]!, m[3]!]
   const d = new Date(Date.UTC(Number(yyyy), Number(mm) - 1, Number(dd)))
   if (d.getUTCFullYear() !== Number(yyyy) || d.getUTCMonth() !== Number(mm) - 1 || d.getUTCDate() !== Number(dd)) return undefined
   return `${yyyy}-${mm}-${dd}`

@@ -294,7 +294,7 @@ const organisationRoutes: RoutePlugin = async (app) => {
         if (!before) throw orgNotFound()
         const { address, ...rest } = request.body
         const set = { ...rest, ...(address !== undefined ? addressColumns(address) : {}) }
-        const changes = diff(before as unknown as Record<string, unknown>, set)
+        const changes = diff({ ...before }, set)
         if (Object.keys(changes).length) {
           await tx.updateTable('organisations').set({ ...set, updated_at: new Date() }).where('id', '=', id).execute()
           await audit(tx, actorOf(request.principal, request.id), { action: 'organisation.updated', objectType: 'organisation', objectId: id, changes })
