@@ -8,9 +8,13 @@ import type { Scanner } from './pseudonyms.ts'
  * Decommissions (supply, destroy, …: every change but undo) gathered into one statement per group (platform/db/
  * batcher.ts): the SQL below is service.ts CHANGE_SQL over arrays. Exactly once is kept as in CHANGE_SQL: each pack's UPDATE is
  * conditional on `state = 'active'`, which PostgreSQL re-checks on the row's latest version after waiting for a
- * concurrent writer, so of several statements naming the same pack only one changes it. A group never names a pack
- * twice (the batcher's key), and its items are sorted so that concurrent groups lock the packs they share in the
- * same order; a deadlock all the same is retried (the whole statement was rolled back, nothing was done).
+ * concurrent writer, so of several statements naming the same pack only one changes it. Within one statement, a pack
+ * named by several requests (pharmacies racing for one box) is updated once, from one of them: an UPDATE … FROM
+ * changes a row at most once whatever the number of joined rows, and only that one's transaction and scan rows are
+ * written (they come from the UPDATE's RETURNING). The others get no row, as a later statement would have given
+ * them: a race on one pack is decided in one round trip instead of one statement per racer in turn (200 racers
+ * took seconds). Items are sorted so that concurrent groups lock the packs they share in the same order; a
+ * deadlock all the same is retried (the whole statement was rolled back, nothing was done).
  *
  * An item whose pack was not changed gets no row: the caller diagnoses it as before (service.ts changePackState).
  */
@@ -67,7 +71,7 @@ export class ChangeBatcher {
     opts: { maxInFlight?: number; maxBatch?: number } = {},
   ) {
     const maxInFlight = database.kind === 'pglite' ? 1 : (opts.maxInFlight ?? 4)
-    this.batcher = new Batcher((items) => this.run(items), { maxInFlight, maxBatch: opts.maxBatch ?? 100, key: (it) => `${it.cip13}\u0000${it.serial}` })
+    this.batcher = new Batcher((items) => this.run(items), { maxInFlight, maxBatch: opts.maxBatch ?? 100 })
   }
 
   async change(item: ChangeItem): Promise<ChangeDone> {
