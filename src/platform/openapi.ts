@@ -1,5 +1,4 @@
 import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { Type } from 'typebox'
@@ -7,6 +6,9 @@ import { ERRORS, notFound, Problem, problemDescription } from './errors.ts'
 import { langOf } from './i18n.ts'
 import { boundIntegers } from './input.ts'
 import { component, registeredSchemas } from './schemas.ts'
+import { completeDocument } from './openapi-document.ts'
+import { docsPage } from './docs.ts'
+import './events/catalogue.ts'
 
 const problemContent = { 'application/problem+json': { schema: Problem } }
 
@@ -62,6 +64,8 @@ function documentRoute(route: RouteOptions, namedSchema: (id: string) => unknown
   } else if (roles === 'public') {
     schema.security = []
   }
+  // The rate-limited routes (a preHandler from @fastify/rate-limit) say so: their answers carry the rate headers.
+  if ([route.preHandler].flat().some((h) => typeof h === 'function' && /rateLimitRan/.test(String(h)))) schema['x-rate-limited'] = true
   // Every integer and date a client sends is bounded, in the contract as in the validation (platform/input.ts).
   for (const part of ['body', 'querystring', 'params', 'headers']) boundIntegers(schema[part], namedSchema)
   const methods = [route.method].flat()
@@ -148,8 +152,9 @@ export default fp(
         ],
       },
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+      transformObject: (documentObject) => completeDocument((documentObject as unknown as { openapiObject: Record<string, any> }).openapiObject) as never,
     })
-    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true }, staticCSP: true })
+    await app.register(docsPage, { document: () => app.swagger() as unknown as Record<string, any> })
 
     app.get(
       '/openapi.json',
