@@ -56,6 +56,7 @@ export const docsPage = fp(
         hideClientButton: true,
         showDeveloperTools: 'never',
         mcp: { disabled: true },
+        agent: { disabled: true },
         defaultHttpClient: { targetKey: 'shell', clientKey: 'curl' },
         documentDownloadType: 'json',
         showOperationId: true,
