@@ -183,3 +183,22 @@ t.test('health', async (t) => {
   t.equal(down.json().code, 'SERVICE_UNAVAILABLE')
   t.equal(down.headers['retry-after'], '5')
 })
+
+t.test('a route being retired says so: deprecated in the contract, Deprecation and Sunset headers on its answers', async (t) => {
+  const { app } = await testApp(t, {
+    seed: false,
+    extend: (app) =>
+      app.get(
+        '/v1/retired-example',
+        { config: { roles: 'public', deprecation: { since: '2026-12-01', sunset: '2027-06-30', use: 'GET /v1/products/{code}' } } as never, schema: { tags: ['operations'], summary: 'A retired route (test)', operationId: 'retiredExample' } },
+        async () => ({ ok: true }),
+      ),
+  })
+  const res = await app.inject('/v1/retired-example')
+  t.equal(res.headers.deprecation, `@${Date.UTC(2026, 11, 1) / 1000}`)
+  t.equal(res.headers.sunset, 'Wed, 30 Jun 2027 00:00:00 GMT')
+  t.match(res.headers.link, /rel="deprecation"/)
+  const op = (await app.inject('/openapi.json')).json().paths['/v1/retired-example'].get
+  t.equal(op.deprecated, true)
+  t.match(op.description, /Deprecated/)
+})
