@@ -72,6 +72,8 @@ export function completeDocument(doc: Doc): Doc {
   const schemas = (doc.components.schemas ??= {}) as Record<string, Schema>
   const resolve = (s: Schema | undefined): Schema | undefined => (s?.$ref ? schemas[String(s.$ref).split('/').pop()!] : s)
   const examples = (doc.components.examples ??= {}) as Record<string, unknown>
+  // Sent on every answer (the request id to quote to support; yours when you sent X-Request-Id): declared once.
+  doc.components.headers = { ...doc.components.headers, RequestId: { description: 'The request id (yours when you sent `X-Request-Id`): quote it to support.', schema: { type: 'string' } } }
   typedEvents(doc, schemas)
   for (const [path, item] of Object.entries<Record<string, any>>(doc.paths)) {
     for (const [method, op] of Object.entries<any>(item)) {
@@ -92,7 +94,8 @@ export function completeDocument(doc: Doc): Doc {
           if (s === 201 && LOCATION_OPERATIONS.has(op.operationId)) headers.location = { description: 'The address of what was created.', schema: { type: 'string' } }
           if (idempotent && s < 300) headers['idempotent-replayed'] = { description: '`true` when this answer is the stored answer of an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } }
           if (op['x-rate-limited'] && s < 300) Object.assign(headers, RATE_HEADERS)
-          if (Object.keys(headers).length) response.headers = { ...response.headers, ...headers }
+          if (Object.keys(response.content ?? {}).some((t) => /^(text\/csv|application\/pdf)/.test(t))) headers['content-disposition'] = { description: 'attachment; filename="…": the name to save the file under.', schema: { type: 'string' } }
+          response.headers = { ...response.headers, ...headers, 'x-request-id': { $ref: '#/components/headers/RequestId' } }
         } else {
           const own = codes.filter((c) => ERRORS[c]?.status === s)
           response.content ??= { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } }
@@ -109,6 +112,7 @@ export function completeDocument(doc: Doc): Doc {
             if (!String(response.description ?? '').includes(line)) response.description = `${response.description ?? ''}\n\n${line}`.trim()
           }
           if (s === 429 || s === 503) response.headers = { ...response.headers, 'retry-after': RETRY_AFTER, ...(s === 429 && op['x-rate-limited'] ? RATE_HEADERS : {}) }
+          response.headers = { ...response.headers, 'x-request-id': { $ref: '#/components/headers/RequestId' } }
         }
       }
     }
