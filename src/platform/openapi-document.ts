@@ -90,6 +90,9 @@ export function completeDocument(doc: Doc): Doc {
         if (s < 400) {
           if (!response.description || response.description === 'Default Response') response.description = SUCCESS_TEXT[status] ?? 'OK'
           for (const [type, media] of Object.entries<any>(response.content ?? {})) if (JSON_TYPE.test(type)) addExample(media, resolve, schemas)
+          // A stream of events: each message's `data` is a FeedEvent (the shape OpenAPI 3.2 names itemSchema).
+          const stream = response.content?.['text/event-stream']
+          if (stream) stream['x-item-schema'] = { $ref: '#/components/schemas/FeedEvent' }
           const headers: Record<string, unknown> = {}
           if (s === 201 && LOCATION_OPERATIONS.has(op.operationId)) headers.location = { description: 'The address of what was created.', schema: { type: 'string' } }
           if (idempotent && s < 300) headers['idempotent-replayed'] = { description: '`true` when this answer is the stored answer of an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } }
