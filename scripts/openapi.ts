@@ -4,8 +4,10 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../src/platform/config.ts'
 import { createDatabase } from '../src/platform/db/index.ts'
+import { eventCatalogueGuide } from '../src/platform/events/catalogue-guide.ts'
 
 const FILE = new URL('../openapi/openapi.json', import.meta.url)
+const CATALOGUE = new URL('../openapi/guides/09-event-catalogue.md', import.meta.url)
 
 export async function generateOpenApi(): Promise<string> {
   // The document does not depend on data: a pool that is never used (pg connects lazily) is enough.
@@ -20,7 +22,16 @@ export async function generateOpenApi(): Promise<string> {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const doc = await generateOpenApi()
+  const guide = eventCatalogueGuide()
   if (process.argv.includes('--check')) {
+    let committedGuide = ''
+    try {
+      committedGuide = readFileSync(CATALOGUE, 'utf8')
+    } catch {}
+    if (committedGuide !== guide) {
+      console.error('openapi/guides/09-event-catalogue.md is out of date: run `npm run openapi` and commit the result.')
+      process.exit(1)
+    }
     let committed = ''
     try {
       committed = readFileSync(FILE, 'utf8')
@@ -38,6 +49,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   } else {
     mkdirSync(new URL('../openapi/', import.meta.url), { recursive: true })
     writeFileSync(FILE, doc)
+    writeFileSync(CATALOGUE, guide)
     console.log(`wrote openapi/openapi.json (${doc.length} bytes)`)
   }
 }

@@ -82,7 +82,7 @@ async function main() {
   const lines = [
     '',
     `  Portail DP API — ${database.kind === 'pglite' ? `embedded database in ${config.PGLITE_DIR}` : 'PostgreSQL'}`,
-    `  Docs (contract):   ${base}/docs`,
+    `  Docs and guides:   ${base}/docs`,
     `  OpenAPI document:  ${base}/openapi.json`,
   ]
   if (demo) lines.push(`  Demo data loaded:  ${demo.organisations} organisations, ${demo.products} products, ${demo.shortages} shortage declarations (BDPM availability file)`)

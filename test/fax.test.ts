@@ -15,6 +15,10 @@ import { SpoolFaxGateway } from '../src/platform/fax/spool.ts'
 import { enqueue, JobRunner } from '../src/platform/jobs.ts'
 import { ORG, testApp } from './helpers.ts'
 
+// These tests exercise delivery with made-up payloads: the check of payloads against the event catalogue
+// (platform/events/catalogue-check.ts) is off here; the services' tests keep it on.
+process.env.EVENT_CATALOGUE_CHECK = 'off'
+
 const HOUR = 3_600_000
 const TITLE = 'Rappel de lot — « Amoxicilline 500 mg » : arrêt immédiat'
 

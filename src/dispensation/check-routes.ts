@@ -35,7 +35,7 @@ export const DispensationCheckRequest = component(
   Type.Object(
     { boxes: Type.Array(DispensationBox, { minItems: 1, maxItems: MAX_BOXES, description: `The boxes of the dispensation, at most ${MAX_BOXES}.` }) },
     {
-      $id: 'DispensationCheckRequest',
+      $id: 'DispensationCheckInput',
       additionalProperties: false,
       examples: [{ boxes: [{ dataMatrix: DM_EXAMPLE }, { product: '3400936128149', batch: 'B2026-17' }] }],
     },

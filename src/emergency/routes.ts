@@ -152,7 +152,7 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
       config: { roles: ['lab'] },
       schema: {
         tags: ['emergency-requests'],
-        operationId: 'openEmergencyRequests',
+        operationId: 'setEmergencyOpening',
         summary: 'Open one of the lab’s presentations to emergency requests (or update its opening)',
         description: [
           'Subscribed labs only (403 `LAB_NOT_SUBSCRIBED`); the presentation must be the lab’s own (another lab’s or an unknown one: 404).',
@@ -206,7 +206,7 @@ const emergencyRoutes: RoutePlugin<EmergencyOptions> = async (app, opts) => {
       config: { roles: ['lab'] },
       schema: {
         tags: ['emergency-requests'],
-        operationId: 'closeEmergencyRequests',
+        operationId: 'closeEmergencyOpening',
         summary: 'Close a presentation to emergency requests',
         description: 'New requests are refused (condition `opened`); requests already sent stay and must still be answered. Closing a closed opening changes nothing. Another lab’s presentation: 404.',
         headers: IdempotencyKeyHeader,

@@ -270,7 +270,7 @@ const REQUEST_EXAMPLE = {
   delivery: { name: 'Pharmacie du Marais', city: 'Paris', department: '75', address: null, instructions: 'Avant 19 h' },
   status: 'accepted',
   statusLabel: { fr: 'Acceptée', en: 'Accepted' },
-  answer: { decision: 'accepted', quantity: 2, shippingChannel: 'express_carrier', expectedDelivery: '2026-11-23T12:00:00.000Z' },
+  answer: { decision: 'accepted', quantity: 2, shippingChannel: 'express_carrier', expectedDelivery: '2026-11-23T12:00:00.000Z', answeredAt: '2026-11-22T11:00:00.000Z', answeredBy: 'bob' },
   eligibility: { mitm: true, niche: false, labSubscribed: true, declaration: { id: '0b9e…', kind: 'observed', status: 'ongoing', version: 2 }, opening: { maxQuantity: 5, openedAt: '2026-11-20T09:00:00.000Z' } },
   contact: { service: 'Dépannage urgence Biogaran', phone: '+33 1 00 00 00 01' },
   version: 2,
@@ -281,6 +281,34 @@ const REQUEST_EXAMPLE = {
   closedAt: null,
   allowedTransitions: ['received', 'cancelled'],
 }
+
+const Label = Type.Object({ fr: Type.String(), en: Type.String() })
+export const EmergencyAnswer = component(
+  Type.Object(
+    {
+      decision: Type.Enum([...DECISIONS]),
+      quantity: Type.Optional(Type.Integer({ description: 'accepted and partially_accepted: boxes sent.' })),
+      shippingChannel: Type.Optional(Type.Enum(Object.keys(SHIPPING_CHANNELS) as ShippingChannel[])),
+      shippingChannelLabel: Type.Optional(Label),
+      expectedDelivery: Type.Optional(Type.String({ format: 'date-time' })),
+      redirectTo: Type.Optional(
+        Type.Object({
+          kind: Type.Enum(['wholesaler', 'depot']),
+          name: Type.String(),
+          organisationId: Type.Optional(Type.String()),
+          contact: Type.Optional(Type.String()),
+          details: Type.Optional(Type.String()),
+        }, { description: 'redirected: where to order.' }),
+      ),
+      reason: Type.Optional(Type.Enum(Object.keys(REFUSAL_REASONS) as RefusalReason[], { description: 'refused: why.' })),
+      reasonLabel: Type.Optional(Label),
+      comment: Type.Optional(Type.String()),
+      answeredAt: Type.String({ format: 'date-time' }),
+      answeredBy: Type.Union([Type.String(), Type.Null()], { description: 'The user who answered.' }),
+    },
+    { $id: 'EmergencyAnswer', description: 'The lab’s answer to an emergency request.', examples: [{ decision: 'accepted', quantity: 2, shippingChannel: 'express_carrier', shippingChannelLabel: { fr: 'Transporteur express', en: 'Express carrier' }, expectedDelivery: '2026-11-23T12:00:00.000Z', answeredAt: '2026-11-22T11:00:00.000Z', answeredBy: 'bob' }] },
+  ),
+)
 
 export const EmergencyRequest = component(
   Type.Object(
@@ -296,7 +324,7 @@ export const EmergencyRequest = component(
       delivery: Delivery,
       status: Type.Enum([...STATUSES]),
       statusLabel: Type.Object({ fr: Type.String(), en: Type.String() }),
-      answer: nullable(Type.Record(Type.String(), Type.Unknown(), { description: 'The lab’s answer (decision and its details), null until answered.' })),
+      answer: nullable(EmergencyAnswer, { description: 'The lab’s answer (decision and its details), null until answered.' }),
       eligibility: Type.Record(Type.String(), Type.Unknown(), { description: 'What made the request eligible when it was submitted (proof kept with it).' }),
       contact: Type.Record(Type.String(), Type.Unknown(), { description: 'The lab’s emergency service for this presentation.' }),
       version: Type.Integer(),

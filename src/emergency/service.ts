@@ -6,7 +6,7 @@ import { AppError, notFound } from '../platform/errors.ts'
 import type { Principal } from '../platform/auth.ts'
 import { toGtin14 } from '../platform/identifiers.ts'
 import type { EmergencyOpeningsTable, EmergencyRequestsTable, EmergencyStatus } from './db.ts'
-import { type EmergencyRequest, type Opening, STATUS_LABELS, TRANSITIONS } from './schemas.ts'
+import { type EmergencyAnswer, type EmergencyRequest, type Opening, STATUS_LABELS, TRANSITIONS } from './schemas.ts'
 
 export type Db = Kysely<DB> | Transaction<DB>
 export const OBJECT_REQUEST = 'emergency-request'
@@ -96,7 +96,7 @@ export function toRequest(r: RequestRow): Static<typeof EmergencyRequest> {
     delivery: r.delivery,
     status: r.status,
     statusLabel: STATUS_LABELS[r.status],
-    answer: r.answer ?? null,
+    answer: (r.answer ?? null) as Static<typeof EmergencyAnswer> | null,
     eligibility: r.eligibility as unknown as Record<string, unknown>,
     contact: (r.contact ?? {}) as Record<string, unknown>,
     version: r.version,

@@ -50,7 +50,7 @@ export const EprescriptionCreate = component(
       ),
     },
     {
-      $id: 'EprescriptionCreate',
+      $id: 'EprescriptionInput',
       additionalProperties: false,
       examples: [
         {
@@ -151,7 +151,7 @@ export const EprescriptionTake = component(
       accessCode: Type.Optional(Type.String({ minLength: 1, maxLength: 60, description: 'Typed access code.' })),
     },
     {
-      $id: 'EprescriptionTake',
+      $id: 'EprescriptionAcceptInput',
       additionalProperties: false,
       description: 'Either `qr`, or `id` and `accessCode`.',
       examples: [{ qr: 'ORDO1:K3F82QZP7M4B:7XQ2M9PZK4R8T1VWB6DB' }, { id: 'K3F8-2QZP-7M4B', accessCode: '7XQ2-M9PZ-K4R8-T1VW-B6DB' }],

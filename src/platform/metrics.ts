@@ -92,10 +92,13 @@ export class Metrics {
     registers: this.reg,
   })
   readonly webhookEndpointsDisabled = new client.Gauge({ name: 'dp_webhook_endpoints_disabled', help: 'Webhook endpoints currently disabled (database)', registers: this.reg })
+  /** Reads the blocked-batch generation again (set by watchBlockGeneration): a scrape sees the current one. */
+  private observeBlocks: (() => void) | null = null
   readonly blockGeneration = new client.Gauge({
     name: 'dp_dispensation_blocks_generation',
     help: 'Generation of the blocked-batch set this instance holds in memory (-1: not loaded)',
     registers: this.reg,
+    collect: () => this.observeBlocks?.(),
   })
   readonly blockGenerationAge = new client.Gauge({
     name: 'dp_dispensation_blocks_generation_age_seconds',
@@ -146,6 +149,7 @@ export class Metrics {
       this.blockGenerationAge.set(Math.max(0, (now().getTime() - since.getTime()) / 1000))
     }
     observe()
+    this.observeBlocks = observe
     const timer = setInterval(observe, 1000)
     timer.unref()
     this.timers.push(timer)

@@ -1,5 +1,4 @@
 import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { Type } from 'typebox'
@@ -7,6 +6,9 @@ import { ERRORS, notFound, Problem, problemDescription } from './errors.ts'
 import { langOf } from './i18n.ts'
 import { boundIntegers } from './input.ts'
 import { component, registeredSchemas } from './schemas.ts'
+import { completeDocument } from './openapi-document.ts'
+import { docsPage } from './docs.ts'
+import './events/catalogue.ts'
 
 const problemContent = { 'application/problem+json': { schema: Problem } }
 
@@ -41,6 +43,21 @@ export const IdempotencyKeyHeader = Type.Object({
   ),
 })
 
+/** A route's retirement: since when it is deprecated, after when it may stop working, what to use instead. */
+export interface Deprecation {
+  since: string
+  sunset: string
+  use?: string
+}
+
+export function deprecationHeaders(d: Deprecation): Record<string, string> {
+  return {
+    deprecation: `@${Math.floor(new Date(d.since).getTime() / 1000)}`,
+    sunset: new Date(d.sunset).toUTCString(),
+    link: '</docs#description/changelog-and-versioning>; rel="deprecation"; type="text/html"',
+  }
+}
+
 /**
  * Adds to every route what the contract must show and the code would otherwise repeat: security and the
  * roles allowed (x-roles, and in the description), the generic error responses.
@@ -62,6 +79,21 @@ function documentRoute(route: RouteOptions, namedSchema: (id: string) => unknown
   } else if (roles === 'public') {
     schema.security = []
   }
+  // A route being retired (config.deprecation): marked deprecated in the contract, and every answer says so with
+  // the Deprecation (RFC 9745) and Sunset (RFC 8594) headers and a link to the changelog.
+  const deprecation = (route.config as { deprecation?: Deprecation } | undefined)?.deprecation
+  if (deprecation) {
+    schema.deprecated = true
+    const line = `**Deprecated** since ${deprecation.since}; may stop working after ${deprecation.sunset}.${deprecation.use ? ` Use ${deprecation.use}.` : ''}`
+    if (!String(schema.description ?? '').includes(line)) schema.description = schema.description ? `${schema.description}\n\n${line}` : line
+    const headers = deprecationHeaders(deprecation)
+    route.onSend = [route.onSend ?? []].flat().concat(async (_request, reply, payload) => {
+      for (const [k, v] of Object.entries(headers)) reply.header(k, v)
+      return payload
+    }) as RouteOptions['onSend']
+  }
+  // The rate-limited routes (a preHandler from @fastify/rate-limit) say so: their answers carry the rate headers.
+  if ([route.preHandler].flat().some((h) => typeof h === 'function' && /rateLimitRan/.test(String(h)))) schema['x-rate-limited'] = true
   // Every integer and date a client sends is bounded, in the contract as in the validation (platform/input.ts).
   for (const part of ['body', 'querystring', 'params', 'headers']) boundIntegers(schema[part], namedSchema)
   const methods = [route.method].flat()
@@ -148,8 +180,9 @@ export default fp(
         ],
       },
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+      transformObject: (documentObject) => completeDocument((documentObject as unknown as { openapiObject: Record<string, any> }).openapiObject) as never,
     })
-    await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', deepLinking: true }, staticCSP: true })
+    await app.register(docsPage, { document: () => app.swagger() as unknown as Record<string, any> })
 
     app.get(
       '/openapi.json',

@@ -436,7 +436,7 @@ export async function approveOrBroadcast(
       await closeRound(tx, id, r.version, 'approved', mode.approve.comment, actor, now)
       await addMessage(tx, id, r.version, 'approved', mode.approve.comment, actor, now)
       await audit(tx, actor, { action: `${kind}.approved`, objectType: LABEL[kind].object, objectId: id, changes: { version: r.version, comment: mode.approve.comment } }, now)
-      await publish(tx, { type: `${kind}.reviewed`, payload: { id, reference: r.reference, version: r.version, decision: 'approved', comment: mode.approve.comment }, audience: { orgs: [r.lab_id] }, senderOrg: actor.org, subject: { type: LABEL[kind].object, id } }, now)
+      await publish(tx, { type: `${kind}.reviewed`, payload: { kind, id, reference: r.reference, version: r.version, title: latest.content.title, decision: 'approved', comment: mode.approve.comment }, audience: { orgs: [r.lab_id] }, senderOrg: actor.org, subject: { type: LABEL[kind].object, id } }, now)
       if (!immediate) {
         await tx.updateTable('recalls').set({ status: 'approved', updated_at: now }).where('id', '=', id).execute()
         // The time is part of the job: after a cancelled schedule, a new approval for another time queues its own job,

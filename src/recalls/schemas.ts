@@ -294,6 +294,38 @@ export const FieldChange = component(
     },
   ),
 )
+const CONTENT_EXAMPLE = {
+  title: 'Rappel du lot L2411A', reason: 'Défaut d’étanchéité', message: 'Mettre en quarantaine et retourner les boîtes du lot L2411A.', messageEn: null, action: 'quarantine_return',
+  recipients: { categories: ['pharmacy', 'wholesaler'], regions: [], departments: [] }, contacts: [{ name: 'Pharmacovigilance BIOGARAN', phone: '+33 1 00 00 00 00', email: null }],
+  batches: [{ cip13: '3400936128149', batch: 'L2411A', expiry: '2027-06-30' }], blockDispensation: true, scheduledAt: null, reminderDelaysHours: [24, 72],
+}
+/** What a version says (recall or alert): as stored, the whole message ANSM approves. */
+export const ContentSchema = component(
+  Type.Object(
+    {
+      title: Type.String(),
+      reason: Type.String(),
+      message: Type.String(),
+      messageEn: Type.Optional(nullable(Type.String())),
+      action: Type.Optional(nullable(Type.Enum([...ACTIONS], { description: 'Recalls: what recipients must do; null for an alert.' }))),
+      recipients: Type.Object({
+        categories: Type.Array(Type.Enum([...CATEGORIES])),
+        regions: Type.Optional(Type.Array(Type.String())),
+        departments: Type.Optional(Type.Array(Type.String())),
+      }),
+      contacts: Type.Array(Type.Object({ name: Type.String(), phone: Type.Optional(nullable(Type.String())), email: Type.Optional(nullable(Type.String())) })),
+      batches: Type.Optional(Type.Array(Type.Object({ cip13: Type.String(), batch: Type.String(), expiry: Type.Optional(nullable(Type.String({ format: 'date' }))) }), { description: 'Recalls: the batches recalled; empty for an alert.' })),
+      blockDispensation: Type.Optional(Type.Boolean({ description: 'Recalls: dispensation of the batches is blocked from broadcast until closure.' })),
+      scheduledAt: Type.Optional(nullable(Timestamp)),
+      reminderDelaysHours: Type.Optional(Type.Array(Type.Integer())),
+    },
+    {
+      $id: 'RecallContent',
+      description: 'The content of a version of a recall or an alert.',
+      examples: [CONTENT_EXAMPLE],
+    },
+  ),
+)
 const Author = nullable(Type.Object({ role: nullable(Type.String()), org: nullable(Type.String()), user: nullable(Type.String()) }))
 
 export const ThreadEntry = component(
@@ -314,7 +346,7 @@ const Round = Type.Object({
   round: Type.Integer({ description: '1 for the first submission of the version, then one more each time it is submitted again.' }),
   submittedAt: Timestamp,
   submittedBy: Author,
-  content: Type.Unknown({ description: 'The whole content as submitted in this round (title, message, recipients, batches…).' }),
+  content: ContentSchema,
   reconstructed: Type.Boolean({ description: 'True for a round submitted before rounds were kept: its content is the version’s latest, which may differ from what was submitted then.' }),
   comparedWith: nullable(Type.Object({ version: Type.Integer(), round: nullable(Type.Integer()) }, { description: 'The round this one is compared with: the previous round of the version, or for a correction’s first round the version in force it corrects.' })),
   changes: Type.Array(FieldChange, { description: 'What changed since `comparedWith`; empty for the very first submission.' }),
@@ -337,7 +369,7 @@ export const History = component(
           submittedAt: nullable(Timestamp, { description: 'The latest submission.' }),
           decidedAt: nullable(Timestamp, { description: 'ANSM’s decision on the latest submission; null while it waits (never earlier than submittedAt).' }),
           broadcastAt: nullable(Timestamp),
-          content: Type.Unknown({ description: 'The version’s text, recipients, batches… as written last.' }),
+          content: ContentSchema,
           rounds: Type.Array(Round, { description: 'Every submission of this version to ANSM, oldest first.' }),
         }),
       ),
@@ -350,15 +382,15 @@ export const History = component(
         id: '7c1e2f4a-3b5d-4e6f-8a9b-0c1d2e3f4a5b', reference: 'R-2026-0001',
         versions: [{
           version: 1, status: 'submitted', createdAt: '2026-11-22T09:00:00.000Z', submittedAt: '2026-11-22T09:20:00.000Z', decidedAt: null, broadcastAt: null,
-          content: { title: 'Rappel du lot L2411A', message: 'Mettez en quarantaine…' },
+          content: { ...CONTENT_EXAMPLE, message: 'Mettez en quarantaine…' },
           rounds: [
             {
-              round: 1, submittedAt: '2026-11-22T09:01:00.000Z', submittedBy: { role: 'lab', org: '412345670', user: 'alice' }, content: { title: 'Rappel du lot L2411A', message: 'Retournez les boîtes.' },
+              round: 1, submittedAt: '2026-11-22T09:01:00.000Z', submittedBy: { role: 'lab', org: '412345670', user: 'alice' }, content: { ...CONTENT_EXAMPLE, message: 'Retournez les boîtes.' },
               reconstructed: false, comparedWith: null, changes: [], decision: 'changes_requested', decidedAt: '2026-11-22T09:05:00.000Z', decidedBy: { role: 'ansm', org: 'ANSM', user: 'eva' },
               comment: 'Préciser la date de péremption.', exchanges: [],
             },
             {
-              round: 2, submittedAt: '2026-11-22T09:20:00.000Z', submittedBy: { role: 'lab', org: '412345670', user: 'alice' }, content: { title: 'Rappel du lot L2411A', message: 'Mettez en quarantaine…' },
+              round: 2, submittedAt: '2026-11-22T09:20:00.000Z', submittedBy: { role: 'lab', org: '412345670', user: 'alice' }, content: { ...CONTENT_EXAMPLE, message: 'Mettez en quarantaine…' },
               reconstructed: false, comparedWith: { version: 1, round: 1 }, changes: [{ field: 'message', change: 'changed', before: 'Retournez les boîtes.', after: 'Mettez en quarantaine…' }],
               decision: null, decidedAt: null, decidedBy: null, comment: null, exchanges: [],
             },

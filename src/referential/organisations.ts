@@ -77,7 +77,7 @@ export const OrganisationCreate = component(
       department: Type.Optional(Type.String({ pattern: '^(\\d{2}|2A|2B|97\\d)$', description: 'Deduced from the FINESS; required for labs and prescribers only if known.' })),
       ...Contact,
     },
-    { $id: 'OrganisationCreate', additionalProperties: false, examples: [{ id: '330100090', role: 'pharmacy', name: 'Pharmacie des Chartrons', city: 'Bordeaux' }] },
+    { $id: 'OrganisationInput', additionalProperties: false, examples: [{ id: '330100090', role: 'pharmacy', name: 'Pharmacie des Chartrons', city: 'Bordeaux' }] },
   ),
 )
 
@@ -94,7 +94,7 @@ export const SubscriptionPut = component(
       subscribed: Type.Boolean(),
       since: Type.Optional(Type.String({ format: 'date-time', description: 'Defaults to now.' })),
     },
-    { $id: 'SubscriptionPut', additionalProperties: false, examples: [{ subscribed: true, since: '2026-01-01T00:00:00Z' }] },
+    { $id: 'LabSubscriptionInput', additionalProperties: false, examples: [{ subscribed: true, since: '2026-01-01T00:00:00Z' }] },
   ),
 )
 

@@ -249,7 +249,7 @@ export const LabHolderPut = component(
       labId: nullable(Type.String({ minLength: 1, maxLength: 20, description: 'SIREN of a registered lab; null: this holder maps to no lab.' })),
       reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
     },
-    { $id: 'LabHolderPut', additionalProperties: false, examples: [{ labId: '301234563', reason: 'Exploitant indiqué par l’ANSM' }] },
+    { $id: 'LabHolderInput', additionalProperties: false, examples: [{ labId: '301234563', reason: 'Exploitant indiqué par l’ANSM' }] },
   ),
 )
 

@@ -72,7 +72,7 @@ export const AlertStatusChange = component(
       note: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })),
     },
     {
-      $id: 'SerialAlertStatusChange',
+      $id: 'SerialAlertStatusInput',
       additionalProperties: false,
       description: 'Closing needs a conclusion.',
       examples: [{ status: 'under_investigation' }, { status: 'closed', conclusion: 'scanning_error', note: 'Code saisi à la main avec une erreur de lot.' }],
@@ -83,7 +83,7 @@ export const AlertStatusChange = component(
 export const AlertMessage = component(
   Type.Object(
     { text: Type.String({ minLength: 1, maxLength: 2000 }) },
-    { $id: 'SerialAlertMessage', additionalProperties: false, examples: [{ text: 'Pouvez-vous nous envoyer une photo de l’étui et du DataMatrix ?' }] },
+    { $id: 'SerialAlertMessageInput', additionalProperties: false, examples: [{ text: 'Pouvez-vous nous envoyer une photo de l’étui et du DataMatrix ?' }] },
   ),
 )
 
@@ -131,7 +131,7 @@ export const PseudonymResolution = component(
 export const AnsmAlertDecision = component(
   Type.Object(
     { conclusion: AnsmConclusionSchema, note: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })) },
-    { $id: 'SerialAlertAnsmDecision', additionalProperties: false, examples: [{ conclusion: 'falsification_confirmed', note: 'Boîte contrefaite confirmée par le laboratoire de contrôle ; signalement transmis.' }] },
+    { $id: 'SerialAlertDecisionInput', additionalProperties: false, examples: [{ conclusion: 'falsification_confirmed', note: 'Boîte contrefaite confirmée par le laboratoire de contrôle ; signalement transmis.' }] },
   ),
 )
 

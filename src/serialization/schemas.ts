@@ -87,7 +87,7 @@ export const PackChange = component(
       ...packFields,
     },
     {
-      $id: 'PackChange',
+      $id: 'PackChangeInput',
       additionalProperties: false,
       examples: [
         { action: 'supply', dataMatrix: ']d201034009494972942110000000001\u001d10LOT2026A\u001d17271231' },
@@ -146,10 +146,10 @@ export const PackResult = component(
 )
 
 export const BulkVerify = component(
-  Type.Object({ packs: Type.Array(PackInput, { minItems: 1, maxItems: 100 }) }, { $id: 'PackBulkVerify', additionalProperties: false }),
+  Type.Object({ packs: Type.Array(PackInput, { minItems: 1, maxItems: 100 }) }, { $id: 'PackBulkVerifyInput', additionalProperties: false }),
 )
 export const BulkChange = component(
-  Type.Object({ items: Type.Array(PackChange, { minItems: 1, maxItems: 100 }) }, { $id: 'PackBulkChange', additionalProperties: false }),
+  Type.Object({ items: Type.Array(PackChange, { minItems: 1, maxItems: 100 }) }, { $id: 'PackBulkChangeInput', additionalProperties: false }),
 )
 export const BulkResult = component(
   Type.Object(
@@ -169,7 +169,7 @@ export const PackUpload = component(
       expiry: Type.String({ description: 'YYYY-MM-DD, or YYMMDD as printed (day 00 = end of month).', examples: ['2027-12-31'] }),
       serials: Type.Array(Serial, { minItems: 1, maxItems: 10_000, description: 'Up to 10,000 serials per call; for larger batches, the streamed upload (text/plain, one serial per line) or several calls (idempotent).' }),
     },
-    { $id: 'PackUpload', additionalProperties: false, examples: [{ product: '3400949497294', batch: 'LOT2026A', expiry: '2027-12-31', serials: ['10000000001', '10000000002'] }] },
+    { $id: 'PackUploadInput', additionalProperties: false, examples: [{ product: '3400949497294', batch: 'LOT2026A', expiry: '2027-12-31', serials: ['10000000001', '10000000002'] }] },
   ),
 )
 
@@ -225,7 +225,7 @@ export const StatusChange = component(
       status: Type.Enum([...BATCH_STATUSES], { description: 'active (e.g. a status set by mistake), recalled, withdrawn or expired.' }),
       reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
     },
-    { $id: 'SerialStatusChange', additionalProperties: false, examples: [{ status: 'recalled', reason: 'Défaut de conditionnement' }] },
+    { $id: 'SerialStatusInput', additionalProperties: false, examples: [{ status: 'recalled', reason: 'Défaut de conditionnement' }] },
   ),
 )
 

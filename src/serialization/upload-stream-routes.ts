@@ -84,7 +84,7 @@ const uploadStreamRoutes: RoutePlugin = async (app) => {
       },
       schema: {
         tags: [TAG],
-        operationId: 'streamPacks',
+        operationId: 'uploadPacksAsText',
         summary: 'Upload the packs of one batch as a stream of serials, one per line (lab)',
         description: [
           `For large batches (the JSON upload takes 10,000 serials per call): the body is \`text/plain\` (UTF-8), one serial per line, up to ${n(MAX_STREAMED_SERIALS)} serials and ${STREAM_BODY_LIMIT / 1024 / 1024} MiB; lines end with \\n or \\r\\n, empty lines are ignored, nothing else is trimmed (a serial with a space is invalid). The product is in the path (one of your presentations, CIP13 or GTIN-14: another lab’s product answers 404), the batch too, its expiry in the query (\`YYYY-MM-DD\` or \`YYMMDD\`; a batch already declared with another expiry answers 409).`,

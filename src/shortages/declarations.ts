@@ -433,7 +433,7 @@ export const declarationRoutes: RoutePlugin = async (app) => {
       config: { roles: ['lab'] },
       schema: {
         tags: ['shortages'],
-        operationId: 'putShortageAutomaticResponse',
+        operationId: 'setShortageAutomaticResponse',
         summary: 'Set the automatic response for one of the lab’s presentations',
         description:
           'Every pharmacy that signals the presentation receives it in the answer to its signal and on its feed (`shortage.automatic_response`); pharmacies whose signal is already open receive it now. A declaration’s own response, when set, takes precedence.',
@@ -500,7 +500,7 @@ export const declarationRoutes: RoutePlugin = async (app) => {
       config: { roles: ['lab'] },
       schema: {
         tags: ['shortages'],
-        operationId: 'putShortageDeclarationAutomaticResponse',
+        operationId: 'setShortageDeclarationAutomaticResponse',
         summary: 'Set the automatic response of a declaration (takes precedence over the presentations’ own)',
         description: 'Pharmacies with an open signal on its presentations receive it now on their feed (not for a draft). A closed declaration answers 409.',
         headers: IdempotencyKeyHeader,

@@ -150,7 +150,7 @@ export const AutomaticResponseInput = component(
   ),
 )
 
-const DeclarationSummary = Type.Object(
+const DeclarationSummary = component(Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
     kind: Type.Enum([...KINDS]),
@@ -162,8 +162,8 @@ const DeclarationSummary = Type.Object(
     allocationInPlace: Type.Boolean(),
     advice: nullable(Type.String()),
   },
-  { description: 'The lab’s current declaration on the presentation, when there is one (never a draft).' },
-)
+  { $id: 'ShortageDeclarationSummary', description: 'The lab’s current declaration on the presentation, when there is one (never a draft).' },
+))
 
 const SIGNAL_EXAMPLE = {
   id: '5b0d6b2e-7f0a-4e0c-9d55-0c9a1b2c3d4e', cip13: '3400936128149', gtin: '03400936128149', productName: 'AMOXICILLINE BIOGARAN 500 mg, gélule',

@@ -558,7 +558,7 @@ export const signalRoutes: RoutePlugin<ShortageOptions> = async (app, opts) => {
       config: { roles: ['lab'] },
       schema: {
         tags: ['shortages'],
-        operationId: 'putShortageSettings',
+        operationId: 'updateShortageSettings',
         summary: 'Set the signal threshold that raises an event',
         headers: IdempotencyKeyHeader,
         body: Settings,

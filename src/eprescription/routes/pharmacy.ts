@@ -20,7 +20,7 @@ const pharmacyRoutes: RoutePlugin<{ deps: Deps }> = async (app, { deps }) => {
       config: { roles: ['pharmacy'] },
       schema: {
         tags: TAGS,
-        operationId: 'takeEprescription',
+        operationId: 'acceptEprescription',
         summary: 'Take a prescription with its QR code or ID + access code (pharmacy)',
         description: `Moves it to in_progress and answers its data and a \`secret\` that every later call needs (header x-eprescription-secret). The same pharmacy calling again (lost answer, lost secret) gets a new secret, and the previous one stops working. Another pharmacy gets 409 EPRESCRIPTION_IN_PROGRESS; expired, cancelled or fully dispensed prescriptions are refused with the reason, and so is a renewal whose window has not opened yet (409 EPRESCRIPTION_RENEWAL_TOO_EARLY with \`notBefore\`). A wrong access code answers 404 and counts against the calling pharmacy only: after ${THROTTLE.perCallerPerPrescription} for one prescription or ${THROTTLE.perCaller} in all within ${THROTTLE.windowMs / 60_000} minutes, that pharmacy gets 429 with Retry-After; other pharmacies and the patient are not affected. QR content that is not an e-prescription is refused (400) without being echoed.`,
         headers: IdempotencyKeyHeader,

@@ -37,6 +37,8 @@ export const EVENT_TYPES = {
   'shortage.automatic_response': { label: { fr: 'Réponse du laboratoire à un signalement de rupture', en: 'Lab’s answer to a shortage signal' }, description: 'The pharmacy that signalled a shortage: the lab’s automatic response.' },
   'shortage.signal_lapsed': { label: { fr: 'Signalement de rupture expiré', en: 'Shortage signal lapsed' }, description: 'The pharmacy: its signal was not renewed and lapsed.' },
   'shortage.signal_threshold_reached': { label: { fr: 'Seuil de signalements de rupture atteint', en: 'Shortage signal threshold reached' }, description: 'The lab: enough pharmacies signalled one of its presentations.' },
+  'shortage.declaration_updated': { label: { fr: 'Déclaration de rupture mise à jour', en: 'Shortage declaration updated' }, description: 'Pharmacies with an open signal on one of its presentations: the lab changed its declaration.' },
+  'shortage.declaration_closed': { label: { fr: 'Déclaration de rupture close', en: 'Shortage declaration closed' }, description: 'Pharmacies with an open signal on one of its presentations: the lab closed its declaration.' },
   'emergency.request_submitted': { label: { fr: 'Demande de dépannage d’urgence', en: 'Emergency request' }, description: 'The lab: a pharmacy asks for a presentation for one patient.' },
   'emergency.request_answered': { label: { fr: 'Réponse à une demande de dépannage', en: 'Answer to an emergency request' }, description: 'The pharmacy: the lab’s answer.' },
   'emergency.request_received': { label: { fr: 'Dépannage reçu par l’officine', en: 'Emergency delivery received' }, description: 'The lab: the pharmacy confirmed receipt.' },

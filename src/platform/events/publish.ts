@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { DB, Role } from '../db/schema.ts'
 import { enqueue } from '../jobs.ts'
+import { assertInCatalogue, checkEvents } from './catalogue-check.ts'
 
 /**
  * Who receives an event. `orgs` names recipients; `roles` addresses every active organisation of those roles,
@@ -39,6 +40,7 @@ export const FAX_INTEGRATION_DAYS = 7
  * written with the change that causes them. A rollback publishes nothing; a commit wakes the sequencer.
  */
 export async function publish(tx: Transaction<DB>, event: NewEvent, now: Date = new Date()): Promise<{ id: string; recipients: number }> {
+  if (checkEvents()) await assertInCatalogue(event.type, event.payload)
   const id = randomUUID()
   const { orgs = [], roles = [], departments = [], regions = [] } = event.audience
   if (orgs.length === 0 && roles.length === 0) throw new Error('an event needs recipients: orgs or roles')

@@ -109,7 +109,7 @@ const SentEvent = component(
 const SentEventPage = Page(SentEvent, 'SentEventPage')
 
 const ReadRequest = component(
-  Type.Object({ eventIds: Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 500, uniqueItems: true }) }, { $id: 'ReadRequest', additionalProperties: false }),
+  Type.Object({ eventIds: Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 500, uniqueItems: true }) }, { $id: 'EventsReadInput', additionalProperties: false }),
 )
 const ReadResult = component(
   Type.Object(
@@ -142,9 +142,9 @@ const routes: RoutePlugin = async (app) => {
           'Events addressed to your organisation, in order, after `after` (0 for everything). With `wait`, the call waits up to that many seconds for something new when there is nothing yet (long-poll). Returned events are recorded as delivered. No gaps, no duplicates: a position is only given once its transaction has committed, and positions only grow.',
         querystring: Type.Object(
           {
-            after: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'Last position you processed.' }),
-            limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
-            wait: Type.Integer({ minimum: 0, maximum: MAX_WAIT_S, default: 0, description: 'Seconds to wait for something new (long-poll).' }),
+            after: Type.Optional(Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0, description: 'Last position you processed.' })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+            wait: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_WAIT_S, default: 0, description: 'Seconds to wait for something new (long-poll).' })),
           },
           { additionalProperties: false },
         ),

@@ -56,7 +56,7 @@ export const PaperLetterSent = component(
       trackingNumber: Type.Optional(Type.String({ minLength: 1, maxLength: 60, description: 'A registered-mail or tracking number.' })),
       comment: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })),
     },
-    { $id: 'PaperLetterSent', additionalProperties: false, examples: [{ trackingNumber: '1A 234 567 8901 2' }] },
+    { $id: 'PaperLetterSentInput', additionalProperties: false, examples: [{ trackingNumber: '1A 234 567 8901 2' }] },
   ),
 )
 

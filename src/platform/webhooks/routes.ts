@@ -123,7 +123,7 @@ export const WebhookEndpointCreate = component(
       description: Type.Optional(Type.String({ maxLength: 500 })),
     },
     {
-      $id: 'WebhookEndpointCreate',
+      $id: 'WebhookEndpointInput',
       additionalProperties: false,
       examples: [{ url: 'https://lgo.example.fr/hooks/portail-dp', eventTypes: ['recall.broadcast'], description: 'LGO de l’officine — rappels' }],
     },
