@@ -1,5 +1,5 @@
 // The layers of src/ (see "Where things are" in the README), checked by `npm run lint:layers` in `npm test` and CI.
-const SERVICES = 'alerts|dispensation|emergency|eprescription|recalls|referential|serialization|shortages|stock|demo'
+const SERVICES = 'alerts|diffusion|dispensation|emergency|eprescription|recalls|referential|serialization|shortages|stock|demo'
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -17,6 +17,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/platform/' },
       to: { path: `^src/(${SERVICES})/` },
+    },
+    {
+      name: 'no-route-file-of-another-service',
+      comment: "A service never imports another service's routes: services meet in their rules and use cases. The diffusion pipeline's routes are shared by recalls and alerts, which register them for their kind.",
+      severity: 'error',
+      from: { path: '^src/([^/]+)/' },
+      to: { path: '^src/[^/]+/[^/]*routes[.]ts$', pathNot: ['^src/$1/', '^src/diffusion/routes[.]ts$'] },
     },
     {
       name: 'nothing-imports-the-app',

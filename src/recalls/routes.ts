@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import { SYSTEM } from '../platform/audit.ts'
 import type { RoutePlugin } from '../platform/types.ts'
-import './db.ts'
-import type { PipelineKind } from './db.ts'
-import { approveOrBroadcast, QUEUE_BROADCAST, QUEUE_REMIND, remind } from './pipeline.ts'
-import { pipelineRoutes } from './pipeline-routes.ts'
-import { ReviewQueue } from './schemas.ts'
+import '../diffusion/db.ts'
+import type { PipelineKind } from '../diffusion/db.ts'
+import { approveOrBroadcast, QUEUE_BROADCAST, QUEUE_REMIND, remind } from '../diffusion/pipeline.ts'
+import { pipelineRoutes } from '../diffusion/routes.ts'
+import { ReviewQueue } from '../diffusion/schemas.ts'
 
 /**
  * DP-Rappels: batch recalls drafted by a lab, validated by ANSM, broadcast to pharmacies, wholesalers and

@@ -1,3 +1,7 @@
+// The diffusion pipeline shared by DP-Rappels (recalls) and DP-Alertes Labo (alerts): a lab drafts, ANSM reviews
+// (rounds, corrections of a message in force), the message is broadcast to its recipients (feed, webhooks, fax),
+// acknowledgements are tracked and a report closes it. What only recalls add (batches, blocking of dispensation)
+// lives in src/recalls; the kind of each message says which rules apply.
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely'
@@ -9,7 +13,7 @@ import { acknowledge as acknowledgeEvent, publish } from '../platform/events/pub
 import type { Lang } from '../platform/i18n.ts'
 import { cip13Problem, DEPARTMENTS, REGIONS } from '../platform/identifiers.ts'
 import { enqueue } from '../platform/jobs.ts'
-import { applyBlocks, type RecallBlocks } from './blocking.ts'
+import { applyBlocks, type RecallBlocks } from '../recalls/blocking.ts'
 import type { AckContent, Category, FieldChange, PipelineKind, RecallContent, RecallStatus, RecallsTable, VersionStatus } from './db.ts'
 import { localiseReport } from './report-labels.ts'
 import { closeRound } from './rounds.ts'
