@@ -175,7 +175,7 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ c
     const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start:\n${out}`)), 120_000)
     const onData = (d: Buffer) => {
       out += d.toString()
-      const m = /listening (http:\/\/[^\s"]+)|Docs \(contract\):\s+(http:\/\/\S+)\/docs/.exec(out)
+      const m = /listening (http:\/\/[^\s"]+)|Docs[^:\n]*:\s+(http:\/\/\S+)\/docs/.exec(out)
       if (m) {
         clearTimeout(timer)
         child.stdout!.off('data', onData)
