@@ -74,8 +74,11 @@ t.test('the OpenAPI document', async (t) => {
     addFormats(ajv)
     ajv.addFormat('cip13', { type: 'string', validate: (v: string) => isCip13(v) })
     ajv.addSchema({ $id: 'openapi', components: JSON.parse(JSON.stringify(doc.components).replaceAll('"#/components/', '"openapi#/components/')) })
+    const compiled = new Map<string, ReturnType<Ajv['compile']>>()
     const check = (schema: any, example: unknown, where: string) => {
-      const validate = ajv.compile(JSON.parse(JSON.stringify({ $id: `x${Math.random()}`, ...schema }).replaceAll('"#/components/', '"openapi#/components/')))
+      const key = JSON.stringify(schema)
+      let validate = compiled.get(key)
+      if (!validate) compiled.set(key, (validate = ajv.compile(JSON.parse(key.replaceAll('"#/components/', '"openapi#/components/')))))
       if (!validate(example)) t.fail(`${where}: example does not match its schema: ${ajv.errorsText(validate.errors)}`)
     }
     const exampleOf = (media: any) => {

@@ -48,7 +48,7 @@ export function curlsOf(file: string, markdown: string): Curl[] {
     const start = i + 1
     while (/\\\s*$/.test(text) && i + 1 < lines.length) text = text.replace(/\\\s*$/, ' ') + lines[++i]!.trim()
     // A -d '…' spanning several lines (a JSON body written out).
-    const quotes = (x: string) => (x.replace(/\s#\s[^']*$/, '').match(/'/g)?.length ?? 0) % 2 === 1
+    const quotes = (x: string) => !x.trimStart().startsWith('#') && (x.replace(/\s#\s[^']*$/, '').match(/'/g)?.length ?? 0) % 2 === 1
     while (quotes(text) && i + 1 < lines.length && !lines[i + 1]!.startsWith('```')) text += '\n' + lines[++i]!
     const assign = text.match(/^([A-Z_]+)=(.*)$/)
     if (assign) env[assign[1]!] = assign[2]!.replace(/\s+#.*$/, '').trim()
@@ -146,6 +146,7 @@ t.test('the curls of the guides run against the service', async (t) => {
   for (const c of allCurls()) byFile.set(c.file, [...(byFile.get(c.file) ?? []), c])
   for (const [file, curls] of byFile) {
     const captured: Record<string, string> = {}
+    let latestId: string | undefined
     for (const c of curls) {
       const env: Record<string, string> = { PATH: process.env.PATH ?? '', API: base, H: 'content-type: application/json' }
       for (const [k, v] of Object.entries(c.env)) {
@@ -156,6 +157,8 @@ t.test('the curls of the guides run against the service', async (t) => {
       }
       if (env.TOKEN === undefined) env.TOKEN = signDevToken(config, { role: 'pharmacy', org: '750100010', sub: 'guide-reader' })
       Object.assign(env, captured)
+      // `ID=…   # the id answered`: the reader copies the id of what was just created.
+      for (const [k, v] of Object.entries(c.env)) if (v.includes('…') && latestId && !(k in captured)) env[k] = latestId
       env.API = base
       const text = c.text.replace(/http:\/\/(localhost|127\.0\.0\.1):3000/g, base).replace(/(^|[\s"'])localhost:3000/g, `$1${base}`)
       const vars = [...text.matchAll(/\$\{?([A-Z_]+)\}?/g)].map((m) => m[1]!)
@@ -163,7 +166,9 @@ t.test('the curls of the guides run against the service', async (t) => {
         if (process.env.GUIDES_DEBUG) t.comment(`not run: ${c.file}:${c.line} ${text.slice(0, 120)}`)
         continue
       }
-      const script = `curl() { command curl -sS -D "$HDR" "$@"; }\n${text}`
+      // `X=$(curl …)`: run as written, and X keeps what it answered for the commands after it.
+      const assigned = text.match(/^([A-Z_]+)=\$\(/)?.[1]
+      const script = `curl() { command curl -sS -D "$HDR" "$@"; }\n${text}${assigned ? `\nprintf '%s' "$${assigned}"` : ''}`
       const res = await run('bash', ['-c', script], { cwd: dir, env: { ...env, HDR: path.join(dir, 'headers') }, maxBuffer: 50 * 1024 * 1024 }).catch((e) => ({ stdout: String(e.stdout ?? ''), stderr: String(e.stderr ?? e.message) }))
       const headers = readFileSync(path.join(dir, 'headers'), 'utf8')
       const status = Number(headers.match(/^HTTP\/[\d.]+ (\d{3})/gm)?.pop()?.split(' ')[1] ?? 0)
@@ -172,8 +177,9 @@ t.test('the curls of the guides run against the service', async (t) => {
       t.ok(status > 0 && status < 500 && status !== 401 && status !== 403, `${where} → ${status}`)
       t.notMatch(res.stdout, /"code":\s*"ROUTE_NOT_FOUND"/, `${where}: a known route`)
       // What a reader copies from an answer (ID=… after a creation): the id answered.
+      if (assigned) captured[assigned] = res.stdout.trim()
       const id = res.stdout.match(/^\s*\{\s*"id"\s*:\s*"([^"]+)"/)?.[1]
-      if (id) for (const [k, v] of Object.entries(c.env)) if (v.includes('…') && !(k in captured)) captured[k] = id
+      if (id) latestId = id
     }
   }
   t.ok(ran >= 30, `${ran} curls run`)
