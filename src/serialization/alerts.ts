@@ -56,6 +56,27 @@ const CASE_SENSITIVE_CODES: ReadonlySet<ReturnCodeName> = new Set(['UNKNOWN_SERI
  * The successful state changes and the verifications without alert are logged by their own statement
  * (service.ts changePackState, verify-batch.ts); this logs the others.
  */
+/**
+ * Alert transactions in flight at once, per database: at most half of its pool. Each commits an event (NOTIFY, which
+ * PostgreSQL serialises at commit) and an audit entry; in a storm of alert-raising scans they would otherwise take
+ * every pooled connection and the verifications of other pharmacies would wait behind them. Beyond the limit they
+ * queue here, in order; none is dropped. (A counter and a queue of resolvers: no library needed for this.)
+ */
+const alertSlots = new WeakMap<DatabaseHandle, { free: number; waiting: Array<() => void> }>()
+async function withAlertSlot<T>(database: DatabaseHandle, fn: () => Promise<T>): Promise<T> {
+  let slots = alertSlots.get(database)
+  if (!slots) alertSlots.set(database, (slots = { free: Math.max(1, Math.floor(database.usage().max / 2)), waiting: [] }))
+  if (slots.free > 0) slots.free--
+  else await new Promise<void>((resolve) => slots.waiting.push(resolve))
+  try {
+    return await fn()
+  } finally {
+    const next = slots.waiting.shift()
+    if (next) next()
+    else slots.free++
+  }
+}
+
 export async function recordScan(database: DatabaseHandle, scanner: Scanner, ref: PackRef, action: string, outcome: PackResult, now: Date): Promise<ScanRecord> {
   if (!ref.cip13) return {}
   const cip13 = ref.cip13
@@ -78,7 +99,7 @@ export async function recordScan(database: DatabaseHandle, scanner: Scanner, ref
       }
     }
   }
-  return database.db.transaction().execute(async (tx) => {
+  return withAlertSlot(database, () => database.db.transaction().execute(async (tx) => {
     const lab = await labOfProduct(tx, cip13)
     if (!lab) {
       await tx.insertInto('serial_scans').values({ ...scan, alert_reference: null }).execute()
@@ -131,7 +152,7 @@ export async function recordScan(database: DatabaseHandle, scanner: Scanner, ref
       now,
     )
     return { alertReference: reference }
-  })
+  }))
 }
 
 /** The lab that exploits the product (referential), else the one that uploaded its packs. */
