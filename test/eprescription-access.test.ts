@@ -3,21 +3,19 @@
 // the receipt's binding of the prescription as issued, and the patient's PDF.
 import { randomBytes, randomUUID } from 'node:crypto'
 import { createHash } from 'node:crypto'
-import pg from 'pg'
 import { sql } from 'kysely'
 import { PDFParse } from 'pdf-parse'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { buildApp } from '../src/app.ts'
 import { seedDemoOrganisations } from '../src/demo/seed.ts'
 import { newAccessCode, newPrescriptionId, qrPayload, withCheck } from '../src/eprescription/ids.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { canonicalJson } from '../src/platform/canonical-json.ts'
-import { createDatabase, type DatabaseHandle } from '../src/platform/db/index.ts'
-import { migrateToLatest, migrator } from '../src/platform/db/migrate.ts'
+import { migrateToLatest } from '../src/platform/db/migrate.ts'
 import { signDevToken } from '../src/platform/tokens.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
-import { ORG, testApp, testConfig } from './helpers.ts'
+import { ORG, testApp, testConfig, testDatabase } from './helpers.ts'
 
 const ROSUVASTATINE_30 = '3400949497294'
 const PARACETAMOL_8 = '3400927612343'
@@ -206,33 +204,9 @@ t.test('e-prescription access', async (t) => {
   })
 })
 
-/** A database at the state before codes were hashed: a new PostgreSQL database, or an embedded one. */
-async function databaseBefore(t: Test): Promise<DatabaseHandle> {
-  const url = process.env.DATABASE_URL
-  let handle: DatabaseHandle
-  if (url) {
-    const name = `t_${process.pid}_${randomBytes(4).toString('hex')}`
-    const admin = new pg.Client({ connectionString: url })
-    await admin.connect()
-    await admin.query(`create database ${name}`)
-    await admin.end()
-    const u = new URL(url)
-    u.pathname = `/${name}`
-    handle = await createDatabase({ databaseUrl: u.toString(), poolMax: 5, onIdleError: () => {} })
-    t.teardown(async () => {
-      const c = new pg.Client({ connectionString: url })
-      await c.connect()
-      await c.query(`drop database if exists ${name} with (force)`)
-      await c.end()
-    })
-  } else handle = await createDatabase({ pgliteDir: 'memory://' })
-  const r = await migrator(handle.db).migrateTo('0016a_referential_generics_composition')
-  if (r.error) throw r.error
-  return handle
-}
-
 t.test('codes and secrets issued before hashing still open their prescriptions after the migration', async (t) => {
-  const database = await databaseBefore(t)
+  // The state before codes were hashed.
+  const database = await testDatabase(t, { upTo: '0016a_referential_generics_composition' })
   const db = database.db
   // The organisations the rows name, as the schema of that time holds them (the demo seed writes today's columns).
   for (const [id, role] of [[ORG.prescriber, 'prescriber'], [ORG.pharmacyParis, 'pharmacy']] as const) {

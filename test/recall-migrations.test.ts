@@ -1,43 +1,13 @@
 // The data the 0018 migrations find in place: review rounds rebuilt from the history of submissions, a version's
 // stale decision time cleared, a letter to send for every fax already given up.
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { type Kysely, sql } from 'kysely'
-import pg from 'pg'
 import t from 'tap'
-import { createDatabase, type DatabaseHandle } from '../src/platform/db/index.ts'
-import { migrateToLatest, migrator } from '../src/platform/db/migrate.ts'
-
-/** A fresh database migrated up to (and including) the given migration only. */
-async function databaseAt(t: { teardown(fn: () => unknown): void }, last: string): Promise<DatabaseHandle> {
-  const url = process.env.DATABASE_URL
-  let handle: DatabaseHandle
-  if (!url) {
-    handle = await createDatabase({ pgliteDir: 'memory://' })
-    t.teardown(() => handle.close())
-  } else {
-    const name = `t_${process.pid}_${randomBytes(4).toString('hex')}`
-    const admin = new pg.Client({ connectionString: url })
-    await admin.connect()
-    await admin.query(`create database ${name}`)
-    await admin.end()
-    const dbUrl = new URL(url)
-    dbUrl.pathname = `/${name}`
-    handle = await createDatabase({ databaseUrl: dbUrl.toString(), poolMax: 4, onIdleError: () => {} })
-    t.teardown(async () => {
-      await handle.close()
-      const c = new pg.Client({ connectionString: url })
-      await c.connect()
-      await c.query(`drop database if exists ${name} with (force)`)
-      await c.end()
-    })
-  }
-  const result = await migrator(handle.db).migrateTo(last)
-  if (result.error) throw result.error
-  return handle
-}
+import { migrateToLatest } from '../src/platform/db/migrate.ts'
+import { testDatabase } from './helpers.ts'
 
 t.test('rounds, decision times and paper letters from the data already there', async (t) => {
-  const { db: typed } = await databaseAt(t, '0013_audit_chains')
+  const { db: typed } = await testDatabase(t, { upTo: '0013_audit_chains' })
   const db = typed as unknown as Kysely<any>
   const at = (min: number) => new Date(Date.UTC(2026, 10, 22, 9, min))
   await db.insertInto('organisations').values([
