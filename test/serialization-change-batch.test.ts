@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import fc from 'fast-check'
 import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { Batcher } from '../src/platform/db/batcher.ts'
@@ -107,4 +108,38 @@ t.test('bulk state change: distinct packs run together and keep their order; a p
     payload: { items: [{ action: 'supply', dataMatrix: dm('TWICE1') }, { action: 'supply', dataMatrix: dm('TWICE2') }, { action: 'destroy', dataMatrix: dm('TWICE1') }] },
   })
   t.same(twice.json().results.map((r: { code: string }) => r.code), ['STATE_CHANGED', 'STATE_CHANGED', 'ALREADY_INACTIVE'])
+})
+
+// Pharmacies racing for the same packs: concurrent changes land in one grouped statement, which may name a pack
+// several times. Whatever the mix (who, how many, supply or a forced destroy, in any order), each pack is changed
+// exactly once, by one of its racers, with one transaction and one scan-log row. Seeded: FC_SEED replays a failure.
+t.test('grouped changes: a pack named several times in one statement is changed exactly once', async (t) => {
+  const { app, auth, database } = await testApp(t)
+  await importBdpmDirectory(database.db, DEMO_BDPM_DIR, SYSTEM)
+  const batcher = new ChangeBatcher(database, { maxInFlight: 1, maxBatch: 100 })
+  const orgs = [ORG.pharmacyParis, ORG.pharmacyLyon, ORG.pharmacyAjaccio, ORG.hospital]
+  let round = 0
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.record({ pack: fc.nat(3), org: fc.nat(orgs.length - 1), destroy: fc.boolean() }), { minLength: 1, maxLength: 30 }),
+      async (attempts) => {
+        const serials = [0, 1, 2, 3].map((k) => `RACE${round}-${k}`)
+        round++
+        await app.inject({ method: 'POST', url: '/v1/serialization/packs', headers: auth('lab', ORG.labBiogaran), payload: { product: BIOGARAN, batch: 'LOT-B', expiry: '2030-12-31', serials } })
+        const results = await Promise.all(
+          attempts.map((a) => batcher.change(item(serials[a.pack]!, pharmacy(orgs[a.org]!), a.destroy ? { target: 'destroyed', action: 'destroy', force: true } : {}))),
+        )
+        const named = new Set(attempts.map((a) => serials[a.pack]!))
+        for (const serial of serials) {
+          const won = attempts.filter((a, i) => serials[a.pack] === serial && results[i] !== null).length
+          if (won !== (named.has(serial) ? 1 : 0)) return false
+        }
+        const txns = await database.db.selectFrom('pack_transactions').select('serial').where('cip13', '=', BIOGARAN).where('serial', 'in', serials).execute()
+        const scans = await database.db.selectFrom('serial_scans').select('serial').where('cip13', '=', BIOGARAN).where('code', '=', 'STATE_CHANGED').where('serial', 'in', serials).execute()
+        return txns.length === named.size && scans.length === named.size
+      },
+    ),
+    { seed: Number(process.env.FC_SEED ?? 20261206), numRuns: Number(process.env.FC_RUNS ?? 25) },
+  )
+  t.pass('each pack changed exactly once, whatever the racers')
 })
