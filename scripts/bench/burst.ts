@@ -13,8 +13,8 @@ const json = 'application/json'
 /** Pharmacies of the race and the storm: synthetic FINESS-shaped identifiers 980000000…, department 10. */
 const pharmacyIds = (n: number) => Array.from({ length: n }, (_, i) => String(980_000_000 + i))
 
-export async function insertPharmacies(databaseUrl: string, n: number): Promise<string[]> {
-  const ids = pharmacyIds(n)
+/** Pharmacies the scenarios act for (in the service's database), as `ids`. */
+export async function insertPharmacies(databaseUrl: string, ids: string[]): Promise<string[]> {
   const client = new pg.Client({ connectionString: databaseUrl })
   await client.connect()
   try {
@@ -56,7 +56,7 @@ async function supply(url: string, token: string, dataMatrix: string): Promise<{
  * the loaded table, which no other scenario uses). Prints the slowest answer of each race.
  */
 export async function burstScenario(url: string, databaseUrl: string, packs: LoadedPacks, token: (org: string) => string, racers = 200) {
-  const orgs = await insertPharmacies(databaseUrl, racers)
+  const orgs = await insertPharmacies(databaseUrl, pharmacyIds(racers))
   const tokens = orgs.map(token)
   // Connections opened beforehand, as 200 pharmacies' workstations would have them: the race is the requests'.
   await Promise.all(tokens.map((t) => fetch(`${url}/v1/organisations/${orgs[0]}`, { headers: { authorization: `Bearer ${t}` } }).then((r) => r.arrayBuffer())))
@@ -87,7 +87,7 @@ export async function alertStormScenario(
 ) {
   const storm = opts.storm ?? 2000
   const seconds = opts.seconds ?? 10
-  const orgs = await insertPharmacies(databaseUrl, 500)
+  const orgs = await insertPharmacies(databaseUrl, pharmacyIds(500))
   const tokens = orgs.map(token)
   // The storm's packs: 2,000 packs before the burst's, supplied first by the bench pharmacy.
   const targets = Array.from({ length: storm }, (_, i) => dataMatrixOf(packOf(packs.products, packs.count - 10 - i, PER_LOT)))

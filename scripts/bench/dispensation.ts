@@ -1,6 +1,7 @@
 // The dispensation check scenario of `npm run bench`: a set of blocked batches like a busy year of recalls,
 // and a dispensation of five boxes, two of them blocked (DataMatrix and product + batch forms mixed).
 import pg from 'pg'
+import { insertPharmacies } from './burst.ts'
 
 const BLOCKED_BATCHES = 2_000
 const GS = '\u001d'
@@ -49,16 +50,7 @@ export const ACK_PHARMACIES = Array.from({ length: 1000 }, (_, i) => `99${String
 
 export async function broadcastBenchRecall(url: string, token: (role: 'lab' | 'ansm', org: string) => string, databaseUrl?: string): Promise<string> {
   // A thousand more pharmacies (on PostgreSQL), so that acknowledgements do not all queue on a few rows.
-  if (databaseUrl) {
-    const client = new pg.Client({ connectionString: databaseUrl })
-    await client.connect()
-    await client.query(
-      `insert into organisations (id, role, name, department, region, updated_at)
-       select unnest($1::text[]), 'pharmacy', 'Pharmacie bench', '10', '44', now() on conflict do nothing`,
-      [ACK_PHARMACIES],
-    )
-    await client.end()
-  }
+  if (databaseUrl) await insertPharmacies(databaseUrl, ACK_PHARMACIES)
   const call = async (method: string, path: string, role: 'lab' | 'ansm', org: string, body?: unknown) => {
     const res = await fetch(`${url}${path}`, {
       method,
