@@ -57,10 +57,11 @@ try {
   }
 
   // Search: the sidebar's search field (or its keyboard shortcut) finds an operation by words of its summary.
-  const opener = page.getByRole('button', { name: /search/i }).first()
+  // (the renderer marks its search button role="search"; a sidebar entry may also say "Search …")
+  const opener = page.locator('[role="search"]').or(page.getByRole('button', { name: /open search/i })).first()
   if (await opener.count()) await opener.click()
   else await page.keyboard.press('Control+k')
-  const input = page.locator('input[type="search"], [role="combobox"], input[placeholder*="earch"]').first()
+  const input = page.locator('[role="combobox"], input[type="search"], input[placeholder*="earch"]').first()
   await input.waitFor({ timeout: 5_000 })
   await input.fill('dispensation be dispensed')
   const hit = page.getByRole('option').filter({ hasText: /be dispensed/i }).first()

@@ -50,12 +50,12 @@ export const docsPage = fp(
         metaData: { title: 'Portail DP — API nationale', description: 'Reference and guides of the Portail DP API: shortages, recalls and alerts, serialization, e-prescription.' },
         theme: 'default',
         customCss: BRAND_CSS,
-        // Offline: no web fonts, no telemetry, no hosted proxy or client.
+        // Offline: no web fonts, no telemetry, no hosted proxy or client. (Pinned to the last release whose whole
+        // dependency tree supports Node 20: later ones pull sub-packages that require Node 22.)
         withDefaultFonts: false,
         telemetry: false,
         hideClientButton: true,
         showDeveloperTools: 'never',
-        mcp: { disabled: true },
         agent: { disabled: true },
         defaultHttpClient: { targetKey: 'shell', clientKey: 'curl' },
         documentDownloadType: 'json',
