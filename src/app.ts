@@ -93,7 +93,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Response serializers are compiled on a route's first answer rather than at start: compiling all of them
     // (every route sees every shared schema) took most of the start-up time of the embedded default.
     // Validators: bodies strictly typed, text parts coerced, NUL, lone surrogates and non-finite numbers refused (platform/input.ts).
-    schemaController: { compilersFactory: { buildSerializer: lazySerializers, buildValidator: validatorFactory() as never } },
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers, buildValidator: validatorFactory() } },
     // A path parameter over 100 characters (414) or a broken %-encoding (400), answered like any other error.
     frameworkErrors: (error, request, reply) => {
       sendProblem(reply, error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'URI_TOO_LONG' : 'MALFORMED_URL', {}, { instance: undefined })
@@ -136,9 +136,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRoute', (route) => {
     const methods = [route.method].flat()
     if (!methods.every((m) => m === 'GET' || m === 'HEAD' || m === 'PUT' || m === 'DELETE')) return
-    const handler = route.handler as unknown as (this: unknown, ...args: unknown[]) => Promise<unknown>
+    const handler = route.handler
     if (handler.constructor.name !== 'AsyncFunction') return
-    route.handler = async function retried(this: unknown, request: FastifyRequest, reply: FastifyReply) {
+    route.handler = async function retried(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
       for (let attempt = 1; ; attempt++) {
         try {
           return await handler.call(this, request, reply)
@@ -147,7 +147,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
           request.log.info({ err, attempt }, 'race lost, running the operation again')
         }
       }
-    } as never
+    }
   })
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)

@@ -29,7 +29,7 @@ const BRAND_CSS = `
 `
 
 export const docsPage = fp(
-  async function docs(app: FastifyInstance, opts: { document: () => Record<string, any> }) {
+  async function docs(app: FastifyInstance, opts: { document: () => { info: { description?: string } } }) {
     const guides = loadGuides()
     let cached: Record<string, any> | null = null
     const withGuides = () => {

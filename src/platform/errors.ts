@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import { NoResultError } from 'kysely'
 import { Type } from 'typebox'
 import { component } from './schemas.ts'
@@ -274,11 +274,10 @@ const formatNames: Record<string, Text> = {
   uri: { fr: 'une URI', en: 'a URI' },
 }
 
-interface AjvError {
-  keyword: string
-  instancePath: string
+/** Fastify's validation error (its params depend on the keyword), with the schema Ajv attaches when verbose. */
+interface AjvError extends Omit<FastifySchemaValidationError, 'params' | 'schemaPath'> {
   params: Record<string, any>
-  message?: string
+  schemaPath?: string
   parentSchema?: Record<string, any>
 }
 
@@ -390,8 +389,8 @@ export function validationErrors(errors: AjvError[], context: string, lang: Lang
   const out: FieldError[] = []
   for (const e of kept) {
     const path = e.instancePath.split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    if (e.keyword === 'required') path.push(e.params.missingProperty)
-    if (e.keyword === 'additionalProperties') path.push(e.params.additionalProperty)
+    if (e.keyword === 'required') path.push(String(e.params.missingProperty))
+    if (e.keyword === 'additionalProperties') path.push(String(e.params.additionalProperty))
     const field = [context, ...path].join('.')
     const key = `${field}:${e.keyword}`
     if (seen.has(key)) continue
@@ -458,7 +457,7 @@ export function installErrorHandling(app: FastifyInstance) {
       return sendProblem(reply, fromDb.code, fromDb.params)
     }
     if (error.validation) {
-      const errors = validationErrors(error.validation as unknown as AjvError[], error.validationContext ?? 'body', lang)
+      const errors = validationErrors(error.validation, error.validationContext ?? 'body', lang)
       return sendProblem(reply, 'VALIDATION_FAILED', { count: errors.length }, { errors })
     }
     const status = error.statusCode ?? 500

@@ -1,5 +1,7 @@
 import { AjvCompiler } from '@fastify/ajv-compiler'
-import addFormats from 'ajv-formats'
+import type { ValidatorFactory } from '@fastify/ajv-compiler'
+import type { Plugin } from 'ajv'
+import ajvFormats from 'ajv-formats'
 
 /**
  * What every route gets from the platform before its handler runs, so that no route can forget it:
@@ -91,8 +93,8 @@ export function inputErrors(data: unknown, path = '', out: InputError[] = [], de
   return out
 }
 
-type Validate = ((data: unknown, ctx?: { parentData: Record<string, unknown>; parentDataProperty: string }) => unknown) & { errors?: unknown[] | null; schemaEnv?: unknown }
-type Factory = (externalSchemas: unknown, options: { customOptions: Record<string, unknown> }) => (route: { httpPart?: string; schema: unknown; method: string; url: string }) => Validate
+type Compile = ReturnType<ValidatorFactory>
+type Validate = ReturnType<Compile>
 
 /**
  * Fastify's validator factory (@fastify/ajv-compiler) twice over the same named schemas: one that coerces,
@@ -103,47 +105,55 @@ type Factory = (externalSchemas: unknown, options: { customOptions: Record<strin
 // are module constants, so a second app in the same process (tests build dozens) reuses the validators of the first.
 // Fastify asks for compilers about 24 times per app with the same shared schemas (copied for each app): they are
 // looked up by the identity of those copies, then by their content, computed once per app.
-const pool = AjvCompiler() as unknown as Factory
-type Compilers = { coercing: ReturnType<Factory>; strict: ReturnType<Factory> }
+const pool = AjvCompiler()
+type Compilers = { coercing: Compile; strict: Compile }
+type External = Parameters<ValidatorFactory>[0]
+type Options = NonNullable<Parameters<ValidatorFactory>[1]>
+// ajv-formats with its formatMinimum/formatMaximum keywords (date bounds), instead of the plain one the compiler adds
+// when no plugin is ajv-formats (it knows it by its name, so the plugin is passed itself, with its options). The
+// CommonJS module is its own default export: `.default` is the plugin with its declared type.
+const withDateBounds: [Plugin<unknown>, unknown] = [ajvFormats.default as Plugin<unknown>, { keywords: true }]
 const byContent = new Map<string, Compilers>()
 let last: { shared: unknown[]; options: unknown; compilers: Compilers } | undefined
 
-function compilers(externalSchemas: unknown, options: { customOptions: Record<string, unknown> }): Compilers {
-  const shared = Object.values(externalSchemas as Record<string, unknown>)
-  if (last && last.options === options.customOptions && last.shared.length === shared.length && last.shared.every((s, i) => s === shared[i])) return last.compilers
-  const key = JSON.stringify([externalSchemas, options.customOptions])
+function compilers(externalSchemas: External, options: Options | undefined): Compilers {
+  const shared = Object.values(externalSchemas)
+  if (last && last.options === options?.customOptions && last.shared.length === shared.length && last.shared.every((s, i) => s === shared[i])) return last.compilers
+  const key = JSON.stringify([externalSchemas, options?.customOptions])
   let made = byContent.get(key)
   if (!made) {
-    const base = options.customOptions
-    // ajv-formats with its formatMinimum/formatMaximum keywords (date bounds), instead of Fastify's plain one.
-    const plugins = [[addFormats, { keywords: true }]]
+    const base = options?.mode === 'JTD' ? undefined : options?.customOptions
+    const plugins: NonNullable<Options['plugins']> = [withDateBounds]
     made = {
-      coercing: pool(externalSchemas, { ...options, customOptions: base, plugins } as never),
-      strict: pool(externalSchemas, { ...options, customOptions: { ...base, coerceTypes: false }, plugins } as never),
+      coercing: pool(externalSchemas, { onCreate: options?.onCreate, customOptions: base, plugins }),
+      strict: pool(externalSchemas, { onCreate: options?.onCreate, customOptions: { ...base, coerceTypes: false }, plugins }),
     }
     byContent.set(key, made)
   }
-  last = { shared, options: options.customOptions, compilers: made }
+  last = { shared, options: options?.customOptions, compilers: made }
   return made
 }
 
-export function validatorFactory(): Factory {
+export function validatorFactory(): ValidatorFactory {
   return (externalSchemas, options) => {
     const { coercing, strict } = compilers(externalSchemas, options)
     return (route) => {
       const inner = (route.httpPart === 'body' ? strict : coercing)(route)
-      const wrapped: Validate = (data, ctx) => {
-        const ok = inner(data, ctx)
-        const value = ctx ? ctx.parentData[ctx.parentDataProperty] : data
-        const bad = inputErrors(value)
-        if (!bad.length) {
-          wrapped.errors = inner.errors
-          return ok
-        }
-        wrapped.errors = [...(inner.errors ?? []), ...bad]
-        return false
-      }
-      if (inner.schemaEnv) wrapped.schemaEnv = inner.schemaEnv
+      // Ajv's validators are type guards with their schema attached; the wrapper keeps both.
+      const wrapped = Object.assign(
+        function validate(this: unknown, data: unknown, ctx?: Parameters<Validate>[1]) {
+          const ok = inner.call(this, data, ctx)
+          const value = ctx ? (ctx.parentData as Record<string | number, unknown>)[ctx.parentDataProperty] : data
+          const bad = inputErrors(value)
+          if (!bad.length) {
+            wrapped.errors = inner.errors
+            return ok
+          }
+          wrapped.errors = [...(inner.errors ?? []), ...bad.map((e) => ({ ...e, schemaPath: '#' }))]
+          return false
+        },
+        { schema: inner.schema, schemaEnv: inner.schemaEnv, errors: null as Validate['errors'] },
+      ) as Validate
       return wrapped
     }
   }

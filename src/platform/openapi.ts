@@ -180,9 +180,10 @@ export default fp(
         ],
       },
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
-      transformObject: (documentObject) => completeDocument((documentObject as unknown as { openapiObject: Record<string, any> }).openapiObject) as never,
+      // Always the OpenAPI 3 branch (`openapi` is set above), completed in one place.
+      transformObject: (documentObject) => ('openapiObject' in documentObject ? completeDocument(documentObject.openapiObject) : documentObject.swaggerObject),
     })
-    await app.register(docsPage, { document: () => app.swagger() as unknown as Record<string, any> })
+    await app.register(docsPage, { document: () => app.swagger() })
 
     app.get(
       '/openapi.json',

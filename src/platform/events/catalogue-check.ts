@@ -17,7 +17,7 @@ let validators: Promise<(type: string) => Validate> | null = null
 async function build() {
   // Loaded only when checking: production never imports it from here.
   const { Ajv } = await import('ajv')
-  const addFormats = (await import('ajv-formats')).default as unknown as (ajv: InstanceType<typeof Ajv>) => void
+  const addFormats = (await import('ajv-formats')).default.default // the CommonJS module is its own default export
   const ajv = new Ajv({ strict: false, allErrors: true })
   addFormats(ajv)
   ajv.addFormat('cip13', { type: 'string', validate: (v: string) => isCip13(v) })
