@@ -1,6 +1,6 @@
 import { type TSchema, Type } from 'typebox'
 import { defineErrors, errorDef } from '../platform/errors.ts'
-import { component } from '../platform/schemas.ts'
+import { component, Page } from '../platform/schemas.ts'
 import type { EmergencyStatus } from './db.ts'
 
 export const nullable = <T extends TSchema>(s: T, options: { description?: string } = {}) => Type.Union([s, Type.Null()], options)
@@ -384,5 +384,23 @@ export const Vocabulary = component(
       description: 'Controlled lists of emergency requests, French and English.',
       examples: [{ statuses: [{ code: 'submitted', fr: 'Envoyée, en attente de réponse', en: 'Submitted, awaiting an answer', next: ['accepted', 'partially_accepted', 'redirected', 'refused', 'cancelled'] }], refusalReasons: [{ code: 'out_of_stock', fr: 'Stock épuisé', en: 'Out of stock' }], shippingChannels: [{ code: 'express_carrier', fr: 'Transporteur express', en: 'Express carrier' }], conditions: [{ code: 'mitm_or_niche', fr: 'la présentation n’est ni un MITM ni un produit de niche', en: 'the presentation is neither MITM nor a niche product' }] }],
     },
+  ),
+)
+
+export const OpeningPage = Page(Opening, 'EmergencyOpeningPage')
+export const RequestPage = Page(EmergencyRequest, 'EmergencyRequestPage')
+export const ReceiptInput = component(
+  Type.Object(
+    {
+      receivedQuantity: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, description: 'Boxes actually received, when it differs from the answer.' })),
+      comment: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })),
+    },
+    { $id: 'EmergencyReceiptInput', additionalProperties: false, examples: [{ receivedQuantity: 2 }, {}] },
+  ),
+)
+export const CancelInput = component(
+  Type.Object(
+    { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 1000, description: 'Why the pharmacy no longer needs it.' })) },
+    { $id: 'EmergencyCancelInput', additionalProperties: false, examples: [{ reason: 'Produit obtenu auprès du grossiste' }, {}] },
   ),
 )

@@ -1,14 +1,15 @@
-import type { Kysely, Selectable, Transaction } from 'kysely'
+/**
+ * What the emergency service's layers share: object names, the escalation queue and default, error builders,
+ * the lifecycle rule, and the mappers from rows to the API's shapes.
+ */
+import type { Selectable } from 'kysely'
 import type { Static } from 'typebox'
-import { type Actor, audit } from '../platform/audit.ts'
-import type { DB } from '../platform/db/schema.ts'
 import { AppError, notFound } from '../platform/errors.ts'
-import type { Principal } from '../platform/auth.ts'
 import { toGtin14 } from '../platform/identifiers.ts'
-import type { EmergencyOpeningsTable, EmergencyRequestsTable, EmergencyStatus } from './db.ts'
+import type { EmergencyRequestStepsTable, EmergencyStatus } from './db.ts'
+import type { OpeningRow, RequestRow } from './queries.ts'
 import { type EmergencyAnswer, type EmergencyRequest, type Opening, STATUS_LABELS, TRANSITIONS } from './schemas.ts'
 
-export type Db = Kysely<DB> | Transaction<DB>
 export const OBJECT_REQUEST = 'emergency-request'
 export const OBJECT_OPENING = 'emergency-opening'
 export const ESCALATION_QUEUE = 'emergency.escalate'
@@ -31,17 +32,6 @@ export const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 
 // ---- openings ----------------------------------------------------------------------------------------------
 
-export function openingQuery(db: Db) {
-  return db
-    .selectFrom('emergency_openings as o')
-    .innerJoin('presentations as p', 'p.cip13', 'o.cip13')
-    .innerJoin('medicines as m', 'm.cis', 'p.cis')
-    .innerJoin('organisations as l', 'l.id', 'o.lab_id')
-    .selectAll('o')
-    .select(['m.name as product_name', 'l.name as lab_name'])
-}
-type OpeningRow = Selectable<EmergencyOpeningsTable> & { product_name: string; lab_name: string }
-
 export function toOpening(r: OpeningRow, defaultHours: number): Static<typeof Opening> {
   return {
     cip13: r.cip13,
@@ -61,27 +51,6 @@ export function toOpening(r: OpeningRow, defaultHours: number): Static<typeof Op
 }
 
 // ---- requests ----------------------------------------------------------------------------------------------
-
-export function requestQuery(db: Db) {
-  return db
-    .selectFrom('emergency_requests as r')
-    .innerJoin('presentations as p', 'p.cip13', 'r.cip13')
-    .innerJoin('medicines as m', 'm.cis', 'p.cis')
-    .innerJoin('organisations as l', 'l.id', 'r.lab_id')
-    .innerJoin('organisations as ph', 'ph.id', 'r.pharmacy_id')
-    .leftJoin('emergency_openings as o', 'o.cip13', 'r.cip13')
-    .selectAll('r')
-    .select(['m.name as product_name', 'l.name as lab_name', 'ph.name as pharmacy_name', 'o.contact as contact'])
-}
-type RequestRow = Selectable<EmergencyRequestsTable> & { product_name: string; lab_name: string; pharmacy_name: string; contact: unknown }
-
-/** Tenancy: a pharmacy sees its own requests, a lab those addressed to it, the operator all. */
-export function scoped<Q extends { where: (...args: any[]) => Q }>(q: Q, principal: Principal): Q {
-  if (principal.role === 'pharmacy') return q.where('r.pharmacy_id', '=', principal.org)
-  if (principal.role === 'lab') return q.where('r.lab_id', '=', principal.org)
-  if (principal.role === 'ordre') return q
-  return q.where('r.id', 'is', null)
-}
 
 export function toRequest(r: RequestRow): Static<typeof EmergencyRequest> {
   return {
@@ -109,16 +78,15 @@ export function toRequest(r: RequestRow): Static<typeof EmergencyRequest> {
   }
 }
 
-export async function historyOf(db: Db, id: string) {
-  const rows = await db.selectFrom('emergency_request_steps').selectAll().where('request_id', '=', id).orderBy('seq').execute()
-  return rows.map((s) => ({
+export function toStep(s: Selectable<EmergencyRequestStepsTable>) {
+  return {
     seq: s.seq,
     action: s.action,
     status: s.status,
     at: s.at.toISOString(),
     actor: { role: s.actor_role, org: s.actor_org, user: s.actor_user },
     details: s.details ?? {},
-  }))
+  }
 }
 
 export function assertTransition(from: EmergencyStatus, to: EmergencyStatus) {
@@ -126,32 +94,4 @@ export function assertTransition(from: EmergencyStatus, to: EmergencyStatus) {
   if (!allowed.includes(to)) {
     throw new AppError('EMERGENCY_INVALID_TRANSITION', { from, to, allowedText: allowed.join(', ') }, { currentStatus: from, allowedTransitions: allowed })
   }
-}
-
-/**
- * Appends a step to the request's history (never updated), bumps its version and audits, in the caller's
- * transaction. `seq` follows the version: the request row is locked by the caller, so steps never collide.
- */
-export async function appendStep(
-  tx: Transaction<DB>,
-  req: { id: string; version: number },
-  step: { action: string; status: EmergencyStatus; details: Record<string, unknown>; actor: Actor; now: Date },
-) {
-  const seq = req.version
-  await tx
-    .insertInto('emergency_request_steps')
-    .values({
-      request_id: req.id,
-      seq,
-      action: step.action,
-      status: step.status,
-      details: JSON.stringify(step.details),
-      actor_role: step.actor.role,
-      actor_org: step.actor.org,
-      actor_user: step.actor.user,
-      request_id_http: step.actor.requestId ?? null,
-      at: step.now,
-    })
-    .execute()
-  await audit(tx, step.actor, { action: `${OBJECT_REQUEST}.${step.action}`, objectType: OBJECT_REQUEST, objectId: req.id, changes: { status: step.status, version: seq, ...step.details } }, step.now)
 }
