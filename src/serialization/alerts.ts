@@ -3,6 +3,7 @@ import { type Kysely, sql, type Transaction } from 'kysely'
 import { type Actor, audit } from '../platform/audit.ts'
 import type { Principal } from '../platform/auth.ts'
 import type { DatabaseHandle } from '../platform/db/index.ts'
+import { inTransaction } from '../platform/db/transaction.ts'
 import type { DB } from '../platform/db/schema.ts'
 import { conflict, notFound } from '../platform/errors.ts'
 import { publish } from '../platform/events/publish.ts'
@@ -99,7 +100,7 @@ export async function recordScan(database: DatabaseHandle, scanner: Scanner, ref
       }
     }
   }
-  return withAlertSlot(database, () => database.db.transaction().execute(async (tx) => {
+  return withAlertSlot(database, () => inTransaction(database.db, async (tx) => {
     const lab = await labOfProduct(tx, cip13)
     if (!lab) {
       await tx.insertInto('serial_scans').values({ ...scan, alert_reference: null }).execute()

@@ -4,7 +4,7 @@ import type { DB } from '../db/schema.ts'
 import type { Metrics } from '../metrics.ts'
 import { eventFields, type FeedItem, markDelivered } from './feed.ts'
 import type { Notifier } from './notifier.ts'
-import { CHANNEL_PUBLISHED, CHANNEL_SEQUENCED } from './publish.ts'
+import { CHANNEL_PUBLISHED, CHANNEL_SEQUENCED, registerLocalSequencer } from './publish.ts'
 import { sequence } from './sequencer.ts'
 
 export interface Subscriber {
@@ -62,6 +62,7 @@ export class Hub {
     const row = await this.db.selectFrom('feed_sequence').select('last_pos').where('id', '=', 1).executeTakeFirst()
     this.lastPos = row?.last_pos ?? 0
     await this.notifier.listen(CHANNEL_PUBLISHED, () => this.runSequencer())
+    registerLocalSequencer(this.db, this.wakeSequencer, true)
     await this.notifier.listen(CHANNEL_SEQUENCED, () => this.fetch())
     const sweep = () => {
       if (this.closed) return
@@ -73,8 +74,12 @@ export class Hub {
     this.runSequencer() // events committed while no instance was running
   }
 
+  /** Publications committed on this instance wake its sequencer directly (publish.ts). */
+  private readonly wakeSequencer = () => void this.runSequencer()
+
   async close() {
     this.closed = true
+    registerLocalSequencer(this.db, this.wakeSequencer, false)
     clearTimeout(this.sweepTimer)
     clearTimeout(this.deliveredTimer)
     await this.sequencing
