@@ -12,7 +12,7 @@ import type { RoutePlugin } from '../platform/types.ts'
 import { normaliseHolder, searchName } from './bdpm.ts'
 import './db.ts'
 import { escapeLike } from './organisations.ts'
-import { type DeclaredAvailability, declaredAvailability } from '../shortages/public.ts'
+import { type DeclaredAvailability, declaredAvailability } from '../shortages/use-cases/public.ts'
 
 defineErrors({
   PRODUCT_CODE_IS_CIS: errorDef(400, 'Code de médicament (CIS) au lieu d’un code de présentation', 'Medicine code (CIS) instead of a presentation code', (p) => ({

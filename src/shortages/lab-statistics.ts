@@ -1,5 +1,5 @@
 /**
- * A lab's DP-Ruptures figures and its quarterly summary per presentation (queries; the routes are in stats.ts).
+ * A lab's DP-Ruptures figures and its quarterly summary per presentation (queries; the routes are in routes/statistics.ts).
  *
  * Shortage days are days of an actual shortage: a declaration counts from its actual start (an observed
  * shortage, or an anticipated one from the day it materialised, when it went `ongoing`), to its actual end or

@@ -1,6 +1,6 @@
 import { type TSchema, Type } from 'typebox'
 import { defineConstraintErrors, defineErrors, errorDef } from '../platform/errors.ts'
-import { component } from '../platform/schemas.ts'
+import { component, Page } from '../platform/schemas.ts'
 
 defineErrors({
   SIGNAL_TOO_EARLY: errorDef(400, 'Signalement prématuré', 'Signal too early', (p) => ({
@@ -340,5 +340,57 @@ export const DeclarationVersion = component(
     { $id: 'ShortageDeclarationVersion' },
   ),
 )
+
+// ---- what is published to everyone (the public list) ---------------------------------------------------------
+
+export const PUBLIC_STATUSES = STATUSES.filter((s) => s !== 'draft')
+const Label = Type.Object({ fr: Type.String(), en: Type.String() })
+
+export const CauseList = component(
+  Type.Object(
+    { items: Type.Array(Cause) },
+    { $id: 'ShortageCauseList', description: 'The controlled list of shortage causes, French and English labels.', examples: [{ items: Object.entries(CAUSES).slice(0, 2).map(([code, l]) => ({ code, ...l })) }] },
+  ),
+)
+
+const EXAMPLE = {
+  id: '0f8e2a55-3c1d-4c55-9d7e-8f3a2b1c4d5e', version: 3, kind: 'observed', kindLabel: { fr: 'Rupture constatée', en: 'Observed shortage' }, status: 'ongoing', statusLabel: { fr: 'En cours', en: 'Ongoing' },
+  lab: { id: '412345670', name: 'BIOGARAN' }, presentations: [{ cip13: '3400936128149', gtin: '03400936128149', name: 'AMOXICILLINE BIOGARAN 500 mg, gélule', label: 'plaquette(s) thermoformée(s) PVC aluminium de 12 gélule(s)' }],
+  atc: 'J01CA04', mitm: true, cause: { code: 'raw_material', ...CAUSES.raw_material }, causeText: null, anticipatedStart: '2026-11-20', actualStart: '2026-12-01', estimatedEnd: '2027-01-15', estimatedEndUnknown: false, actualEnd: null,
+  allocation: { inPlace: true, details: '80 % des ventes 2025' }, alternatives: [{ cip13: '3400936128200', description: 'Boîte de 16 gélules' }], advice: 'Privilégier les boîtes de 16 gélules.',
+  source: 'lab', declaredAt: '2026-11-20T09:00:00.000Z', updatedAt: '2026-12-01T08:00:00.000Z', closedAt: null,
+}
+export const PublicShortage = component(
+  Type.Object(
+    {
+      id: Type.String({ format: 'uuid' }),
+      version: Type.Integer(),
+      kind: Type.Enum([...KINDS], { description: 'anticipated (risk of shortage), observed (shortage), discontinuation, availability_return.' }),
+      kindLabel: Label,
+      status: Type.Enum(PUBLIC_STATUSES),
+      statusLabel: Label,
+      lab: LabRef,
+      presentations: Type.Array(Type.Object({ cip13: Type.String(), gtin: Type.String(), name: Type.String({ description: 'Medicine name.' }), label: Type.String({ description: 'The box.' }) })),
+      atc: nullable(Type.String()),
+      mitm: Type.Boolean({ description: 'Medicine of major therapeutic interest (from the referential).' }),
+      cause: Cause,
+      causeText: nullable(Type.String({ description: 'The lab’s words on the cause (the BDPM label for an imported declaration).' })),
+      anticipatedStart: nullable(DateOnly()),
+      actualStart: nullable(DateOnly()),
+      estimatedEnd: nullable(DateOnly()),
+      estimatedEndUnknown: Type.Boolean(),
+      actualEnd: nullable(DateOnly()),
+      allocation: Type.Object({ inPlace: Type.Boolean({ description: 'Quantities rationed to wholesalers (contingentement).' }), details: nullable(Type.String()) }),
+      alternatives: Type.Array(Type.Object({ cip13: Type.Optional(Type.String()), description: Type.String() })),
+      advice: nullable(Type.String({ description: 'Advice to pharmacists.' })),
+      source: Type.Enum(['lab', 'bdpm'], { description: 'Declared by the lab, or imported from the BDPM availability file.' }),
+      declaredAt: nullable(Type.String({ format: 'date-time' })),
+      updatedAt: Type.String({ format: 'date-time' }),
+      closedAt: nullable(Type.String({ format: 'date-time' })),
+    },
+    { $id: 'PublicShortage', description: 'A declared shortage, risk of shortage or discontinuation, as published to everyone.', examples: [EXAMPLE] },
+  ),
+)
+export const PublicShortagePage = Page(PublicShortage, 'PublicShortagePage')
 
 export { LabRef }

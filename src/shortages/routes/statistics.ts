@@ -1,19 +1,13 @@
-import { type Kysely, sql } from 'kysely'
-import type { DB } from '../platform/db/schema.ts'
-import { type Breakdown, cellId, marginsOf, type SignalGroup, withheldCells } from './disclosure.ts'
+/** Statistics routes: a lab's figures and quarterly summary (ANSM reads any lab's), and the public figures. */
 import { Type } from 'typebox'
-import { principalOf } from '../platform/auth.ts'
-import { problems } from '../platform/openapi.ts'
-import { component } from '../platform/schemas.ts'
-import type { RoutePlugin } from '../platform/types.ts'
-import { KINDS, LabRef, nullable, STATUSES } from './schemas.ts'
-import { assertSubscribed, type ShortageOptions } from './signals.ts'
-import { parisDay, parisMonth, parisStartOfDay } from '../platform/paris-time.ts'
-import type { FastifyRequest } from 'fastify'
-import { notFound } from '../platform/errors.ts'
-import { langOf } from '../platform/i18n.ts'
-import { fieldError } from './core.ts'
-import { labStatistics, quarterlySummary } from './lab-statistics.ts'
+import { problems } from '../../platform/openapi.ts'
+import { parisMonth } from '../../platform/paris-time.ts'
+import { component } from '../../platform/schemas.ts'
+import type { RoutePlugin } from '../../platform/types.ts'
+import { KINDS, LabRef, nullable, STATUSES } from '../schemas.ts'
+import type { Deps } from '../use-cases/context.ts'
+import { labFigures, publicStatistics, quarterlyFigures } from '../use-cases/statistics.ts'
+import { whoOf } from './common.ts'
 
 const Counts = (keys: readonly string[]) => Type.Object(Object.fromEntries(keys.map((k) => [k, Type.Integer()])))
 
@@ -96,54 +90,7 @@ const PublicStatistics = component(
   ),
 )
 
-export interface PublicCell {
-  breakdown: Breakdown
-  key: string
-  /** null when withheld. */
-  signals: number | null
-  suppressed: boolean
-}
-
-/**
- * The signal figures of the public statistics: by month (every month given), by ATC first level (the levels
- * with signals) and MITM or not, with the figures to withhold (disclosure.ts).
- */
-export function publicSignalFigures(groups: SignalGroup[], months: string[], pairs: Array<{ atc: string; mitm: boolean }>, k: number): Record<Breakdown, PublicCell[]> {
-  const tables = marginsOf(groups, months, pairs)
-  const withheld = withheldCells(tables, k)
-  const out: Record<Breakdown, PublicCell[]> = { month: [], atc: [], mitm: [] }
-  for (const c of tables.cells) {
-    const hidden = withheld.has(cellId(c.breakdown, c.key))
-    out[c.breakdown].push({ breakdown: c.breakdown, key: c.key, signals: hidden ? null : c.signals, suppressed: hidden })
-  }
-  return out
-}
-
-/** The (ATC first level, MITM) pairs of the referential: public, so an attacker knows the pairs that are zero. */
-export async function referentialPairs(db: Kysely<DB>) {
-  const rows = await sql<{ atc: string; mitm: boolean }>`select distinct coalesce(upper(left(atc, 1)), '?') as atc, mitm from medicines`.execute(db)
-  return rows.rows
-}
-
-export const statisticsRoutes: RoutePlugin<ShortageOptions> = async (app, opts) => {
-  const k = opts.publicMinPharmacies ?? 3
-
-  /** The lab whose figures are read: a lab reads its own; ANSM names one (or, where allowed, none: every lab). */
-  async function labOf(request: FastifyRequest, labId: string | undefined, required: boolean): Promise<{ id: string; name: string } | null> {
-    const principal = principalOf(request)
-    if (principal.role === 'lab') {
-      await assertSubscribed(app, principal.org)
-      if (labId && labId !== principal.org) throw notFound('Le laboratoire', 'The lab')
-      labId = principal.org
-    } else if (!labId) {
-      if (required) throw fieldError('VALIDATION_FAILED', 'querystring.labId', 'required', { fr: 'obligatoire pour l’ANSM : le laboratoire dont lire les chiffres', en: 'required for ANSM: the lab whose figures to read' }, langOf(request))
-      return null
-    }
-    const lab = await app.db.selectFrom('organisations').select(['id', 'name']).where('id', '=', labId).where('role', '=', 'lab').executeTakeFirst()
-    if (!lab) throw notFound('Le laboratoire', 'The lab')
-    return lab
-  }
-
+export const statisticsRoutes: RoutePlugin<{ deps: Deps; publicMinPharmacies: number }> = async (app, { deps, publicMinPharmacies: k }) => {
   app.get(
     '/shortage-statistics',
     {
@@ -158,12 +105,7 @@ export const statisticsRoutes: RoutePlugin<ShortageOptions> = async (app, opts) 
         response: { 200: LabStatistics, ...problems(400, 404) },
       },
     },
-    async (request) => {
-      const { from, to, labId } = request.query
-      if (from && to && from > to) throw fieldError('DATES_OUT_OF_ORDER', 'querystring.to', 'order', { fr: `${to} est avant ${from}`, en: `${to} is before ${from}` }, langOf(request))
-      const lab = (await labOf(request, labId, true))!
-      return labStatistics(app.db, lab.id, { from: from ?? null, to: to ?? null })
-    },
+    async (request) => labFigures(deps, whoOf(request), request.query),
   )
 
   app.get(
@@ -180,12 +122,7 @@ export const statisticsRoutes: RoutePlugin<ShortageOptions> = async (app, opts) 
         response: { 200: Quarterly, ...problems(400, 404) },
       },
     },
-    async (request) => {
-      const { year, quarter, labId } = request.query
-      const lab = await labOf(request, labId, false)
-      const summary = await quarterlySummary(app.db, { labId: lab?.id ?? null, year, quarter, today: parisDay(app.now()) })
-      return { year, quarter, lab, ...summary }
-    },
+    async (request) => quarterlyFigures(deps, whoOf(request), request.query),
   )
 
   const cache = new Map<number, { at: number; value: unknown }>()
@@ -208,48 +145,7 @@ export const statisticsRoutes: RoutePlugin<ShortageOptions> = async (app, opts) 
       reply.header('cache-control', 'public, max-age=300')
       const hit = cache.get(year)
       if (hit && now.getTime() - hit.at < 60_000 && now.getTime() >= hit.at) return hit.value as any
-      const from = parisStartOfDay(`${year}-01-01`)
-      const to = parisStartOfDay(`${year + 1}-01-01`)
-      const decl = await sql<{ month: string; atc: string; mitm: boolean; n: number }>`
-        select to_char(coalesce(actual_start, anticipated_start, (declared_at at time zone 'Europe/Paris')::date), 'YYYY-MM') as month,
-               coalesce(upper(left(atc, 1)), '?') as atc, mitm, count(*) as n
-        from shortage_declarations
-        where status <> 'draft' and coalesce(actual_start, anticipated_start, (declared_at at time zone 'Europe/Paris')::date) >= ${`${year}-01-01`}::date
-          and coalesce(actual_start, anticipated_start, (declared_at at time zone 'Europe/Paris')::date) < ${`${year + 1}-01-01`}::date
-        group by 1, 2, 3`.execute(app.db)
-      const sig = await sql<{ month: string; atc: string; mitm: boolean; pharmacy_id: string; n: number }>`
-        select to_char(s.created_at at time zone 'Europe/Paris', 'YYYY-MM') as month, coalesce(upper(left(m.atc, 1)), '?') as atc, m.mitm, s.pharmacy_id, count(*) as n
-        from shortage_signals s join presentations p on p.cip13 = s.cip13 join medicines m on m.cis = p.cis
-        where s.created_at >= ${from}::timestamptz and s.created_at < ${to}::timestamptz
-        group by 1, 2, 3, 4`.execute(app.db)
-      const duration = await sql<{ d: number | null }>`
-        select avg(actual_end - coalesce(actual_start, anticipated_start)) as d from shortage_declarations
-        where status in ('resolved', 'discontinued') and actual_end >= ${`${year}-01-01`}::date and actual_end < ${`${year + 1}-01-01`}::date`.execute(app.db)
-
-      const pairs = await referentialPairs(app.db)
-      const groups = sig.rows.map((r) => ({ month: r.month, atc: r.atc, mitm: r.mitm, pharmacyId: r.pharmacy_id, signals: Number(r.n) }))
-      const months = Array.from({ length: 12 }, (_, i) => `${year}-${String(i + 1).padStart(2, '0')}`)
-      const figures = publicSignalFigures(groups, months, pairs, k)
-      const declarations = (keyOf: (r: { month: string; atc: string; mitm: boolean }) => string) => {
-        const out = new Map<string, number>()
-        for (const r of decl.rows) out.set(keyOf(r), (out.get(keyOf(r)) ?? 0) + Number(r.n))
-        return out
-      }
-      // Every figure the signal breakdowns publish, with the declarations (not sensitive: labs' public acts) beside it.
-      const join = (cells: PublicCell[], counts: Map<string, number>) => {
-        const byKey = new Map(cells.map((c) => [c.key, c]))
-        return [...new Set([...byKey.keys(), ...counts.keys()])]
-          .sort((a, b) => a.localeCompare(b))
-          .map((key) => ({ key, declarations: counts.get(key) ?? 0, signals: byKey.has(key) ? byKey.get(key)!.signals : 0, suppressed: byKey.get(key)?.suppressed ?? false }))
-      }
-      const value = {
-        year,
-        minPharmacies: k,
-        byMonth: join(figures.month, declarations((r) => r.month)).map(({ key, ...c }) => ({ month: key, ...c })),
-        byAtc: join(figures.atc, declarations((r) => r.atc)).map(({ key, ...c }) => ({ atc: key, ...c })),
-        byMitm: join(figures.mitm, declarations((r) => String(r.mitm))).map(({ key, ...c }) => ({ mitm: key === 'true', ...c })),
-        averageDurationDays: duration.rows[0]?.d === null || duration.rows[0]?.d === undefined ? null : Math.round(Number(duration.rows[0].d) * 100) / 100,
-      }
+      const value = await publicStatistics(deps, year, k)
       cache.set(year, { at: now.getTime(), value })
       return value
     },

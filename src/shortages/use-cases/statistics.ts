@@ -1,0 +1,100 @@
+/**
+ * DP-Ruptures figures: a lab's (its own, or the one ANSM names), the quarterly summary per presentation, and
+ * the profession-wide public figures with the signal figures too few pharmacies are behind withheld.
+ */
+import { notFound } from '../../platform/errors.ts'
+import { parisDay, parisStartOfDay } from '../../platform/paris-time.ts'
+import { fieldError } from '../core.ts'
+import { type Breakdown, cellId, marginsOf, type SignalGroup, withheldCells } from '../disclosure.ts'
+import { labStatistics, quarterlySummary } from '../lab-statistics.ts'
+import * as q from '../queries/statistics.ts'
+import { assertSubscribed, type Deps, type Who } from './context.ts'
+
+/** The lab whose figures are read: a lab reads its own; ANSM names one (or, where allowed, none: every lab). */
+async function labOf(deps: Deps, who: Who, labId: string | undefined, required: boolean): Promise<{ id: string; name: string } | null> {
+  const { principal } = who
+  if (principal.role === 'lab') {
+    await assertSubscribed(deps.db, principal.org)
+    if (labId && labId !== principal.org) throw notFound('Le laboratoire', 'The lab')
+    labId = principal.org
+  } else if (!labId) {
+    if (required) throw fieldError('VALIDATION_FAILED', 'querystring.labId', 'required', { fr: 'obligatoire pour l’ANSM : le laboratoire dont lire les chiffres', en: 'required for ANSM: the lab whose figures to read' }, who.lang)
+    return null
+  }
+  const lab = await q.labOrganisation(deps.db, labId)
+  if (!lab) throw notFound('Le laboratoire', 'The lab')
+  return lab
+}
+
+/** A lab's figures over a period (Paris days, inclusive, either optional) or all time. */
+export async function labFigures(deps: Deps, who: Who, query: { from?: string | undefined; to?: string | undefined; labId?: string | undefined }) {
+  const { from, to, labId } = query
+  if (from && to && from > to) throw fieldError('DATES_OUT_OF_ORDER', 'querystring.to', 'order', { fr: `${to} est avant ${from}`, en: `${to} is before ${from}` }, who.lang)
+  const lab = (await labOf(deps, who, labId, true))!
+  return labStatistics(deps.db, lab.id, { from: from ?? null, to: to ?? null })
+}
+
+/** One quarter per presentation, of one lab or (ANSM without labId) of every lab. */
+export async function quarterlyFigures(deps: Deps, who: Who, query: { year: number; quarter: number; labId?: string | undefined }) {
+  const { year, quarter, labId } = query
+  const lab = await labOf(deps, who, labId, false)
+  const summary = await quarterlySummary(deps.db, { labId: lab?.id ?? null, year, quarter, today: parisDay(deps.now()) })
+  return { year, quarter, lab, ...summary }
+}
+
+export interface PublicCell {
+  breakdown: Breakdown
+  key: string
+  /** null when withheld. */
+  signals: number | null
+  suppressed: boolean
+}
+
+/**
+ * The signal figures of the public statistics: by month (every month given), by ATC first level (the levels
+ * with signals) and MITM or not, with the figures to withhold (disclosure.ts).
+ */
+export function publicSignalFigures(groups: SignalGroup[], months: string[], pairs: Array<{ atc: string; mitm: boolean }>, k: number): Record<Breakdown, PublicCell[]> {
+  const tables = marginsOf(groups, months, pairs)
+  const withheld = withheldCells(tables, k)
+  const out: Record<Breakdown, PublicCell[]> = { month: [], atc: [], mitm: [] }
+  for (const c of tables.cells) {
+    const hidden = withheld.has(cellId(c.breakdown, c.key))
+    out[c.breakdown].push({ breakdown: c.breakdown, key: c.key, signals: hidden ? null : c.signals, suppressed: hidden })
+  }
+  return out
+}
+
+/** The profession-wide figures of one year; a signal figure behind fewer than k distinct pharmacies is withheld. */
+export async function publicStatistics(deps: Deps, year: number, k: number) {
+  const from = parisStartOfDay(`${year}-01-01`)
+  const to = parisStartOfDay(`${year + 1}-01-01`)
+  const decl = await q.declarationsOfYear(deps.db, year)
+  const sig = await q.signalGroups(deps.db, from, to)
+  const duration = await q.averageDurationOfYear(deps.db, year)
+
+  const pairs = await q.referentialPairs(deps.db)
+  const groups = sig.map((r) => ({ month: r.month, atc: r.atc, mitm: r.mitm, pharmacyId: r.pharmacy_id, signals: Number(r.n) }))
+  const months = Array.from({ length: 12 }, (_, i) => `${year}-${String(i + 1).padStart(2, '0')}`)
+  const figures = publicSignalFigures(groups, months, pairs, k)
+  const declarations = (keyOf: (r: { month: string; atc: string; mitm: boolean }) => string) => {
+    const out = new Map<string, number>()
+    for (const r of decl) out.set(keyOf(r), (out.get(keyOf(r)) ?? 0) + Number(r.n))
+    return out
+  }
+  // Every figure the signal breakdowns publish, with the declarations (not sensitive: labs' public acts) beside it.
+  const join = (cells: PublicCell[], counts: Map<string, number>) => {
+    const byKey = new Map(cells.map((c) => [c.key, c]))
+    return [...new Set([...byKey.keys(), ...counts.keys()])]
+      .sort((a, b) => a.localeCompare(b))
+      .map((key) => ({ key, declarations: counts.get(key) ?? 0, signals: byKey.has(key) ? byKey.get(key)!.signals : 0, suppressed: byKey.get(key)?.suppressed ?? false }))
+  }
+  return {
+    year,
+    minPharmacies: k,
+    byMonth: join(figures.month, declarations((r) => r.month)).map(({ key, ...c }) => ({ month: key, ...c })),
+    byAtc: join(figures.atc, declarations((r) => r.atc)).map(({ key, ...c }) => ({ atc: key, ...c })),
+    byMitm: join(figures.mitm, declarations((r) => String(r.mitm))).map(({ key, ...c }) => ({ mitm: key === 'true', ...c })),
+    averageDurationDays: duration === null || duration === undefined ? null : Math.round(Number(duration) * 100) / 100,
+  }
+}
