@@ -3,7 +3,7 @@ import { principalOf } from '../../platform/auth.ts'
 import { AppError } from '../../platform/errors.ts'
 import { IdempotencyKeyHeader, problems } from '../../platform/openapi.ts'
 import { CancelScheduleInput, CommentInput, DecisionInput, History, ThreadEntry } from '../schemas.ts'
-import { addComment, approveMessage, cancelSchedule as cancelScheduleOf, decideMessage, historyFor, submitMessage } from '../use-cases/review.ts'
+import { addComment, approveMessage, cancelScheduledBroadcast, decideMessage, historyFor, submitMessage } from '../use-cases/review.ts'
 import { type AddRoutes, IdParams, OptionalComment, whoOf } from './common.ts'
 
 export const submit: AddRoutes = (app, { kind, S, N, base, tags, deps }) => {
@@ -101,7 +101,7 @@ export const cancelSchedule: AddRoutes = (app, { kind, S, N, base, tags, deps })
         response: { 200: S.View, ...problems(404, 409) },
       },
     },
-    async (request) => (await cancelScheduleOf(deps, kind, whoOf(request), request.params.id, request.body.reason)) as never,
+    async (request) => (await cancelScheduledBroadcast(deps, kind, whoOf(request), request.params.id, request.body.reason)) as never,
   )
 }
 

@@ -4,7 +4,7 @@ import { principalOf } from '../../platform/auth.ts'
 import { IdempotencyKeyHeader, problems } from '../../platform/openapi.ts'
 import { PageQuery } from '../../platform/schemas.ts'
 import { Acknowledgement, AcknowledgementHistory, AcknowledgementInput, Coverage, PaperAcknowledgementInput, RecipientPage } from '../schemas.ts'
-import { acknowledge, coverage as coverageOf, listRecipients, ownAcknowledgement as ownAcknowledgementOf, recipientAcknowledgement as recipientAcknowledgementOf } from '../use-cases/tracking.ts'
+import { acknowledge, getCoverage, getOwnAcknowledgement, getRecipientAcknowledgement, listRecipients } from '../use-cases/tracking.ts'
 import { type AddRoutes, IdParams, READERS, RecipientParams, whoOf } from './common.ts'
 
 export const coverage: AddRoutes = (app, { kind, N, base, tags, deps }) => {
@@ -21,7 +21,7 @@ export const coverage: AddRoutes = (app, { kind, N, base, tags, deps }) => {
         response: { 200: Coverage, ...problems(404) },
       },
     },
-    async (request) => (await coverageOf(deps, kind, principalOf(request), request.params.id)) as never,
+    async (request) => (await getCoverage(deps, kind, principalOf(request), request.params.id)) as never,
   )
 }
 
@@ -89,7 +89,7 @@ export const ownAcknowledgement: AddRoutes = (app, { kind, N, base, tags, what, 
         response: { 200: AcknowledgementHistory, ...problems(404) },
       },
     },
-    async (request) => (await ownAcknowledgementOf(deps, kind, principalOf(request), request.params.id)) as never,
+    async (request) => (await getOwnAcknowledgement(deps, kind, principalOf(request), request.params.id)) as never,
   )
 }
 
@@ -120,7 +120,7 @@ export const paperAcknowledgement: AddRoutes = (app, { kind, N, base, tags, what
   )
 }
 
-export const recipientAcknowledgement: AddRoutes = (app, { N, base, tags, what, deps, kind }) => {
+export const recipientAcknowledgement: AddRoutes = (app, { kind, N, base, tags, what, deps }) => {
   app.get(
     `${base}/:id/recipients/:orgId/acknowledgement`,
     {
@@ -134,6 +134,6 @@ export const recipientAcknowledgement: AddRoutes = (app, { N, base, tags, what, 
         response: { 200: AcknowledgementHistory, ...problems(404) },
       },
     },
-    async (request) => (await recipientAcknowledgementOf(deps, kind, principalOf(request), request.params.id, request.params.orgId)) as never,
+    async (request) => (await getRecipientAcknowledgement(deps, kind, principalOf(request), request.params.id, request.params.orgId)) as never,
   )
 }

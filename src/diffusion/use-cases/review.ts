@@ -46,7 +46,7 @@ export function decideMessage(deps: Deps, kind: PipelineKind, who: Who, id: stri
 }
 
 /** The lab or ANSM withdraws an approval waiting for its time: the version goes back to draft; the other side is told. */
-export function cancelSchedule(deps: Deps, kind: PipelineKind, who: Who, id: string, reason: string) {
+export function cancelScheduledBroadcast(deps: Deps, kind: PipelineKind, who: Who, id: string, reason: string) {
   const { principal } = who
   return transition(deps, kind, who, id, 'cancel-schedule', async (tx, r, latest, now) => {
     await q.updateVersion(tx, r.id, r.version, { status: 'draft', decided_at: null, updated_at: now })

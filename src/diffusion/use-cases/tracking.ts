@@ -5,7 +5,7 @@ import type { PipelineKind } from '../db.ts'
 import { type AckInput, acknowledgementHistory, coverageOf, notFoundFor, type OnBehalf, recipientsOf, type RecipientFilter, RECIPIENT_ROLES, recordAck, visibleRecall } from '../pipeline.ts'
 import { actor, type Deps, type Who } from './context.ts'
 
-export async function coverage(deps: Deps, kind: PipelineKind, principal: Principal, id: string) {
+export async function getCoverage(deps: Deps, kind: PipelineKind, principal: Principal, id: string) {
   return coverageOf(deps.db, await visibleRecall(deps.db, kind, id, principal))
 }
 
@@ -26,14 +26,14 @@ export async function acknowledge(deps: Deps, kind: PipelineKind, who: Who, id: 
 }
 
 /** The caller's own acknowledgement and its history: recipients only, anyone else 404. */
-export async function ownAcknowledgement(deps: Deps, kind: PipelineKind, principal: Principal, id: string) {
+export async function getOwnAcknowledgement(deps: Deps, kind: PipelineKind, principal: Principal, id: string) {
   if (!RECIPIENT_ROLES.includes(principal.role)) throw notFoundFor(kind, id)
   const r = await visibleRecall(deps.db, kind, id, principal)
   return acknowledgementHistory(deps.db, kind, r, principal.org)
 }
 
 /** One recipient's acknowledgement and its history, for the lab and ANSM. */
-export async function recipientAcknowledgement(deps: Deps, kind: PipelineKind, principal: Principal, id: string, orgId: string) {
+export async function getRecipientAcknowledgement(deps: Deps, kind: PipelineKind, principal: Principal, id: string, orgId: string) {
   const r = await visibleRecall(deps.db, kind, id, principal)
   return acknowledgementHistory(deps.db, kind, r, orgId)
 }

@@ -5,7 +5,7 @@ import type { DB } from '../../platform/db/schema.ts'
 import { publish } from '../../platform/events/publish.ts'
 import type { PipelineKind, RecallContent, VersionStatus } from '../db.ts'
 import { addMessage, assertAction, LABEL, type PipelineAction, type RecallRow, versionOf, visibleRecall } from '../pipeline.ts'
-import { actor as actorOf, type Deps, viewFor, type Who } from './context.ts'
+import { actor, type Deps, viewFor, type Who } from './context.ts'
 
 export interface Latest {
   status: VersionStatus
@@ -35,7 +35,7 @@ export function transition(
   apply: (tx: Transaction<DB>, r: RecallRow, latest: Latest, now: Date) => Promise<Change>,
 ) {
   const { principal } = who
-  const actor = actorOf(who)
+  const by = actor(who)
   const now = deps.now()
   const object = LABEL[kind].object
   return deps.db.transaction().execute(async (tx) => {
@@ -43,14 +43,14 @@ export function transition(
     const latest = await versionOf(tx, r.id, r.version)
     assertAction(kind, r, latest.status, action)
     const out = await apply(tx, r, latest, now)
-    await addMessage(tx, r.id, r.version, out.message, out.text, actor, now)
+    await addMessage(tx, r.id, r.version, out.message, out.text, by, now)
     if (out.notify) {
       const payload = { kind, id: r.id, reference: r.reference, version: r.version, title: latest.content.title, ...out.notify.payload }
       await publish(tx, { type: `${kind}.${out.notify.type}`, payload, audience: out.notify.to, senderOrg: principal.org, subject: { type: object, id: r.id } }, now)
     }
     const answer = await viewFor(tx, kind, await visibleRecall(tx, kind, r.id, principal), principal)
     // Last: the audit chain's lock is held until the commit.
-    await audit(tx, actor, { action: `${kind}.${out.message}`, objectType: object, objectId: r.id, changes: { version: r.version, ...out.changes } }, now)
+    await audit(tx, by, { action: `${kind}.${out.message}`, objectType: object, objectId: r.id, changes: { version: r.version, ...out.changes } }, now)
     return answer
   })
 }
