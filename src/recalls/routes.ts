@@ -6,6 +6,8 @@ import type { PipelineKind } from '../diffusion/db.ts'
 import { approveOrBroadcast, QUEUE_BROADCAST, QUEUE_REMIND, remind } from '../diffusion/pipeline.ts'
 import { pipelineRoutes } from '../diffusion/routes.ts'
 import { ReviewQueue } from '../diffusion/schemas.ts'
+import { depsOf } from '../diffusion/use-cases/context.ts'
+import { reviewQueue } from '../diffusion/use-cases/review.ts'
 
 /**
  * DP-Rappels: batch recalls drafted by a lab, validated by ANSM, broadcast to pharmacies, wholesalers and
@@ -14,6 +16,7 @@ import { ReviewQueue } from '../diffusion/schemas.ts'
  */
 const recallRoutes: RoutePlugin = async (app) => {
   await app.register(pipelineRoutes('recall'))
+  const deps = depsOf(app)
 
   app.get(
     '/recall-review-queue',
@@ -27,24 +30,7 @@ const recallRoutes: RoutePlugin = async (app) => {
         response: { 200: ReviewQueue },
       },
     },
-    async () => {
-      const rows = await app.db
-        .selectFrom('recall_versions as v')
-        .innerJoin('recalls as r', 'r.id', 'v.recall_id')
-        .innerJoin('organisations as o', 'o.id', 'r.lab_id')
-        .select(['r.id', 'r.kind', 'r.reference', 'r.lab_id', 'o.name as lab_name', 'r.live_version', 'v.version', 'v.content', 'v.submitted_at'])
-        .where('v.status', '=', 'submitted')
-        .orderBy('v.submitted_at')
-        .orderBy('r.reference')
-        .limit(1000)
-        .execute()
-      return {
-        items: rows.map((r) => ({
-          id: r.id, kind: r.kind, reference: r.reference, lab: { id: r.lab_id, name: r.lab_name }, version: r.version,
-          revision: r.live_version !== null, title: r.content.title, submittedAt: r.submitted_at!.toISOString(),
-        })),
-      }
-    },
+    async () => reviewQueue(deps),
   )
 }
 export default recallRoutes

@@ -1,0 +1,31 @@
+/** What every diffusion use case needs (the service, who calls) and the view of a message for its caller. */
+import type { FastifyInstance } from 'fastify'
+import type { Kysely } from 'kysely'
+import { actorOf, type Actor } from '../../platform/audit.ts'
+import type { Principal } from '../../platform/auth.ts'
+import type { DB } from '../../platform/db/schema.ts'
+import type { Lang } from '../../platform/i18n.ts'
+import type { PipelineKind } from '../db.ts'
+import { type Db, type RecallRow, RECIPIENT_ROLES, toView } from '../pipeline.ts'
+
+export interface Deps {
+  db: Kysely<DB>
+  now: () => Date
+  /** The instance itself, for the pipeline steps that block batches (they coordinate with the other instances). */
+  app: FastifyInstance
+}
+
+export const depsOf = (app: FastifyInstance): Deps => ({ db: app.db, now: () => app.now(), app })
+
+/** Who calls, for tenancy, the audit trail and the language of field errors. */
+export interface Who {
+  principal: Principal
+  requestId: string
+  lang: Lang
+}
+
+export const actor = (who: Who): Actor => actorOf(who.principal, who.requestId)
+
+/** A recipient sees the version in force and its own acknowledgement; the lab and ANSM the latest version. */
+export const viewFor = (db: Db, kind: PipelineKind, r: RecallRow, principal: Pick<Principal, 'role' | 'org'>) =>
+  toView(db, kind, r, RECIPIENT_ROLES.includes(principal.role as never) ? { recipientOrg: principal.org } : { ansm: principal.role === 'ansm' })
