@@ -57,7 +57,7 @@ export interface EmergencyRequestsTable {
   patient_emergency: boolean
   eligibility: Json<EmergencyEligibility>
   status: EmergencyStatus
-  answer: Json<Record<string, unknown> | null>
+  answer: ColumnType<Record<string, unknown> | null, string | null, string | null>
   version: number
   submitted_at: Timestamp
   answered_at: Timestamp | null

@@ -66,7 +66,7 @@ export function toRequest(r: RequestRow): Static<typeof EmergencyRequest> {
     status: r.status,
     statusLabel: STATUS_LABELS[r.status],
     answer: (r.answer ?? null) as Static<typeof EmergencyAnswer> | null,
-    eligibility: r.eligibility as unknown as Record<string, unknown>,
+    eligibility: { ...r.eligibility },
     contact: (r.contact ?? {}) as Record<string, unknown>,
     version: r.version,
     submittedAt: r.submitted_at.toISOString(),

@@ -103,7 +103,7 @@ export async function submitRequest(deps: Deps, who: Who, cip13: string, b: Stat
       patient_emergency: true,
       eligibility: JSON.stringify(eligibility),
       status: 'submitted',
-      answer: null as unknown as string,
+      answer: null,
       version: 1,
       submitted_at: now,
       escalate_at: escalateAt,

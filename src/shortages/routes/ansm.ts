@@ -142,7 +142,7 @@ export const ansmRoutes: RoutePlugin<{ deps: Deps }> = async (app, { deps }) => 
         .header('content-disposition', 'attachment; filename="ruptures-mitm.csv"')
         .header('x-next-cursor', nextCursor)
         .header('x-has-more', String(hasMore))
-        .send(Buffer.from(csv, 'utf8') as unknown as string) // a Buffer is sent as is, never serialized
+        .send(csv) // text/csv: a string is sent as is (only JSON content types are serialized)
     },
   )
 }

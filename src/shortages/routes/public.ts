@@ -161,7 +161,7 @@ export const publicRoutes: RoutePlugin<{ deps: Deps }> = async (app, { deps }) =
       const csv = stringify(records, { header: true, bom: true, delimiter: ';', columns: CSV_COLUMNS.map(([key, header]) => ({ key, header })) })
       reply.header('content-type', 'text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="ruptures.csv"').header('cache-control', CACHE_CONTROL)
       if (nextCursor) reply.header('x-next-cursor', nextCursor)
-      return reply.send(Buffer.from(csv, 'utf8') as unknown as string) // a Buffer is sent as is, never serialized
+      return reply.send(csv) // text/csv: a string is sent as is (only JSON content types are serialized)
     },
   )
 }
