@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify'
-import { sql } from 'kysely'
 import { Type } from 'typebox'
 import type { Database } from './db/index.ts'
 import { sendProblem } from './errors.ts'
 import { problems } from './openapi.ts'
+import { ping } from './operations-queries.ts'
 
 const Health = Type.Object({ status: Type.String({ examples: ['ok'] }) })
 
@@ -30,7 +30,7 @@ export default async function health(app: FastifyInstance, opts: { db: Database 
       if (app.drain?.draining) return sendProblem(reply.header('retry-after', '5'), 'SERVICE_UNAVAILABLE', {}, { reason: 'draining' })
       try {
         await Promise.race([
-          sql`select 1`.execute(opts.db),
+          ping(opts.db),
           new Promise((_, reject) => setTimeout(() => reject(new Error('database timeout')), 2000).unref()),
         ])
         return { status: 'ok', database: 'ok' }

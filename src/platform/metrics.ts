@@ -2,11 +2,11 @@ import { timingSafeEqual } from 'node:crypto'
 import http from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { sql } from 'kysely'
 import client from 'prom-client'
 import type { Config } from './config.ts'
 import type { DatabaseHandle } from './db/index.ts'
 import { sendProblem } from './errors.ts'
+import { databaseFigures } from './operations-queries.ts'
 
 /**
  * Prometheus figures of one instance (prom-client, text format at GET /metrics). Counters and histograms move
@@ -178,31 +178,10 @@ function databaseCollector(app: FastifyInstance, queues: () => string[]) {
   const m = app.metrics
   return async () => {
     const now = app.now()
-    const read = async () => {
-      const [jobs, feed, endpoints] = await Promise.all([
-        app.db
-          .selectFrom('jobs')
-          .select((eb) => [
-            'queue',
-            eb.fn.countAll().filterWhere('run_at', '<=', now).as('due'),
-            eb.fn.countAll().filterWhere('run_at', '>', now).as('scheduled'),
-            eb.fn.min<Date>('run_at').filterWhere('run_at', '<=', now).as('oldest'),
-          ])
-          .where('state', '=', 'pending')
-          .groupBy('queue')
-          .execute(),
-        sql<{ n: number; oldest: Date | null }>`
-          select count(*)::int as n, min(e.created_at) as oldest
-          from event_deliveries d join events e on e.id = d.event_id
-          where d.pos is null`.execute(app.db),
-        app.db.selectFrom('webhook_endpoints').select((eb) => eb.fn.countAll().as('n')).where('active', '=', false).executeTakeFirstOrThrow(),
-      ])
-      return { jobs, feed: feed.rows[0]!, endpoints }
-    }
     let timer: NodeJS.Timeout | undefined
     try {
       const r = await Promise.race([
-        read(),
+        databaseFigures(app.db, now),
         new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('database figures timed out')), SCRAPE_DB_TIMEOUT_MS))),
       ])
       m.jobsQueued.reset()

@@ -1,3 +1,5 @@
+/** The serial alerts' HTTP routes: lists, figures, the investigation workflow and pseudonym resolution. */
+import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { actorOf } from '../platform/audit.ts'
 import { principalOf } from '../platform/auth.ts'
@@ -8,19 +10,22 @@ import { langOf } from '../platform/i18n.ts'
 import { IdempotencyKeyHeader, problems } from '../platform/openapi.ts'
 import { PageQuery } from '../platform/schemas.ts'
 import type { RoutePlugin } from '../platform/types.ts'
-import { addAlertMessage, type AlertContext, alertFigures, closeEscalatedAlert, getAlert, listAlerts, packHistory, resolvePseudonym, SCANNER_ROLES, setAlertStatus } from './alerts.ts'
+import { type AlertContext, alertFigures, getAlert, listAlerts, packHistory, resolvePseudonym, SCANNER_ROLES } from './alerts.ts'
 import { Alert, AlertFiguresSchema, AlertMessage, AlertPage, AlertReference, AlertStatusChange, AlertStatusSchema, AnsmAlertDecision, PackHistory, Pseudonym, PseudonymResolution } from './alerts-schemas.ts'
 import { PseudonymDirectory } from './pseudonyms.ts'
 import { productCode } from './gs1.ts'
 import { ProductCodeParam } from './schemas.ts'
+import { type AlertDeps, changeAlertStatus, decideEscalatedAlert, postAlertMessage, type Who } from './use-cases/alerts.ts'
 
 const TAG = 'serialization'
 /** The lab (its products' alerts), the scanning organisation (its own), ANSM and the operator (all). */
 const READERS: readonly Role[] = ['lab', ...SCANNER_ROLES, 'ansm', 'ordre']
 const RefParams = Type.Object({ reference: AlertReference })
+const whoOf = (request: FastifyRequest): Who => ({ principal: principalOf(request), requestId: request.id })
 
 const alertRoutes: RoutePlugin = async (app) => {
   const ctx: AlertContext = { secret: app.config.SCAN_PSEUDONYM_SECRET, directory: new PseudonymDirectory(app.config.SCAN_PSEUDONYM_SECRET) }
+  const deps: AlertDeps = { db: app.db, ctx, now: () => app.now() }
 
   app.get(
     '/serialization/alerts',
@@ -131,12 +136,7 @@ const alertRoutes: RoutePlugin = async (app) => {
         response: { 200: Alert, ...problems(404, 409, 422) },
       },
     },
-    async (request) => {
-      const principal = principalOf(request)
-      const { reference } = request.params
-      await app.db.transaction().execute((tx) => setAlertStatus(tx, ctx, principal, actorOf(principal, request.id), reference, request.body, app.now()))
-      return getAlert(app.db, ctx, principal, reference)
-    },
+    async (request) => changeAlertStatus(deps, whoOf(request), request.params.reference, request.body),
   )
 
   app.put(
@@ -154,12 +154,7 @@ const alertRoutes: RoutePlugin = async (app) => {
         response: { 200: Alert, ...problems(404, 409, 422) },
       },
     },
-    async (request) => {
-      const principal = principalOf(request)
-      const { reference } = request.params
-      await app.db.transaction().execute((tx) => closeEscalatedAlert(tx, ctx, principal, actorOf(principal, request.id), reference, request.body, app.now()))
-      return getAlert(app.db, ctx, principal, reference)
-    },
+    async (request) => decideEscalatedAlert(deps, whoOf(request), request.params.reference, request.body),
   )
 
   app.post(
@@ -178,12 +173,7 @@ const alertRoutes: RoutePlugin = async (app) => {
         response: { 201: Alert, ...problems(404, 409, 422) },
       },
     },
-    async (request, reply) => {
-      const principal = principalOf(request)
-      const { reference } = request.params
-      await app.db.transaction().execute((tx) => addAlertMessage(tx, ctx, principal, actorOf(principal, request.id), reference, request.body.text, app.now()))
-      return reply.code(201).send(await getAlert(app.db, ctx, principal, reference))
-    },
+    async (request, reply) => reply.code(201).send(await postAlertMessage(deps, whoOf(request), request.params.reference, request.body.text)),
   )
 
   app.post(
