@@ -222,6 +222,10 @@ t.test('emergency requests', async (t) => {
     t.equal((await app.inject({ method: 'GET', url: `/v1/emergency-requests?labId=${ORG.labArrow}`, headers: ordre })).json().items.length, 1)
     // another lab cannot answer, another pharmacy cannot cancel
     t.equal((await answer(id, { decision: 'refused', reason: 'out_of_stock' }, arrow)).statusCode, 404)
+    // ... whatever it sends: an invalid answer, or a redirection that would tell whether an organisation is a wholesaler
+    t.equal((await answer(id, { decision: 'refused', reason: 'other' }, arrow)).statusCode, 404, 'invalid answer from another lab: 404, not 400')
+    t.equal((await answer(id, { decision: 'redirected', redirectTo: { kind: 'wholesaler', name: 'X', organisationId: ORG.pharmacyLyon } }, arrow)).statusCode, 404, 'redirection to a non-wholesaler from another lab: 404')
+    t.equal((await answer(id, { decision: 'redirected', redirectTo: { kind: 'wholesaler', name: 'X', organisationId: ORG.wholesaler } }, arrow)).statusCode, 404, 'redirection to a wholesaler from another lab: 404')
     t.equal((await app.inject({ method: 'POST', url: `/v1/emergency-requests/${id}/cancel`, headers: lyon, payload: {} })).statusCode, 404)
     t.equal((await get(id, paris)).json().status, 'submitted')
   })

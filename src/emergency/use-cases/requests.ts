@@ -158,14 +158,15 @@ export async function getRequest(deps: Deps, who: Who, id: string) {
  */
 export async function answerRequest(deps: Deps, who: Who, id: string, b: Answer) {
   const { principal, lang } = who
-  checkAnswerFields(b, lang)
-  if (b.redirectTo?.organisationId) {
-    const org = await q.organisationRole(deps.db, b.redirectTo.organisationId)
-    if (!org || org.role !== 'wholesaler') throw notAWholesaler(lang)
-  }
   const now = deps.now()
   return deps.db.transaction().execute(async (tx) => {
+    // The request first: another lab gets 404 whatever it sends, and cannot probe who is a wholesaler.
     const row = await lockOwn(tx, id, principal)
+    checkAnswerFields(b, lang)
+    if (b.redirectTo?.organisationId) {
+      const org = await q.organisationRole(tx, b.redirectTo.organisationId)
+      if (!org || org.role !== 'wholesaler') throw notAWholesaler(lang)
+    }
     assertTransition(row.status, b.decision)
     const quantity = grantedQuantity(b, row.quantity, lang)
     checkExpectedDelivery(b.expectedDelivery, row.submitted_at, lang)
