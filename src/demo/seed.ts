@@ -3,12 +3,13 @@ import { actorOf, audit, SYSTEM } from '../platform/audit.ts'
 import type { Database } from '../platform/db/index.ts'
 import { regionOfDepartment } from '../platform/identifiers.ts'
 import { DEMO_ORGANISATIONS } from './organisations.ts'
+import { inTransaction } from '../platform/db/transaction.ts'
 
 export const DEMO_BDPM_DIR = fileURLToPath(new URL('../../scripts/fixtures/bdpm-demo', import.meta.url))
 
 /** Inserts the demo organisations (and their subscriptions) that are missing. Returns how many were added. */
 export async function seedDemoOrganisations(db: Database): Promise<number> {
-  return db.transaction().execute(async (tx) => {
+  return inTransaction(db, async (tx) => {
     let added = 0
     for (const { subscribedSince, ...o } of DEMO_ORGANISATIONS) {
       const row = await tx

@@ -18,6 +18,7 @@ import type { AckContent, Category, FieldChange, PipelineKind, RecallContent, Re
 import { localiseReport } from './report-labels.ts'
 import { closeRound } from './rounds.ts'
 import { ACTION_LABELS, PIPELINE_ACTIONS } from './schemas.ts'
+import { inTransaction } from '../platform/db/transaction.ts'
 
 export type Db = Kysely<DB> | Transaction<DB>
 export type RecallRow = Selectable<RecallsTable> & { lab_name: string }
@@ -296,8 +297,8 @@ export function blocksTarget(r: Pick<RecallRow, 'id' | 'reference' | 'lab_id' | 
  * Runs a use case in one transaction: through applyBlocks when the blocked batches change (the broadcast of a
  * blocking recall, of a new version, the close), else a plain transaction.
  */
-export function inTransaction<T>(app: FastifyInstance, target: RecallBlocks | null, actor: Actor, fn: (tx: Transaction<DB>) => Promise<T>): Promise<T> {
-  return target ? applyBlocks(app, target, fn) : app.db.transaction().execute(fn)
+export function withBlocksIfAny<T>(app: FastifyInstance, target: RecallBlocks | null, actor: Actor, fn: (tx: Transaction<DB>) => Promise<T>): Promise<T> {
+  return target ? applyBlocks(app, target, fn) : inTransaction(app.db, fn)
 }
 
 function eventPayload(kind: PipelineKind, r: RecallRow, version: number, c: RecallContent, first: boolean) {
@@ -428,7 +429,7 @@ export async function approveOrBroadcast(
   const immediate = 'scheduled' in mode || !scheduledFor || scheduledFor.getTime() <= now.getTime() || pre.live_version !== null
   const needsBlocks = kind === 'recall' && immediate && (pv.content.blockDispensation || pre.blocking)
   const target = needsBlocks ? blocksTarget(pre as RecallRow, pre.version, pv.content) : null
-  const run = inTransaction(app, target, actor, async (tx) => {
+  const run = withBlocksIfAny(app, target, actor, async (tx) => {
     const r = (await recallQuery(tx).where('r.id', '=', id).where('r.kind', '=', kind).forUpdate('r').executeTakeFirst()) as RecallRow | undefined
     if (!r) throw notFoundFor(kind, id)
     const latest = await versionOf(tx, id, r.version)
@@ -533,7 +534,7 @@ export async function recordAck(app: FastifyInstance, kind: PipelineKind, id: st
     // Only recipients acknowledge; anyone else is told the recall does not exist, without a query.
     throw notFoundFor(kind, id)
   }
-  return app.db.transaction().execute(async (tx) => {
+  return inTransaction(app.db, async (tx) => {
     // The recall as this recipient sees it (visibleRecall's rule for recipients: in force once, addressed to it)
     // and its recipient row, locked so that its acknowledgements are numbered one after the other.
     const rec = await tx
@@ -776,7 +777,7 @@ export async function recipientsOf(db: Db, kind: PipelineKind, r: RecallRow, fil
 
 /** The reminder job: once per configured delay, to the recipients still lagging, while the message is in force. */
 export async function remind(app: FastifyInstance, payload: { recallId: string; kind: PipelineKind; step: number }, now: Date) {
-  await app.db.transaction().execute(async (tx) => {
+  await inTransaction(app.db, async (tx) => {
     const r = (await recallQuery(tx).where('r.id', '=', payload.recallId).forUpdate('r').executeTakeFirst()) as RecallRow | undefined
     if (!r || r.status !== 'broadcast' || r.live_version === null) return
     const kind = r.kind
@@ -939,7 +940,7 @@ export async function closeRecall(app: FastifyInstance, kind: PipelineKind, id: 
   const pre = await visibleRecall(app.db, kind, id, principal)
   if (principal.role !== 'lab') throw notFoundFor(kind, id)
   const target = kind === 'recall' && pre.blocking ? blocksTarget(pre, pre.live_version ?? pre.version, null) : null
-  return inTransaction(app, target, actor, async (tx) => {
+  return withBlocksIfAny(app, target, actor, async (tx) => {
     const r = await visibleRecall(tx, kind, id, principal, { forUpdate: true })
     const latest = await versionOf(tx, id, r.version)
     assertAction(kind, r, latest.status, 'close')

@@ -9,6 +9,7 @@ import { AppError } from '../platform/errors.ts'
 import { createNotifier, type Notifier } from '../platform/events/notifier.ts'
 import type { BatchStatus } from '../serialization/db.ts'
 import type { Blocking } from './rule.ts'
+import { inTransaction } from '../platform/db/transaction.ts'
 
 // Every API instance holds in memory all the facts that can block a box (rule.ts): the batches blocked by
 // DP-Rappels recalls, the lab's non-active batch and product statuses, and which products are under serialization
@@ -420,7 +421,7 @@ export async function awaitInstances(app: FastifyInstance, g: number, opts: { or
  */
 export async function changeFacts<T>(app: FastifyInstance, fn: (tx: Transaction<DB>) => Promise<{ result: T; changed: boolean; blocks: boolean }>): Promise<T> {
   let generation = -1
-  const out = await app.db.transaction().execute(async (tx) => {
+  const out = await inTransaction(app.db, async (tx) => {
     const r = await fn(tx)
     if (r.changed) generation = await bumpGeneration(tx)
     return r

@@ -17,6 +17,7 @@ import { prescriptionNotFound } from './errors.ts'
 import { display } from './ids.ts'
 import * as q from './queries.ts'
 import type { Loaded } from './queries.ts'
+import { inTransaction } from '../platform/db/transaction.ts'
 
 export const THROTTLE = {
   windowMs: 15 * 60_000,
@@ -65,7 +66,7 @@ export async function recordFailure(db: Kysely<DB>, prescriptionId: string | nul
   const since = new Date(now.getTime() - THROTTLE.windowMs)
   const seen = await q.prescriptionFailures(db, prescriptionId, since)
   if (seen.failures < THROTTLE.alertAfter) return
-  await db.transaction().execute(async (tx: Transaction<DB>) => {
+  await inTransaction(db, async (tx: Transaction<DB>) => {
     // One alert per window, even when failures arrive together: the prescription's row serialises them.
     const p = await tx.selectFrom('eprescriptions').select('id').where('id', '=', prescriptionId).forUpdate().executeTakeFirst()
     if (!p) return

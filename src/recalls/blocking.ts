@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { sql, type Transaction } from 'kysely'
 import type { DB } from '../platform/db/schema.ts'
 import { awaitInstances, bumpGeneration, normaliseBatch } from '../dispensation/registry.ts'
+import { inTransaction } from '../platform/db/transaction.ts'
 
 // DP-Rappels' side of the blocking of dispensation: a recall that blocks dispensation announces its batches to every
 // API instance before the change that makes it visible (broadcast, new version, close) commits. What blocking means
@@ -48,7 +49,7 @@ export async function applyBlocks<T>(app: FastifyInstance, target: RecallBlocks,
     let announced: Array<{ cip13: string; batch: string }> = []
     if (additions.length > 0) {
       const now = app.now()
-      const g = await app.db.transaction().execute(async (tx) => {
+      const g = await inTransaction(app.db, async (tx) => {
         announced = await tx
           .insertInto('dispensation_blocks')
           .values(additions.map((b) => ({ cip13: b.cip13, batch: b.norm, recall_id: target.recallId, reference: target.reference, version: target.version, lab_id: target.labId, expiry: b.expiry, message_fr: target.messageFr, message_en: target.messageEn ?? null, state: 'pending' as const, since: now })))
@@ -67,7 +68,7 @@ export async function applyBlocks<T>(app: FastifyInstance, target: RecallBlocks,
 
     // 2. The use case and the final set, in one transaction.
     try {
-      return await app.db.transaction().execute(async (tx) => {
+      return await inTransaction(app.db, async (tx) => {
         const result = await fn(tx)
         const rows = await tx.selectFrom('dispensation_blocks').select(['cip13', 'batch', 'state']).where('recall_id', '=', target.recallId).forUpdate().execute()
         const present = new Set(rows.map((r) => keyOf(r.cip13, r.batch)))
@@ -102,7 +103,7 @@ export async function applyBlocks<T>(app: FastifyInstance, target: RecallBlocks,
 /** Removes the rows announced by an attempt that did not commit (only those still pending). */
 async function withdrawAnnouncement(app: FastifyInstance, recallId: string, rows: Array<{ cip13: string; batch: string }>) {
   if (rows.length === 0) return
-  await app.db.transaction().execute(async (tx) => {
+  await inTransaction(app.db, async (tx) => {
     const deleted = await tx
       .deleteFrom('dispensation_blocks')
       .where('recall_id', '=', recallId)

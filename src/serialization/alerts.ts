@@ -436,7 +436,7 @@ export async function alertFigures(db: Db, viewer: Principal, opts: { lab?: stri
 export async function resolvePseudonym(db: Kysely<DB>, secret: string, actor: Actor, pseudonym: string, reason: string, now: Date) {
   const orgs = await db.selectFrom('organisations').select(['id', 'role', 'name']).where('role', 'in', [...SCANNER_ROLES]).execute()
   const match = orgs.find((o) => pharmacyPseudonym(secret, o.id) === pseudonym) ?? null
-  await db.transaction().execute((tx) =>
+  await inTransaction(db, (tx) =>
     audit(tx, actor, { action: 'serialization.pseudonym.resolved', objectType: 'pharmacy_pseudonym', objectId: pseudonym, changes: { found: match !== null, org: match?.id ?? null, reason } }, now),
   )
   return match

@@ -40,6 +40,7 @@ const FINAL: readonly PackState[] = ['destroyed', 'stolen']
 /** The state changes a pharmacy, hospital or wholesaler may ask for. */
 export { ACTIONS, type Action } from './db.ts'
 import type { Action } from './db.ts'
+import { inTransaction } from '../platform/db/transaction.ts'
 const TARGET: Record<Exclude<Action, 'undo' | 'unlock'>, PackState> = {
   supply: 'supplied',
   destroy: 'destroyed',
@@ -402,7 +403,7 @@ export async function insertSerialChunk(tx: Transaction<DB>, target: { cip13: st
 
 /** Uploads packs of one batch: idempotent (a serial already in this batch is unchanged; in another batch, a conflict). */
 export async function uploadPacks(db: Kysely<DB>, actor: Actor & { org: string }, input: UploadInput, now: Date): Promise<UploadReport> {
-  return db.transaction().execute(async (tx) => {
+  return inTransaction(db, async (tx) => {
     await assertLabProduct(tx, actor.org, input.cip13)
     await ensureBatch(tx, actor.org, input, now)
     const chunk = await insertSerialChunk(tx, input, input.serials, now)

@@ -13,6 +13,7 @@ import type { Lang, Text } from '../platform/i18n.ts'
 import { describeChar, isSet82, MAX_VARIABLE_LENGTH } from './gs1.ts'
 import { type PackStreamReport as PackStreamReportSchema, Serial, STREAM_CONFLICTS_LISTED } from './schemas.ts'
 import { assertLabProduct, ensureBatch, insertSerialChunk } from './service.ts'
+import { inTransaction } from '../platform/db/transaction.ts'
 
 /**
  * At most this many serials (non-empty lines) in one streamed upload. The body is read only as fast as it is
@@ -159,7 +160,7 @@ export async function uploadPackStream(
   opts: { maxBytes: number; now: Date; lang: Lang },
 ): Promise<PackStreamReport> {
   const { now, lang } = opts
-  return db.transaction().execute(async (tx) => {
+  return inTransaction(db, async (tx) => {
     await assertLabProduct(tx, actor.org, input.cip13)
     await ensureBatch(tx, actor.org, input, now)
 

@@ -47,6 +47,7 @@ import { checkDeclaration, declarationRows, type DeclarationRow, itemsOf, record
 import type { DeclarationKind, DeclarationStatus } from './db.ts'
 import { TRANSITIONS } from './schemas.ts'
 import { parisDay } from '../platform/paris-time.ts'
+import { inTransaction } from '../platform/db/transaction.ts'
 
 export type DeclarationSource = 'lab' | 'bdpm'
 
@@ -243,7 +244,7 @@ export async function importAvailability(
   const parsed = parseAvailability(buf, reject)
   report.read = parsed.read
 
-  return db.transaction().execute(async (tx) => {
+  return inTransaction(db, async (tx) => {
     await sql`select pg_advisory_xact_lock(${AVAILABILITY_LOCK})`.execute(tx)
 
     // ---- the referential for the file's CIS --------------------------------------------------------------

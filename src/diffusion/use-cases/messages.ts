@@ -9,6 +9,7 @@ import * as q from '../queries.ts'
 import { closeRound, contentChanges } from '../rounds.ts'
 import { actor, type Deps, viewFor, type Who } from './context.ts'
 import { transition } from './transition.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 type Body = Record<string, unknown>
 
@@ -20,7 +21,7 @@ export async function createMessage(deps: Deps, kind: PipelineKind, who: Who, bo
   await checkContent(deps.db, kind, content, principal.org, who.lang, now, body)
   const id = randomUUID()
   const by = actor(who)
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const reference = await nextReference(tx, kind, now)
     await q.insertRecall(tx, { id, kind, reference, lab_id: principal.org, status: 'draft', version: 1, live_version: null, created_at: now, updated_at: now })
     await q.insertVersion(tx, { recall_id: id, version: 1, status: 'draft', content: JSON.stringify(content), created_at: now, updated_at: now })
@@ -56,7 +57,7 @@ export async function editMessage(deps: Deps, kind: PipelineKind, who: Who, id: 
   const now = deps.now()
   const by = actor(who)
   const object = LABEL[kind].object
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const r = await visibleRecall(tx, kind, id, principal, { forUpdate: true })
     const latest = await versionOf(tx, r.id, r.version)
     assertAction(kind, r, latest.status, 'edit')

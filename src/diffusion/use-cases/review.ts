@@ -8,6 +8,7 @@ import * as q from '../queries.ts'
 import { closeRound, historyOf, openRound } from '../rounds.ts'
 import { actor, type Deps, viewFor, type Who } from './context.ts'
 import { transition } from './transition.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 /** The latest version goes to ANSM's review queue: a new round. */
 export function submitMessage(deps: Deps, kind: PipelineKind, who: Who, id: string, comment: string | null) {
@@ -62,7 +63,7 @@ export async function addComment(deps: Deps, kind: PipelineKind, who: Who, id: s
   const now = deps.now()
   const by = actor(who)
   const object = LABEL[kind].object
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const r = await visibleRecall(tx, kind, id, principal, { forUpdate: true })
     await addMessage(tx, r.id, r.version, 'comment', text, by, now)
     await audit(tx, by, { action: `${kind}.comment`, objectType: object, objectId: r.id, changes: { version: r.version, text } }, now)

@@ -6,6 +6,7 @@ import { publish } from '../../platform/events/publish.ts'
 import type { PipelineKind, RecallContent, VersionStatus } from '../db.ts'
 import { addMessage, assertAction, LABEL, type PipelineAction, type RecallRow, versionOf, visibleRecall } from '../pipeline.ts'
 import { actor, type Deps, viewFor, type Who } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 export interface Latest {
   status: VersionStatus
@@ -38,7 +39,7 @@ export function transition(
   const by = actor(who)
   const now = deps.now()
   const object = LABEL[kind].object
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const r = await visibleRecall(tx, kind, id, principal, { forUpdate: true })
     const latest = await versionOf(tx, r.id, r.version)
     assertAction(kind, r, latest.status, action)

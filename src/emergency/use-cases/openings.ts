@@ -9,6 +9,7 @@ import { checkServiceHours } from '../rules.ts'
 import type { OpeningInput } from '../schemas.ts'
 import { OBJECT_OPENING, openingNotFound, toOpening } from '../service.ts'
 import { actor, assertSubscribed, type Deps, type Who } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 /**
  * Opens the lab's own presentation (`cip13` as given in the path: CIP13 or GTIN-14), or replaces its opening:
@@ -20,7 +21,7 @@ export async function setOpening(deps: Deps, who: Who, rawCip13: string, b: Stat
   const cip13 = cip13Of(rawCip13, 'params.cip13', lang)
   const serviceHours = b.serviceHours ? checkServiceHours(b.serviceHours, lang) : null
   const now = deps.now()
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const product = await q.productOf(tx, cip13)
     if (!product || product.lab_id !== principal.org) throw unknownProduct(cip13, 'params.cip13', lang)
     const before = await q.lockOpening(tx, cip13)
@@ -51,7 +52,7 @@ export async function closeOpening(deps: Deps, who: Who, rawCip13: string) {
   await assertSubscribed(deps, principal.org)
   const cip13 = cip13Of(rawCip13, 'params.cip13', lang)
   const now = deps.now()
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const before = await q.lockLabOpening(tx, cip13, principal.org)
     if (!before) throw openingNotFound()
     if (before.open) {

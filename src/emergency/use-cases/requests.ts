@@ -22,6 +22,7 @@ import { type Answer, checkAnswerFields, checkExpectedDelivery, checkMaxQuantity
 import { REFUSAL_REASONS, type RequestInput, SHIPPING_CHANNELS, type STATUSES } from '../schemas.ts'
 import { ACTIVE_DECLARATION_STATUSES, assertTransition, ESCALATION_QUEUE, isUuid, OBJECT_REQUEST, requestNotFound, toRequest, toStep } from '../service.ts'
 import { actor, type Deps, type Who } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 /**
  * Appends a step to the request's history (never updated) and audits it, in the caller's transaction. `seq`
@@ -65,7 +66,7 @@ export async function submitRequest(deps: Deps, who: Who, cip13: string, b: Stat
   const { principal, lang } = who
   const now = deps.now()
   const id = randomUUID()
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const product = await q.productOf(tx, cip13)
     if (!product) throw unknownProduct(cip13, 'body.cip13', lang)
     const declaration = await q.activeDeclaration(tx, cip13, ACTIVE_DECLARATION_STATUSES)
@@ -159,7 +160,7 @@ export async function getRequest(deps: Deps, who: Who, id: string) {
 export async function answerRequest(deps: Deps, who: Who, id: string, b: Answer) {
   const { principal, lang } = who
   const now = deps.now()
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     // The request first: another lab gets 404 whatever it sends, and cannot probe who is a wholesaler.
     const row = await lockOwn(tx, id, principal)
     checkAnswerFields(b, lang)
@@ -194,7 +195,7 @@ export async function answerRequest(deps: Deps, who: Who, id: string, b: Answer)
 /** The pharmacy closes its request: receipt confirmed or cancelled (`details`: the body, kept in the step). The lab is told. */
 export async function closeByPharmacy(deps: Deps, who: Who, id: string, to: 'received' | 'cancelled', details: Record<string, unknown>) {
   const now = deps.now()
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const row = await lockOwn(tx, id, who.principal)
     assertTransition(row.status, to)
     const version = row.version + 1
@@ -212,7 +213,7 @@ export async function closeByPharmacy(deps: Deps, who: Who, id: string, to: 'rec
  * nothing if the request was answered or cancelled meanwhile, or already escalated: it fires at most once.
  */
 export async function escalateRequest(db: Kysely<DB>, requestId: string, now: Date) {
-  await db.transaction().execute(async (tx) => {
+  await inTransaction(db, async (tx) => {
     const row = await q.lockRequest(tx, requestId)
     if (!row || row.status !== 'submitted' || row.escalated_at) return
     if (now < row.escalate_at) throw new RetryAt(row.escalate_at, 'not yet due')

@@ -4,6 +4,7 @@ import { authenticateWithCode, type Caller } from '../access.ts'
 import { prescriptionPdf } from '../documents.ts'
 import * as q from '../queries.ts'
 import { type Deps, PATIENT, PATIENT_ACTOR } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 /** The PDF with its QR code (none when cancelled or expired); the download is in the access log. */
 export async function patientPdf(deps: Deps, caller: Caller, id: string, accessCode: string, now: Date) {
@@ -15,7 +16,7 @@ export async function patientPdf(deps: Deps, caller: Caller, id: string, accessC
 
 export async function setObjection(deps: Deps, caller: Caller, requestId: string, id: string, accessCode: string, objection: boolean, now: Date) {
   await authenticateWithCode(deps.db, deps.codeKey, id, accessCode, caller, now)
-  await deps.db.transaction().execute(async (tx) => {
+  await inTransaction(deps.db, async (tx) => {
     const before = await tx.selectFrom('eprescriptions').select('patient_objection').where('id', '=', id).forUpdate().executeTakeFirstOrThrow()
     if (before.patient_objection === objection) return
     await q.setStatus(tx, id, { patient_objection: objection }, now)

@@ -16,6 +16,7 @@ import { digestOf, markPersisted, persistPublicKey, RECEIPT_ISSUER, type Receipt
 import { type Decision, decideDelivery, type Refusal } from '../rules/dispensing.ts'
 import { deliveredCounts, digestOfIssued, dispensedLineView, effectiveStatus, issuedContent, openDispensationView, prescriptionView, windows } from '../views.ts'
 import { actor, type Deps, type Who } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 const dayText = (d: Date) => new Intl.DateTimeFormat('fr-FR', { timeZone: 'Europe/Paris', day: '2-digit', month: '2-digit', year: 'numeric' }).format(d)
 const tooEarly = (line: number | null, from: Date) =>
@@ -30,7 +31,7 @@ const tooEarly = (line: number | null, from: Date) =>
 export async function takePrescription(deps: Deps, who: Who, id: string, accessCode: string, now: Date) {
   await authenticateWithCode(deps.db, deps.codeKey, id, accessCode, `org:${who.principal.org}`, now)
   const secret = newSecret()
-  const { l, d } = await deps.db.transaction().execute(async (tx) => {
+  const { l, d } = await inTransaction(deps.db, async (tx) => {
     const l = (await q.load(tx, id, { forUpdate: true }))!
     const status = effectiveStatus(l.p, now)
     if (status === 'cancelled') throw new AppError('EPRESCRIPTION_CANCELLED', { cancelledAt: l.p.cancelled_at?.toISOString() })
@@ -123,7 +124,7 @@ export async function recordLine(deps: Deps, who: Who, id: string, lineNo: numbe
   }
   if (errors.length) throw invalid(errors, who.lang)
 
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const l = await loadOr404(tx, id, true)
     const d = dispensationOf(l, deps.codeKey, who.principal.org, secret)
     if (d.status === 'released') throw new AppError('EPRESCRIPTION_SECRET_INVALID', { voided: true, state: 'released' })
@@ -184,7 +185,7 @@ export async function recordLine(deps: Deps, who: Who, id: string, lineNo: numbe
 
 /** Gives the prescription back: ready again, the secret voided, what was recorded discarded. */
 export async function releasePrescription(deps: Deps, who: Who, id: string, secret: string, now: Date) {
-  const l = await deps.db.transaction().execute(async (tx) => {
+  const l = await inTransaction(deps.db, async (tx) => {
     const l = await loadOr404(tx, id, true)
     const d = dispensationOf(l, deps.codeKey, who.principal.org, secret)
     // A voided secret opens nothing, not even a repeated release: send an Idempotency-Key to have the first answer replayed.
@@ -210,7 +211,7 @@ function receiptView(l: Loaded, d: Loaded['dispensations'][number], now: Date) {
  * receipt (a retried close after a lost answer).
  */
 export async function closeDispensation(deps: Deps, who: Who, id: string, secret: string, now: Date) {
-  const result = await deps.db.transaction().execute(async (tx: Transaction<DB>) => {
+  const result = await inTransaction(deps.db, async (tx: Transaction<DB>) => {
     const l = await loadOr404(tx, id, true)
     const d = dispensationOf(l, deps.codeKey, who.principal.org, secret)
     if (d.status === 'released') throw new AppError('EPRESCRIPTION_SECRET_INVALID', { voided: true, state: 'released' })

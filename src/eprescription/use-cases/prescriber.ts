@@ -14,6 +14,7 @@ import { RETENTION_QUEUE } from './retention.ts'
 import { purgeAt } from '../rules/retention.ts'
 import { digestOfIssued, effectiveStatus, issuedContent, prescriptionView, summaryView } from '../views.ts'
 import { actor, type Deps, type Who } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 const DAY = 86_400_000
 const addMonths = (d: Date, n: number) => {
@@ -112,7 +113,7 @@ export async function issuePrescription(deps: Deps, who: Who, b: IssueInput, now
   }
 
   const accessCode = newAccessCode()
-  const id = await deps.db.transaction().execute(async (tx) => {
+  const id = await inTransaction(deps.db, async (tx) => {
     const base = {
       prescriber_org: who.principal.org,
       prescriber_user: who.principal.user,
@@ -218,7 +219,7 @@ async function retentionRunAt(db: q.Db, l: Loaded, status: ReturnType<typeof eff
 
 /** Cancels what no pharmacy holds; what was already dispensed stays, with its retention. */
 export async function cancelPrescription(deps: Deps, who: Who, id: string, reason: string | undefined, now: Date) {
-  await deps.db.transaction().execute(async (tx) => {
+  await inTransaction(deps.db, async (tx) => {
     const l = await owned(deps, who, id, { forUpdate: true, db: tx })
     const status = effectiveStatus(l.p, now)
     if (status === 'cancelled') return
@@ -239,7 +240,7 @@ export async function cancelPrescription(deps: Deps, who: Who, id: string, reaso
  */
 export async function renewAccessCode(deps: Deps, who: Who, id: string, now: Date): Promise<{ accessCode: string }> {
   const accessCode = newAccessCode()
-  await deps.db.transaction().execute(async (tx) => {
+  await inTransaction(deps.db, async (tx) => {
     const l = await owned(deps, who, id, { forUpdate: true, db: tx })
     const status = effectiveStatus(l.p, now)
     if (status !== 'ready' && status !== 'in_progress') throw new AppError('EPRESCRIPTION_NOT_ACTIVE', { status })

@@ -10,13 +10,14 @@ import { THROTTLE } from '../access.ts'
 import * as q from '../queries.ts'
 import { purgeAt } from '../rules/retention.ts'
 import { effectiveStatus } from '../views.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 export const RETENTION_QUEUE = 'eprescription.retention'
 const DAY = 86_400_000
 
 /** Applies the retention rule to one prescription; answers when to look at it again (null: purged or gone). */
 export async function applyRetention(db: Kysely<DB>, id: string, now: Date): Promise<Date | null> {
-  return db.transaction().execute(async (tx) => {
+  return inTransaction(db, async (tx) => {
     const p = await tx.selectFrom('eprescriptions').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
     if (!p) return null
     const status = effectiveStatus(p, now)

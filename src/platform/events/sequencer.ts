@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { DB } from '../db/schema.ts'
 import { CHANNEL_SEQUENCED } from './publish.ts'
+import { inTransaction } from '../db/transaction.ts'
 
 const SEQUENCER_LOCK = 7_203_115
 /** The job queue that sends one webhook delivery (src/platform/webhooks). It reschedules itself between attempts. */
@@ -21,7 +22,7 @@ export async function sequence(
   db: Kysely<DB>,
   now: Date = new Date(),
 ): Promise<{ assigned: number; lastPos: number; published: Array<{ at: Date; positions: number }> }> {
-  return db.transaction().execute(async (tx) => {
+  return inTransaction(db, async (tx) => {
     await sql`select pg_advisory_xact_lock(${SEQUENCER_LOCK})`.execute(tx)
     const { last_pos } = await tx.selectFrom('feed_sequence').select('last_pos').where('id', '=', 1).executeTakeFirstOrThrow()
     const updated = await sql<{ pos: number; event_id: string; created_at: Date }>`

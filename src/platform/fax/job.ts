@@ -11,6 +11,7 @@ import './db.ts'
 import type { FaxGateway } from './gateway.ts'
 import { postalAddress } from './letter.ts'
 import { renderFaxPdf } from './render.ts'
+import { inTransaction } from '../db/transaction.ts'
 
 /** The queue publish() feeds for recipients without an integration (payload { eventId, orgId }). */
 export const FAX_QUEUE = 'fax.send'
@@ -109,7 +110,7 @@ async function sendFax(app: FaxJobHost, gateway: FaxGateway, raw: unknown, ctx: 
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err)
     // The attempts are counted on the delivery (the job is rescheduled with RetryAt, which does not count them).
-    const outcome = await app.db.transaction().execute(async (tx) => {
+    const outcome = await inTransaction(app.db, async (tx) => {
       const r = await tx
         .updateTable('event_deliveries')
         .set({ fax_attempts: sql`fax_attempts + 1`, fax_status: 'failed' })
@@ -134,7 +135,7 @@ async function sendFax(app: FaxJobHost, gateway: FaxGateway, raw: unknown, ctx: 
     throw new RetryAt(outcome.next, error)
   }
 
-  const recorded = await app.db.transaction().execute(async (tx) => {
+  const recorded = await inTransaction(app.db, async (tx) => {
     const r = await tx
       .updateTable('event_deliveries')
       .set({

@@ -7,6 +7,7 @@ import { eventTypeLabel } from '../events/event-types.ts'
 import type { Lang } from '../i18n.ts'
 import './db.ts'
 import { postalAddress, renderLetterPdf } from './letter.ts'
+import { inTransaction } from '../db/transaction.ts'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -113,7 +114,7 @@ export async function recordLetterSent(
   lang: Lang,
   now: Date,
 ) {
-  return db.transaction().execute(async (tx) => {
+  return inTransaction(db, async (tx) => {
     const before = await oneLetter(tx, principal, id, true)
     if (before.status === 'sent') {
       throw conflict(`Ce courrier a déjà été enregistré comme envoyé le ${before.sent_at!.toISOString()}.`, `This letter was already recorded as sent on ${before.sent_at!.toISOString()}.`)

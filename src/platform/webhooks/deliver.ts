@@ -11,6 +11,7 @@ import { publish } from '../events/publish.ts'
 import { WEBHOOK_QUEUE } from '../events/sequencer.ts'
 import { type JobContext, RetryAt } from '../jobs.ts'
 import { ForbiddenAddressError, guardedLookup, hostOf, isForbiddenAddress } from './ssrf.ts'
+import { inTransaction } from '../db/transaction.ts'
 
 /**
  * Sends one webhook delivery (job 'webhook.deliver', payload {deliveryId}), following the Standard Webhooks
@@ -205,7 +206,7 @@ async function deliver(app: FastifyInstance, deliveryId: string, ctx: JobContext
   const attempt = { attempts, last_attempt_at: now, last_status_code: outcome.status }
 
   if (outcome.status !== null && outcome.status >= 200 && outcome.status < 300) {
-    await db.transaction().execute(async (tx) => {
+    await inTransaction(db, async (tx) => {
       await tx
         .updateTable('webhook_deliveries')
         .set({ ...attempt, status: 'succeeded', succeeded_at: now, next_attempt_at: null, last_error: null })
@@ -230,7 +231,7 @@ async function deliver(app: FastifyInstance, deliveryId: string, ctx: JobContext
   const gone = outcome.status === 410
   let next: Date | null = null
   let disabledFor: string | null = null
-  await db.transaction().execute(async (tx) => {
+  await inTransaction(db, async (tx) => {
     const endpoint = await tx
       .updateTable('webhook_endpoints')
       .set({ failure_streak: sql`failure_streak + 1` })

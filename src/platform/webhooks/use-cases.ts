@@ -18,6 +18,7 @@ import { newSecret, send, type SendOptions, signedHeaders, signingSecrets, WEBHO
 import * as q from './queries.ts'
 import { type DeliveryRow, deliveryToApi, type EndpointRow, toApi, type WebhookTestResult } from './schemas.ts'
 import { webhookUrlProblem } from './ssrf.ts'
+import { inTransaction } from '../db/transaction.ts'
 
 /** After a rotation, the previous secret keeps signing (a second signature) this long. */
 export const SECRET_OVERLAP_MS = 24 * 3_600_000
@@ -111,7 +112,7 @@ export async function createEndpoint(deps: Deps, who: Who, b: EndpointInput) {
   const url = await checkUrl(who.lang, b.url, deps.allowPrivate)
   const now = deps.now()
   const secret = newSecret()
-  const row = await deps.db.transaction().execute(async (tx) => {
+  const row = await inTransaction(deps.db, async (tx) => {
     await q.lockOrganisation(tx, org)
     await checkActiveLimit(tx, org)
     const inserted = await q.insertEndpoint(tx, {
@@ -156,7 +157,7 @@ export async function getEndpoint(deps: Deps, org: string, id: string) {
 export async function testEndpoint(deps: Deps, who: Who, id: string) {
   const endpoint = await ownEndpoint(deps.db, who.principal.org, id)
   const result = await sendTest(endpoint, deps.now(), { allowPrivate: deps.allowPrivate, timeoutMs: deps.timeoutMs })
-  await deps.db.transaction().execute((tx) =>
+  await inTransaction(deps.db, (tx) =>
     audit(tx, actor(who), { action: 'webhook.tested', objectType: 'webhook_endpoint', objectId: endpoint.id, changes: { statusCode: result.statusCode, delivered: result.delivered, error: result.error } }, deps.now()),
   )
   return result
@@ -175,7 +176,7 @@ export async function updateEndpoint(deps: Deps, who: Who, id: string, b: Endpoi
   checkEventTypes(who.lang, b.eventTypes)
   const url = b.url === undefined ? undefined : await checkUrl(who.lang, b.url, deps.allowPrivate)
   const now = deps.now()
-  const row = await deps.db.transaction().execute(async (tx) => {
+  const row = await inTransaction(deps.db, async (tx) => {
     await q.lockOrganisation(tx, p.org)
     const before = await ownEndpoint(tx, p.org, id, true)
     const set: Partial<EndpointRow> = {}
@@ -201,7 +202,7 @@ export async function updateEndpoint(deps: Deps, who: Who, id: string, b: Endpoi
 export async function deleteEndpoint(deps: Deps, who: Who, id: string) {
   const p = who.principal
   const now = deps.now()
-  await deps.db.transaction().execute(async (tx) => {
+  await inTransaction(deps.db, async (tx) => {
     const before = await ownEndpoint(tx, p.org, id, true)
     if (!before.active) return
     await q.setEndpoint(tx, before.id, { active: false, disabled_reason: `deleted by ${p.user} on ${now.toISOString()}`, updated_at: now })
@@ -214,7 +215,7 @@ export async function rotateSecret(deps: Deps, who: Who, id: string) {
   const now = deps.now()
   const secret = newSecret()
   const expires = new Date(now.getTime() + SECRET_OVERLAP_MS)
-  const row = await deps.db.transaction().execute(async (tx) => {
+  const row = await inTransaction(deps.db, async (tx) => {
     const before = await ownEndpoint(tx, who.principal.org, id, true)
     const after = await q.updateEndpoint(tx, before.id, { secret, previous_secret: before.secret, previous_secret_expires_at: expires, updated_at: now })
     await audit(
@@ -250,7 +251,7 @@ export async function listDeliveries(
 export async function replayDelivery(deps: Deps, who: Who, endpointId: string, deliveryId: string) {
   const org = who.principal.org
   const now = deps.now()
-  const delivery = await deps.db.transaction().execute(async (tx) => {
+  const delivery = await inTransaction(deps.db, async (tx) => {
     const endpoint = await ownEndpoint(tx, org, endpointId)
     const before = await q.lockDelivery(tx, org, endpoint.id, deliveryId)
     if (!before) throw deliveryNotFound()

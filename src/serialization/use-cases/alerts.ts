@@ -7,6 +7,7 @@ import { actorOf } from '../../platform/audit.ts'
 import type { Principal } from '../../platform/auth.ts'
 import type { DB } from '../../platform/db/schema.ts'
 import { addAlertMessage, type AlertContext, closeEscalatedAlert, getAlert, setAlertStatus } from '../alerts.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 export interface AlertDeps {
   db: Kysely<DB>
@@ -23,18 +24,18 @@ export interface Who {
 
 export async function changeAlertStatus(deps: AlertDeps, who: Who, reference: string, input: Parameters<typeof setAlertStatus>[5]) {
   const { principal } = who
-  await deps.db.transaction().execute((tx) => setAlertStatus(tx, deps.ctx, principal, actorOf(principal, who.requestId), reference, input, deps.now()))
+  await inTransaction(deps.db, (tx) => setAlertStatus(tx, deps.ctx, principal, actorOf(principal, who.requestId), reference, input, deps.now()))
   return getAlert(deps.db, deps.ctx, principal, reference)
 }
 
 export async function decideEscalatedAlert(deps: AlertDeps, who: Who, reference: string, input: Parameters<typeof closeEscalatedAlert>[5]) {
   const { principal } = who
-  await deps.db.transaction().execute((tx) => closeEscalatedAlert(tx, deps.ctx, principal, actorOf(principal, who.requestId), reference, input, deps.now()))
+  await inTransaction(deps.db, (tx) => closeEscalatedAlert(tx, deps.ctx, principal, actorOf(principal, who.requestId), reference, input, deps.now()))
   return getAlert(deps.db, deps.ctx, principal, reference)
 }
 
 export async function postAlertMessage(deps: AlertDeps, who: Who, reference: string, text: string) {
   const { principal } = who
-  await deps.db.transaction().execute((tx) => addAlertMessage(tx, deps.ctx, principal, actorOf(principal, who.requestId), reference, text, deps.now()))
+  await inTransaction(deps.db, (tx) => addAlertMessage(tx, deps.ctx, principal, actorOf(principal, who.requestId), reference, text, deps.now()))
   return getAlert(deps.db, deps.ctx, principal, reference)
 }

@@ -10,6 +10,7 @@ import * as q from '../queries/responses.ts'
 import type { AutomaticResponseInput } from '../schemas.ts'
 import { actor, assertSubscribed, type Deps, type Who } from './context.ts'
 import { assertOpen, lockOwn, normaliseAlternatives } from './declarations.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 type Input = Static<typeof AutomaticResponseInput>
 
@@ -36,7 +37,7 @@ export async function setPresentationResponse(deps: Deps, who: Who, code: string
   const cip13 = cip13Of(code, 'params.code', lang)
   normaliseAlternatives(b.alternatives, lang)
   const now = deps.now()
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const [product] = await presentationInfo(tx, [cip13])
     if (!product || product.lab_id !== principal.org) throw unknownProduct(cip13, 'params.code', lang)
     const before = await q.responseOfPresentation(tx, cip13)
@@ -56,7 +57,7 @@ export async function removePresentationResponse(deps: Deps, who: Who, code: str
   await assertSubscribed(deps.db, principal.org)
   const cip13 = cip13Of(code, 'params.code', lang)
   const now = deps.now()
-  await deps.db.transaction().execute(async (tx) => {
+  await inTransaction(deps.db, async (tx) => {
     const before = await q.labResponseOfPresentation(tx, cip13, principal.org)
     if (!before) throw notFound('La réponse automatique', 'The automatic response')
     await q.deleteResponse(tx, before.id)
@@ -70,7 +71,7 @@ export async function setDeclarationResponse(deps: Deps, who: Who, id: string, b
   await assertSubscribed(deps.db, principal.org)
   normaliseAlternatives(b.alternatives, lang)
   const now = deps.now()
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const row = await lockOwn(tx, id, principal.org)
     assertOpen(row.status)
     const before = await q.responseOfDeclaration(tx, row.id)

@@ -29,6 +29,7 @@ import * as q from '../queries/declarations.ts'
 import type { DeclarationInput, DeclarationPatch, TransitionInput } from '../schemas.ts'
 import type { DeclarationFilter } from '../search.ts'
 import { actor, assertSubscribed, type Deps, type Who } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 /** Alternatives may name a presentation by CIP13 or GTIN-14: kept as the CIP13. */
 export function normaliseAlternatives(alternatives: Array<{ cip13?: string | undefined }> | undefined, lang: Who['lang']) {
@@ -71,7 +72,7 @@ export async function createDeclaration(deps: Deps, who: Who, b: Static<typeof D
   const now = deps.now()
   const status: DeclarationStatus = b.status ?? 'declared'
   const id = randomUUID()
-  const created = await deps.db.transaction().execute(async (tx) => {
+  const created = await inTransaction(deps.db, async (tx) => {
     const products = await presentationInfo(tx, cip13s)
     for (const [i, cip13] of cip13s.entries()) {
       const p = products.find((x) => x.cip13 === cip13)
@@ -159,7 +160,7 @@ export async function updateDeclaration(deps: Deps, who: Who, id: string, b: Sta
   await assertSubscribed(deps.db, principal.org)
   normaliseAlternatives(b.alternatives, lang)
   const now = deps.now()
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const row = await lockOwn(tx, id, principal.org, b.expectedVersion)
     assertOpen(row.status)
     const previous = snapshotOf(row, (await itemsOf(tx, [row.id])).get(row.id) ?? [])
@@ -198,7 +199,7 @@ export async function transitionDeclaration(deps: Deps, who: Who, id: string, in
   const now = deps.now()
   const today = parisDay(now)
   if (date && date > today && to !== 'declared' && to !== 'avoided') throw futureActualDate('body.date', date, today, lang)
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const row = await lockOwn(tx, id, principal.org, expectedVersion)
     assertTransition(row.status, to, lang)
     const previous = snapshotOf(row, (await itemsOf(tx, [row.id])).get(row.id) ?? [])

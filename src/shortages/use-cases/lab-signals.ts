@@ -5,6 +5,7 @@ import { DAY, HOUR, parisDay, parisStartOfDay } from '../../platform/paris-time.
 import { cip13Of, fieldError, unknownProduct } from '../core.ts'
 import * as q from '../queries/signals.ts'
 import { actor, assertSubscribed, type Deps, type Who } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 function nextDay(day: string) {
   const d = new Date(`${day}T12:00:00Z`)
@@ -52,7 +53,7 @@ export async function updateSettings(deps: Deps, who: Who, threshold: number | n
   const { principal } = who
   await assertSubscribed(deps.db, principal.org)
   const now = deps.now()
-  await deps.db.transaction().execute(async (tx) => {
+  await inTransaction(deps.db, async (tx) => {
     const before = await q.labSettings(tx, principal.org)
     await q.upsertThreshold(tx, principal.org, threshold, now)
     await audit(tx, actor(who), { action: 'shortage-settings.updated', objectType: 'shortage-settings', objectId: principal.org, changes: { signalThreshold: [before?.signal_threshold ?? null, threshold] } }, now)

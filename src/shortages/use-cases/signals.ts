@@ -19,6 +19,7 @@ import type { SignalStatus } from '../db.ts'
 import * as q from '../queries/signals.ts'
 import type { AutomaticResponse, Signal, SignalInput } from '../schemas.ts'
 import { actor, type Deps, type Who } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 export const SIGNAL_LAPSE_QUEUE = 'shortages.signal-lapse'
 export const SIGNAL_RULE_MS = 72 * HOUR
@@ -115,7 +116,7 @@ export async function createSignal(deps: Deps, who: Who, body: Static<typeof Sig
   if (!product) throw unknownProduct(cip13, 'body.code', lang)
   const since = unavailableSince(body, now, lang)
 
-  const result = await deps.db.transaction().execute(async (tx) => {
+  const result = await inTransaction(deps.db, async (tx) => {
     const org = await q.locationOf(tx, principal.org)
     const id = randomUUID()
     const inserted = await q.insertOpenSignal(tx, {
@@ -205,7 +206,7 @@ export async function readSignal(deps: Deps, who: Who, id: string) {
 export async function changeSignal(deps: Deps, who: Who, id: string, change: { action: 'close'; reason: string | undefined } | { action: 'renew'; lapseMs: number }) {
   const { principal } = who
   const now = deps.now()
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const s = await q.lockPharmacySignal(tx, id, principal.org)
     if (!s) throw signalNotFound()
     if (s.status !== 'open') throw new AppError('SIGNAL_NOT_OPEN', { status: s.status }, { currentStatus: s.status })
@@ -226,7 +227,7 @@ export async function changeSignal(deps: Deps, who: Who, id: string, change: { a
 
 /** Lapses one signal if it is still open and its deadline passed; otherwise runs again at the (renewed) deadline. */
 export async function lapseSignal(db: Kysely<DB>, signalId: string, now: Date) {
-  await db.transaction().execute(async (tx) => {
+  await inTransaction(db, async (tx) => {
     const s = await q.lockSignal(tx, signalId)
     if (!s || s.status !== 'open') return
     if (s.lapses_at > now) throw new RetryAt(s.lapses_at, 'renewed')
