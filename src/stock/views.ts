@@ -2,7 +2,7 @@
 import { stringify } from '../platform/csv.ts'
 import type { CampaignProductView, CampaignRow, DeclarationRow } from './queries.ts'
 import { statusOf } from './rules.ts'
-import type { SuppressionReason } from './suppression.ts'
+import type { PublishedCell, PublishedTable } from './suppression.ts'
 import { type Week, weekAt, weekOfMonday } from './time.ts'
 
 export const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -61,13 +61,8 @@ const CSV_COLUMNS = [
 ] as const
 const SECRET = { below_threshold: 'secret (moins de pharmacies que le seuil)', complementary: 'secret complémentaire' } as const
 
-type Figure = { totalQuantity: number | null; pharmacies: number | null }
 interface AggregateWeeks {
-  weeks: Array<{
-    week: string
-    monday: string
-    products: Array<{ cip13: string; name: string; national: Figure & { suppressed: boolean }; departments: Array<Figure & { department: string; region: string | null; reason: SuppressionReason | null }> }>
-  }>
+  weeks: Array<{ week: string; monday: string; products: Array<{ cip13: string; name: string; national: PublishedTable['national']; departments: Array<PublishedCell & { region: string | null }> }> }>
 }
 
 /** One line per week, product and department, then the product's national line; suppressed figures empty. */
