@@ -1,6 +1,6 @@
 import { Type, type TSchema } from 'typebox'
 import { defineErrors, errorDef } from '../platform/errors.ts'
-import { Cip13, component } from '../platform/schemas.ts'
+import { Cip13, component, Page, PageQuery } from '../platform/schemas.ts'
 
 /**
  * The highest quantity a pharmacy may declare for one product in one week. A French pharmacy holds at most a
@@ -236,4 +236,16 @@ export const Aggregates = component(
       ],
     },
   ),
+)
+
+// ---- route parameters and pages --------------------------------------------------------------------------
+
+export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+export const CampaignPage = Page(Campaign, 'StockCampaignPage')
+export const DeclarationPage = Page(Declaration, 'StockDeclarationPage')
+export const CampaignListQuery = Type.Object({ status: Type.Optional(Type.Enum(['scheduled', 'open', 'ended', 'closed'])), ...PageQuery }, { additionalProperties: false })
+export const WeekQuery = Type.Object({ week: Type.Optional(WeekLabel) }, { additionalProperties: false })
+export const DeclarationListQuery = Type.Object(
+  { week: Type.Optional(WeekLabel), cip13: Type.Optional(Cip13), department: Type.Optional(Type.String({ pattern: '^(\\d{2}|2A|2B|97\\d)$' })), ...PageQuery },
+  { additionalProperties: false },
 )
