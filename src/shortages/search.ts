@@ -2,7 +2,7 @@
  * Filters of the declaration lists (the lab's and ANSM's list, the public list), applied in SQL to
  * declarationRows (core.ts). The tenancy filter (lab_id, drafts) is the caller's.
  */
-import { escapeLike } from '../referential/organisations.ts'
+import { escapeLike } from '../platform/db/like.ts'
 import { searchName } from '../referential/bdpm.ts'
 import type { declarationRows } from './core.ts'
 import type { DeclarationKind, DeclarationStatus } from './db.ts'

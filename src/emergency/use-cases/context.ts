@@ -5,7 +5,7 @@ import type { Principal } from '../../platform/auth.ts'
 import type { DB } from '../../platform/db/schema.ts'
 import { AppError } from '../../platform/errors.ts'
 import type { Lang } from '../../platform/i18n.ts'
-import { isSubscribed } from '../../referential/organisations.ts'
+import { isSubscribed } from '../../referential/use-cases/organisations.ts'
 
 export interface Deps {
   db: Kysely<DB>

@@ -6,7 +6,7 @@ import type { DatabaseHandle } from '../../platform/db/index.ts'
 import type { DB } from '../../platform/db/schema.ts'
 import { AppError } from '../../platform/errors.ts'
 import type { Lang } from '../../platform/i18n.ts'
-import { isSubscribed } from '../../referential/organisations.ts'
+import { isSubscribed } from '../../referential/use-cases/organisations.ts'
 
 export const DEFAULT_LAPSE_DAYS = 30
 
