@@ -1,6 +1,11 @@
 // The layers of src/ (see "Where things are" in the README), checked by `npm run lint:layers` in `npm test` and CI.
 const SERVICES = 'alerts|diffusion|dispensation|emergency|eprescription|recalls|referential|serialization|shortages|stock|demo'
 
+// Route files: routes.ts, *-routes.ts, or any file of a routes/ folder. Query modules: queries.ts, *-queries.ts, or a
+// queries/ folder. Use cases: use-cases.ts or a use-cases/ folder.
+const ROUTE_FILES = ['^src/.*/routes[.]ts$', '^src/.*-routes[.]ts$', '^src/.*/routes/']
+const QUERY_MODULES = ['^src/.*/queries[.]ts$', '^src/.*-queries[.]ts$', '^src/.*/queries/']
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -24,6 +29,27 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/([^/]+)/' },
       to: { path: '^src/[^/]+/[^/]*routes[.]ts$', pathNot: ['^src/$1/', '^src/diffusion/routes[.]ts$'] },
+    },
+    {
+      name: 'routes-import-no-queries',
+      comment: 'A route file parses, authorises, calls a use case and shapes the answer: SQL lives in query modules, which only use cases (and other queries) import.',
+      severity: 'error',
+      from: { path: ROUTE_FILES },
+      to: { path: QUERY_MODULES },
+    },
+    {
+      name: 'routes-build-no-sql',
+      comment: 'Nor do route files build queries themselves (test/layers.test.ts also looks for transactions and query builders in them).',
+      severity: 'error',
+      from: { path: ROUTE_FILES },
+      to: { path: '^node_modules/kysely/', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'no-query-module-of-another-service',
+      comment: "A service's SQL is its own: another service reaches that data through its use cases or rules.",
+      severity: 'error',
+      from: { path: '^src/([^/]+)/' },
+      to: { path: QUERY_MODULES, pathNot: '^src/$1/' },
     },
     {
       name: 'nothing-imports-the-app',
