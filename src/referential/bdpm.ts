@@ -15,6 +15,7 @@ import { type Actor, audit } from '../platform/audit.ts'
 import type { AvailabilityTable, DB, MedicinesTable, PresentationsTable } from '../platform/db/schema.ts'
 import { cip13Problem, cisProblem } from '../platform/identifiers.ts'
 import type { GenericType, MedicineComponentsTable } from './db.ts'
+import { inTransaction } from '../platform/db/transaction.ts'
 
 export type BdpmFile = 'medicines' | 'presentations' | 'mitm' | 'availability' | 'genericGroups' | 'composition' | 'conditions'
 
@@ -238,7 +239,7 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
     report[kind].rejected++
   }
 
-  return db.transaction().execute(async (tx) => {
+  return inTransaction(db, async (tx) => {
     await sql`select pg_advisory_xact_lock(${IMPORT_LOCK})`.execute(tx)
     const now = new Date()
 

@@ -9,6 +9,7 @@ import type { LabHolder, LabHolderPut } from '../schemas/products.ts'
 import { labOf } from '../views.ts'
 import { actor, type Deps, type Who } from './context.ts'
 import { assertLab } from './organisations.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 async function labHolder(db: Kysely<DB> | Transaction<DB>, holder: string): Promise<Static<typeof LabHolder>> {
   const mapping = await q.labHolderMapping(db, holder)
@@ -31,7 +32,7 @@ export async function listLabHolders(deps: Deps, unmapped: boolean | undefined, 
  */
 export async function mapLabHolder(deps: Deps, who: Who, rawHolder: string, { labId, reason }: Static<typeof LabHolderPut>) {
   const holder = normaliseHolder(rawHolder)
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     if (labId) await assertLab(tx, labId, 'body.labId', who.lang)
     const before = await q.lockLabHolder(tx, holder)
     await q.upsertLabHolder(tx, holder, labId)

@@ -11,6 +11,7 @@ import * as q from '../queries/organisations.ts'
 import type { OrganisationCreate, OrganisationPatch, SubscriptionPut } from '../schemas/organisations.ts'
 import { toOrganisation } from '../views.ts'
 import { actor, type Deps, type Who } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 /** Whether a lab has signed the access agreement (other services' rules ask it). */
 export const isSubscribed = q.isSubscribed
@@ -68,7 +69,7 @@ export async function createOrganisation(deps: Deps, who: Who, b: Static<typeof 
   const problem = identifierProblem(b.role, b.id)
   if (problem) throw new AppError('INVALID_IDENTIFIER', { field: 'body.id', ...problem }, { errors: [{ field: 'body.id', code: 'identifier', message: problem.fr }] })
   const department = ['pharmacy', 'hospital', 'wholesaler'].includes(b.role) ? departmentOfFiness(b.id) : (b.department ?? null)
-  const org = await deps.db.transaction().execute(async (tx) => {
+  const org = await inTransaction(deps.db, async (tx) => {
     const inserted = await q.insertOrganisation(tx, {
       id: b.id, role: b.role, name: b.name, department, region: regionOfDepartment(department),
       city: b.city ?? null, email: b.email ?? null, phone: b.phone ?? null, fax: b.fax ?? null, ...addressColumns(b.address ?? null), updated_at: new Date(),
@@ -83,7 +84,7 @@ export async function createOrganisation(deps: Deps, who: Who, b: Static<typeof 
 
 /** Updates (or deactivates) an organisation; audited only when something changed. */
 export async function updateOrganisation(deps: Deps, who: Who, id: string, body: Static<typeof OrganisationPatch>) {
-  const org = await deps.db.transaction().execute(async (tx) => {
+  const org = await inTransaction(deps.db, async (tx) => {
     const before = await q.lockOrganisation(tx, id)
     if (!before) throw orgNotFound()
     const { address, ...rest } = body
@@ -101,7 +102,7 @@ export async function updateOrganisation(deps: Deps, who: Who, id: string, body:
 
 /** Records whether a lab signed the access agreement; a date given is recorded even when the state is unchanged. */
 export async function setLabSubscription(deps: Deps, who: Who, id: string, { subscribed, since }: Static<typeof SubscriptionPut>) {
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const role = await q.organisationRole(tx, id)
     if (!role) throw orgNotFound()
     if (role !== 'lab') throw conflict('Seuls les laboratoires ont un abonnement.', 'Only labs have a subscription.')

@@ -10,6 +10,7 @@ import { type Details, GENERIC_TYPES, type MedicinePatch, type Product } from '.
 import { detailsByCis, noDetails, toMedicine, toProduct } from '../views.ts'
 import { actor, type Deps, type Who } from './context.ts'
 import { assertLab } from './organisations.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -70,7 +71,7 @@ export async function readGenericGroup(deps: Deps, id: number) {
 /** The operator's correction of a medicine's lab, niche, MITM flag or ATC code; audited only when something changed. */
 export async function correctMedicine(deps: Deps, who: Who, cis: string, { reason, ...body }: Static<typeof MedicinePatch>) {
   const patch = { ...body, ...(body.atc ? { atc: body.atc.toUpperCase() } : {}) }
-  const medicine = await deps.db.transaction().execute(async (tx) => {
+  const medicine = await inTransaction(deps.db, async (tx) => {
     const before = await q.lockMedicineCorrections(tx, cis)
     if (!before) throw medicineNotFound(cis)
     if (patch.labId) await assertLab(tx, patch.labId, 'body.labId', who.lang)

@@ -13,6 +13,7 @@ import { mondayOf, parisDay } from '../time.ts'
 import { toCampaign } from '../views.ts'
 import { actor, type Deps, loadCampaign, OBJECT_CAMPAIGN, type Who } from './context.ts'
 import { RETENTION_QUEUE } from './retention.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -24,7 +25,7 @@ export async function createCampaign(deps: Deps, who: Who, input: Static<typeof 
   const errors = campaignErrors(input, await q.knownPresentations(deps.db, input.products), who.lang)
   if (errors.length) throw new AppError('STOCK_CAMPAIGN_INVALID', { count: errors.length }, { errors })
 
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const id = randomUUID()
     const row = await q.insertCampaign(
       tx,
@@ -80,7 +81,7 @@ export async function getCampaign(deps: Deps, id: string, now: Date) {
 
 /** Closes under the campaign's row lock, so that a declaration in flight finishes first or sees it closed. */
 export async function closeCampaign(deps: Deps, who: Who, id: string, now: Date) {
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     const c = await loadCampaign(tx, id, 'update')
     if (c.closed_at) throw new AppError('STOCK_CAMPAIGN_CLOSED', { name: c.name, closedAt: parisDay(c.closed_at) }, { closedAt: c.closed_at.toISOString() })
     const row = await q.closeCampaign(tx, c.id, now, who.principal.user)

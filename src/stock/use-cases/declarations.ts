@@ -12,6 +12,7 @@ import { assertOpen, declarationErrors, mondayParam } from '../rules.ts'
 import { mondayOf, weekAt, weekOfMonday } from '../time.ts'
 import { iso, toDeclaration, weekInfo } from '../views.ts'
 import { actor, type Deps, loadCampaign, OBJECT_CAMPAIGN, OBJECT_DECLARATION, type Who } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 type Item = { cip13: string; quantity: number }
 
@@ -20,7 +21,7 @@ type Item = { cip13: string; quantity: number }
  * checked before anything is written, all errors at once, each named by `fieldOf(index)`.
  */
 export async function declare(deps: Deps, who: Who, campaignId: string, items: Item[], fieldOf: (i: number) => string, now: Date) {
-  return deps.db.transaction().execute(async (tx) => {
+  return inTransaction(deps.db, async (tx) => {
     // FOR SHARE: a concurrent close waits for this declaration, or this one sees the campaign closed.
     const campaign = await loadCampaign(tx, campaignId, 'share')
     assertOpen(campaign, now, who.lang)

@@ -6,6 +6,7 @@ import * as q from '../queries.ts'
 import { endsAt, opensAt, purgeAt } from '../rules.ts'
 import { weekAt, weekOfMonday } from '../time.ts'
 import { OBJECT_CAMPAIGN } from './context.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
 
 export const RETENTION_QUEUE = 'stock.retention'
 
@@ -16,7 +17,7 @@ export const RETENTION_QUEUE = 'stock.retention'
  * null when nothing is left to purge.
  */
 export async function purgeExpired(db: Kysely<DB>, campaignId: string, now: Date): Promise<{ declarations: number; history: number; weeks: string[]; next: Date | null }> {
-  return db.transaction().execute(async (tx) => {
+  return inTransaction(db, async (tx) => {
     const campaign = await q.findCampaign(tx, campaignId, 'update')
     if (!campaign) return { declarations: 0, history: 0, weeks: [], next: null }
     const weeks = await q.declaredWeeks(tx, campaignId)
