@@ -6,6 +6,18 @@ const SERVICES = 'alerts|diffusion|dispensation|emergency|eprescription|recalls|
 const ROUTE_FILES = ['^src/.*/routes[.]ts$', '^src/.*-routes[.]ts$', '^src/.*/routes/']
 const QUERY_MODULES = ['^src/.*/queries[.]ts$', '^src/.*-queries[.]ts$', '^src/.*/queries/']
 
+// Reached by other services although they are neither use cases nor rules (see services-meet-through-use-cases).
+const OTHER_PUBLIC_MODULES = [
+  '^src/diffusion/routes[.]ts$', // the pipeline's routes, registered by recalls and alerts for their kind
+  '^src/diffusion/pipeline[.]ts$',
+  '^src/dispensation/registry[.]ts$', // changeFacts: every change to what the dispensation rule reads
+  '^src/recalls/blocking[.]ts$',
+  '^src/referential/bdpm[.]ts$',
+  '^src/referential/medicine-facts[.]ts$',
+  '^src/serialization/(codes|gs1)[.]ts$', // the GS1 DataMatrix reading the dispensation check shares
+  '^src/shortages/core[.]ts$',
+]
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -50,6 +62,17 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/([^/]+)/' },
       to: { path: QUERY_MODULES, pathNot: '^src/$1/' },
+    },
+    {
+      name: 'services-meet-through-use-cases',
+      comment:
+        "A service reaches another through its use cases, its rules, its schemas and its tables' types. The modules listed in OTHER_PUBLIC_MODULES predate the layering and are still reached directly: each is to become a use case or a rule of its service.",
+      severity: 'error',
+      from: { path: '^src/([^/]+)/', pathNot: ['^src/platform/', '^src/demo/'] },
+      to: {
+        path: `^src/(${SERVICES})/`,
+        pathNot: ['^src/$1/', '^src/[^/]+/use-cases(/|[.]ts$)', '^src/[^/]+/rules?(/|[.]ts$)', '^src/[^/]+/schemas[.]ts$', '^src/[^/]+/db[.]ts$', ...OTHER_PUBLIC_MODULES],
+      },
     },
     {
       name: 'nothing-imports-the-app',
