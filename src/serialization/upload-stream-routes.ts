@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { actorOf } from '../platform/audit.ts'
@@ -78,7 +78,8 @@ const uploadStreamRoutes: RoutePlugin = async (app) => {
       // The parsed body is the stream; the schema below documents it as text and would reject the stream object:
       // the stream is set aside and the validator given an empty string (params and query are validated as usual).
       preValidation: (request, _reply, done) => {
-        bodies.set(request, request.body as unknown as Readable)
+        const body: unknown = request.body
+        if (body instanceof Readable) bodies.set(request, body)
         request.body = ''
         done()
       },

@@ -53,7 +53,7 @@ const aggregateRoutes: RoutePlugin<{ deps: Deps }> = async (app, { deps }) => {
       return reply
         .header('content-type', 'text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="stocks-${data.campaignId}.csv"`)
-        .send(Buffer.from(aggregatesCsv(data), 'utf8') as unknown as string)
+        .send(aggregatesCsv(data)) // text/csv: a string is sent as is (only JSON content types are serialized)
     },
   )
 }
