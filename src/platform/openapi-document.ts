@@ -120,8 +120,14 @@ export function completeDocument(doc: Doc): Doc {
       }
     }
   }
+  // Named schemas and examples in alphabetical order: the order in which modules happen to load (which defines them)
+  // is not something moving a file should change in the contract.
+  doc.components.schemas = sortedByKey(schemas)
+  doc.components.examples = sortedByKey(examples)
   return doc
 }
+
+const sortedByKey = <T>(o: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 
 /** The problem codes an operation may answer with: the platform's for each documented status, its service's, its own. */
 function problemCodes(path: string, op: any): string[] {

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify'
 import type { RoutePlugin } from '../platform/types.ts'
-// In this order: it is the order of the schema components in the OpenAPI document.
 import { ansmRoutes } from './routes/ansm.ts'
 import { signalRoutes } from './routes/signals.ts'
 import { labSignalRoutes } from './routes/lab-signals.ts'

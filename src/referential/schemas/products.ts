@@ -1,8 +1,4 @@
 /** The products' TypeBox schemas (presentations, medicines, generic groups, lab holders) and their path parameter. */
-// The contract lists named schemas in the order they are defined: the organisation's, then the shortage ones the
-// products read, then these.
-import './organisations.ts'
-import '../../shortages/use-cases/public.ts'
 import { type Static, type TSchema, Type } from 'typebox'
 import { component, Page } from '../../platform/schemas.ts'
 
