@@ -32,7 +32,7 @@ const declarationRoutes: RoutePlugin<{ deps: Deps }> = async (app, { deps }) => 
         summary: 'Declare the stock of one product for the current week',
         description: [
           'The week is the current ISO week of the Paris calendar (Monday 00:00 to the next Monday 00:00, Paris time). Declaring the same product again in the same week **replaces** the quantity (200, `replaced: true`); the previous value is kept in a history the operator reads. The first declaration of the week answers 201.',
-          `Refused: a product not listed in the campaign (400 \`STOCK_DECLARATION_INVALID\`, field \`body.cip13\`), a quantity that is negative, not an integer or above ${MAX_QUANTITY} (400 \`VALIDATION_FAILED\`, field \`body.quantity\`), a campaign not open (409 \`STOCK_CAMPAIGN_NOT_OPEN\`, with \`status\`).`,
+          `Refused: a product not listed in the campaign (400 \`STOCK_DECLARATION_INVALID\`, field \`body.cip13\`), a quantity that is negative, not an integer or above ${MAX_QUANTITY} (400 \`VALIDATION_FAILED\`, field \`body.quantity\`), a campaign not open (409 \`STOCK_CAMPAIGN_NOT_OPEN\`, with \`campaignStatus\`: scheduled, ended or closed).`,
         ].join('\n\n'),
         headers: IdempotencyKeyHeader,
         params: IdParams,
