@@ -15,7 +15,6 @@ const OTHER_PUBLIC_MODULES = [
   '^src/referential/bdpm[.]ts$',
   '^src/referential/medicine-facts[.]ts$',
   '^src/serialization/(codes|gs1)[.]ts$', // the GS1 DataMatrix reading the dispensation check shares
-  '^src/shortages/core[.]ts$',
 ]
 
 /** @type {import('dependency-cruiser').IConfiguration} */

@@ -9,7 +9,6 @@ import { parisDay } from '../../platform/paris-time.ts'
 import {
   assertTransition,
   checkDeclaration,
-  cip13Of,
   declarationNotFound,
   type DeclarationState,
   fieldError,
@@ -21,9 +20,9 @@ import {
   presentationInfo,
   recordVersion,
   snapshotOf,
-  unknownProduct,
   versionsOf,
 } from '../core.ts'
+import { cip13Of, unknownProduct } from '../../referential/rules/product-code.ts'
 import type { DeclarationStatus } from '../db.ts'
 import * as q from '../queries/declarations.ts'
 import type { DeclarationInput, DeclarationPatch, TransitionInput } from '../schemas.ts'
