@@ -14,7 +14,6 @@ const OTHER_PUBLIC_MODULES = [
   '^src/recalls/blocking[.]ts$',
   '^src/referential/bdpm[.]ts$',
   '^src/referential/medicine-facts[.]ts$',
-  '^src/serialization/(codes|gs1)[.]ts$', // the GS1 DataMatrix reading the dispensation check shares
 ]
 
 /** @type {import('dependency-cruiser').IConfiguration} */

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { cip13Problem, isCip13 } from '../src/platform/identifiers.ts'
 import { normaliseBatch } from '../src/dispensation/registry.ts'
-import { expiryDate, parseDataMatrix, parseDataMatrixDetailed, parseProductAndBatch } from '../src/serialization/gs1.ts'
+import { expiryDate, parseDataMatrix, parseDataMatrixDetailed, parseProductAndBatch } from '../src/serialization/rules/gs1.ts'
 
 // parseDataMatrix answers well-formed scans on a fast path and hands anything else to the detailed reader.
 // Whatever the input, both must give the same answer: checked on generated inputs, valid and hostile.

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { gs1CheckDigit } from '../src/platform/identifiers.ts'
-import { expiryDate, type Gs1Result, parseDataMatrix, parsePackFields, parseProductAndBatch } from '../src/serialization/gs1.ts'
+import { expiryDate, type Gs1Result, parseDataMatrix, parsePackFields, parseProductAndBatch } from '../src/serialization/rules/gs1.ts'
 
 const GS = '\x1d'
 const NOW = new Date('2026-06-01T10:00:00Z')

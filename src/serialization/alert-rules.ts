@@ -1,4 +1,4 @@
-import type { ReturnCodeName } from './codes.ts'
+import type { ReturnCodeName } from './rules/codes.ts'
 
 /**
  * When an answer about a pack raises an alert (the pharmacy quarantines the box, the lab investigates, a suspected

@@ -13,7 +13,7 @@ import type { RoutePlugin } from '../platform/types.ts'
 import { type AlertContext, alertFigures, getAlert, listAlerts, packHistory, resolvePseudonym, SCANNER_ROLES } from './alerts.ts'
 import { Alert, AlertFiguresSchema, AlertMessage, AlertPage, AlertReference, AlertStatusChange, AlertStatusSchema, AnsmAlertDecision, PackHistory, Pseudonym, PseudonymResolution } from './alerts-schemas.ts'
 import { PseudonymDirectory } from './pseudonyms.ts'
-import { productCode } from './gs1.ts'
+import { productCode } from './rules/gs1.ts'
 import { ProductCodeParam } from './schemas.ts'
 import { type AlertDeps, changeAlertStatus, decideEscalatedAlert, postAlertMessage, type Who } from './use-cases/alerts.ts'
 

@@ -10,7 +10,7 @@ import { publish } from '../platform/events/publish.ts'
 import { parisDay } from '../platform/paris-time.ts'
 import type { AnsmConclusion, AlertConclusion, AlertStatus } from './alerts-db.ts'
 import './alerts-db.ts'
-import type { ReturnCodeName } from './codes.ts'
+import type { ReturnCodeName } from './rules/codes.ts'
 import { pharmacyPseudonym, type PseudonymDirectory, type Scanner, SCANNER_ROLES, userPseudonym } from './pseudonyms.ts'
 import type { PackRef, PackResult } from './service.ts'
 

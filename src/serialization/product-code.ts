@@ -1,6 +1,6 @@
 import { AppError } from '../platform/errors.ts'
 import type { Lang } from '../platform/i18n.ts'
-import { productCode } from './gs1.ts'
+import { productCode } from './rules/gs1.ts'
 
 /** A product named in a path or body: CIP13 or GTIN-14, else 400 naming the field. */
 export function cip13Of(value: string, field: string, lang: Lang): string {

@@ -1,7 +1,7 @@
 import { type TSchema, Type } from 'typebox'
 import { component, Page } from '../platform/schemas.ts'
 import { alertOn } from './alert-rules.ts'
-import { RETURN_CODE_NAMES, RETURN_CODES } from './codes.ts'
+import { RETURN_CODE_NAMES, RETURN_CODES } from './rules/codes.ts'
 import { BATCH_STATUSES, PACK_STATES } from './db.ts'
 import { ACTIONS } from './db.ts'
 

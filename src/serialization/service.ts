@@ -10,12 +10,12 @@ import { AppError, defineErrors, errorDef, notFound } from '../platform/errors.t
 import { parisDay } from '../platform/paris-time.ts'
 import { BLOCKED_CODE, type Blocking, blockingSql } from '../dispensation/rule.ts'
 import { raisesAlert } from './alert-rules.ts'
-import type { ReturnCodeName } from './codes.ts'
+import type { ReturnCodeName } from './rules/codes.ts'
 import type { ChangeBatcher } from './change-batch.ts'
 import type { BatchStatus, PackState } from './db.ts'
 import type { Scanner } from './pseudonyms.ts'
 import './db.ts'
-import { type FieldError, type Gs1Error, parseDataMatrix, parsePackFields } from './gs1.ts'
+import { type FieldError, type Gs1Error, parseDataMatrix, parsePackFields } from './rules/gs1.ts'
 import type { PackUploadReport } from './schemas.ts'
 
 defineErrors({

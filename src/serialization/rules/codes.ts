@@ -1,4 +1,4 @@
-import type { Lang, Text } from '../platform/i18n.ts'
+import type { Lang, Text } from '../../platform/i18n.ts'
 
 /**
  * The return codes of pack verification and state changes: stable, modelled on the national (NMVS) system's.

@@ -28,8 +28,8 @@
  * when another AI seems to be swallowed), empty field, characters outside set 82, letters in the GTIN, bad
  * check digit, impossible date, trailing data after the last field, input too long, and keyboard corruption.
  */
-import { cip13Problem, gs1CheckDigit, isCip13 } from '../platform/identifiers.ts'
-import type { Text } from '../platform/i18n.ts'
+import { cip13Problem, gs1CheckDigit, isCip13 } from '../../platform/identifiers.ts'
+import type { Text } from '../../platform/i18n.ts'
 
 export const GS = '\x1d'
 /** No legitimate pack code is near this long (the four AIs and an NHRN fit in about 100). */
