@@ -45,10 +45,14 @@ try {
   check(response?.status() === 200, `/docs answers 200 (${response?.status()})`)
   check((await page.title()).includes('Portail DP'), `the page is branded (${await page.title()})`)
   await page.getByText('One product by CIP13', { exact: false }).first().waitFor({ timeout: 20_000 })
-  const body = await page.locator('body').innerText()
-  for (const text of ['One product by CIP13', 'Introduction', 'shortages', 'recalls', 'serialization', 'eprescription', 'events', 'Webhooks']) {
-    check(body.includes(text), `lists "${text}"`)
+  // The renderer fills the page in steps (the webhooks come last): read it again until everything shows, or 20 s.
+  const expected = ['One product by CIP13', 'Introduction', 'shortages', 'recalls', 'serialization', 'eprescription', 'events', 'Webhooks']
+  let body = ''
+  for (const until = Date.now() + 20_000; ; await page.waitForTimeout(250)) {
+    body = await page.locator('body').innerText()
+    if (expected.every((text) => body.includes(text)) || Date.now() > until) break
   }
+  for (const text of expected) check(body.includes(text), `lists "${text}"`)
   const operations = await page.locator('nav li, aside li, [role="navigation"] li').filter({ hasText: /^(GET|POST|PUT|PATCH|DELETE)?[\s\S]*\b(GET|POST|PUT|PATCH|DEL|DELETE)\b/ }).count()
   check(operations >= 8, `operations listed in the sidebar (${operations})`)
   const guides = await page.evaluate(async () => (await (await fetch('./openapi.json')).json()).info.description as string)
