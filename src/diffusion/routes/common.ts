@@ -1,12 +1,9 @@
 /** What the diffusion route files share: the kind they serve, path parameters, who calls. */
-import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { principalOf } from '../../platform/auth.ts'
-import { langOf } from '../../platform/i18n.ts'
 import type { App } from '../../platform/types.ts'
 import type { PipelineKind } from '../db.ts'
 import type { PipelineSchemas } from '../schemas.ts'
-import type { Deps, Who } from '../use-cases/context.ts'
+import type { Deps } from '../use-cases/context.ts'
 
 /** One kind of message as its routes name it: schemas, operationId noun, path, tag. */
 export interface KindRoutes {
@@ -30,4 +27,4 @@ export const binary = (type: string, description: string) => ({ description, con
 export const OptionalComment = Type.Optional(Type.Object({ comment: Type.Optional(Type.String({ minLength: 1, maxLength: 5000 })) }, { additionalProperties: false }))
 export const READERS = ['lab', 'ansm', 'pharmacy', 'wholesaler', 'hospital'] as const
 
-export const whoOf = (request: FastifyRequest): Who => ({ principal: principalOf(request), requestId: request.id, lang: langOf(request) })
+export { whoOf } from '../../platform/who.ts'

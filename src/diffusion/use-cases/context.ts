@@ -1,10 +1,8 @@
 /** What every diffusion use case needs (the service, who calls) and the view of a message for its caller. */
 import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
-import { actorOf, type Actor } from '../../platform/audit.ts'
 import type { Principal } from '../../platform/auth.ts'
 import type { DB } from '../../platform/db/schema.ts'
-import type { Lang } from '../../platform/i18n.ts'
 import type { PipelineKind } from '../db.ts'
 import { type Db, type RecallRow, RECIPIENT_ROLES, toView } from '../pipeline.ts'
 
@@ -17,14 +15,9 @@ export interface Deps {
 
 export const depsOf = (app: FastifyInstance): Deps => ({ db: app.db, now: () => app.now(), app })
 
-/** Who calls, for tenancy, the audit trail and the language of field errors. */
-export interface Who {
-  principal: Principal
-  requestId: string
-  lang: Lang
-}
+export type { Who } from '../../platform/who.ts'
 
-export const actor = (who: Who): Actor => actorOf(who.principal, who.requestId)
+export { actor } from '../../platform/who.ts'
 
 /** A recipient sees the version in force and its own acknowledgement; the lab and ANSM the latest version. */
 export const viewFor = (db: Db, kind: PipelineKind, r: RecallRow, principal: Pick<Principal, 'role' | 'org'>) =>

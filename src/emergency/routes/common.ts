@@ -1,9 +1,5 @@
 /** What the emergency route files share: the tag, path parameters, who calls. */
-import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { principalOf } from '../../platform/auth.ts'
-import { langOf } from '../../platform/i18n.ts'
-import type { Who } from '../use-cases/context.ts'
 
 export const TAGS = ['emergency-requests']
 
@@ -12,4 +8,4 @@ export const CipParams = Type.Object({
 })
 export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 
-export const whoOf = (request: FastifyRequest): Who => ({ principal: principalOf(request), requestId: request.id, lang: langOf(request) })
+export { whoOf } from '../../platform/who.ts'

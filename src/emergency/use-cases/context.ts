@@ -1,10 +1,7 @@
 /** What every emergency use case needs (built once when the routes register), who calls, and checks they share. */
 import type { Kysely } from 'kysely'
-import { actorOf, type Actor } from '../../platform/audit.ts'
-import type { Principal } from '../../platform/auth.ts'
 import type { DB } from '../../platform/db/schema.ts'
 import { AppError } from '../../platform/errors.ts'
-import type { Lang } from '../../platform/i18n.ts'
 import { isSubscribed } from '../../referential/use-cases/organisations.ts'
 
 export interface Deps {
@@ -15,14 +12,9 @@ export interface Deps {
   defaultHours: number
 }
 
-/** Who calls, for tenancy, the audit trail and the language of field errors. */
-export interface Who {
-  principal: Principal
-  requestId: string
-  lang: Lang
-}
+export type { Who } from '../../platform/who.ts'
 
-export const actor = (who: Who): Actor => actorOf(who.principal, who.requestId)
+export { actor } from '../../platform/who.ts'
 
 /** Labs use emergency requests only while subscribed. */
 export async function assertSubscribed(deps: Deps, labId: string) {

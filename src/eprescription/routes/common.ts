@@ -1,13 +1,10 @@
 /** What the e-prescription route files share: identifiers from the path or body, headers, who calls. */
-import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { principalOf } from '../../platform/auth.ts'
-import { langOf, type Lang, type Text } from '../../platform/i18n.ts'
+import { type Lang, type Text } from '../../platform/i18n.ts'
 import { IdempotencyKeyHeader } from '../../platform/openapi.ts'
 import { fieldError } from '../errors.ts'
 import { ACCESS_CODE_LENGTH, ID_LENGTH, parseChecked } from '../ids.ts'
 import { PrescriptionIdParam } from '../schemas.ts'
-import type { Who } from '../use-cases/context.ts'
 
 export const TAGS = ['eprescription']
 export const SECRET_HEADER = 'x-eprescription-secret'
@@ -44,4 +41,4 @@ export function parseAccessCode(raw: string, field: string, lang: Lang): string 
   throw fieldError('EPRESCRIPTION_ACCESS_CODE_INVALID', CODE_REASONS[r.reason], field, CODE_REASONS[r.reason], lang)
 }
 
-export const whoOf = (request: FastifyRequest): Who => ({ principal: principalOf(request), requestId: request.id, lang: langOf(request) })
+export { whoOf } from '../../platform/who.ts'

@@ -1,11 +1,8 @@
 /** What every DP-Ruptures use case needs (database, clock, settings), who calls, and the subscription rule. */
 import type { Kysely } from 'kysely'
-import { actorOf, type Actor } from '../../platform/audit.ts'
-import type { Principal } from '../../platform/auth.ts'
 import type { DatabaseHandle } from '../../platform/db/index.ts'
 import type { DB } from '../../platform/db/schema.ts'
 import { AppError } from '../../platform/errors.ts'
-import type { Lang } from '../../platform/i18n.ts'
 import { isSubscribed } from '../../referential/use-cases/organisations.ts'
 
 export const DEFAULT_LAPSE_DAYS = 30
@@ -31,14 +28,9 @@ export interface Deps {
   now: () => Date
 }
 
-/** Who calls, for tenancy, the audit trail and the language of field errors. */
-export interface Who {
-  principal: Principal
-  requestId: string
-  lang: Lang
-}
+export type { Who } from '../../platform/who.ts'
 
-export const actor = (who: Who): Actor => actorOf(who.principal, who.requestId)
+export { actor } from '../../platform/who.ts'
 
 /** Only subscribed labs use DP-Ruptures. */
 export async function assertSubscribed(db: Kysely<DB>, labId: string) {

@@ -1,9 +1,6 @@
 /** What the stock use cases share: their dependencies, who calls, the audit trail's object types, the campaign. */
 import type { Kysely } from 'kysely'
-import { actorOf, type Actor } from '../../platform/audit.ts'
-import type { Principal } from '../../platform/auth.ts'
 import type { DB } from '../../platform/db/schema.ts'
-import type { Lang } from '../../platform/i18n.ts'
 import { campaignNotFound } from '../errors.ts'
 import * as q from '../queries.ts'
 
@@ -11,14 +8,9 @@ export interface Deps {
   db: Kysely<DB>
 }
 
-/** Who calls, for tenancy, the audit trail and the language of field errors. */
-export interface Who {
-  principal: Principal
-  requestId: string
-  lang: Lang
-}
+export type { Who } from '../../platform/who.ts'
 
-export const actor = (who: Who): Actor => actorOf(who.principal, who.requestId)
+export { actor } from '../../platform/who.ts'
 
 export const OBJECT_CAMPAIGN = 'stock-campaign'
 export const OBJECT_DECLARATION = 'stock-declaration'
