@@ -34,6 +34,9 @@ export const ProductCode = Type.String({
   examples: ['3400949497294'],
 })
 
+/** The path parameter of a resource named by its UUID. */
+export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+
 export const PageQuery = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size.' })),
   cursor: Type.Optional(Type.String({ maxLength: 500, description: 'Opaque cursor from the previous page’s nextCursor.' })),

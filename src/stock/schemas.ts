@@ -240,7 +240,7 @@ export const Aggregates = component(
 
 // ---- route parameters and pages --------------------------------------------------------------------------
 
-export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+export { IdParams } from '../platform/schemas.ts'
 export const CampaignPage = Page(Campaign, 'StockCampaignPage')
 export const DeclarationPage = Page(Declaration, 'StockDeclarationPage')
 export const CampaignListQuery = Type.Object({ status: Type.Optional(Type.Enum(['scheduled', 'open', 'ended', 'closed'])), ...PageQuery }, { additionalProperties: false })

@@ -21,7 +21,7 @@ export interface KindRoutes {
 /** Adds one route (or one family of routes) of a kind. */
 export type AddRoutes = (app: App, k: KindRoutes) => void
 
-export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+export { IdParams } from '../../platform/schemas.ts'
 export const RecipientParams = Type.Object({ id: Type.String({ format: 'uuid' }), orgId: Type.String({ minLength: 1, maxLength: 20, description: 'The recipient (FINESS).' }) })
 export const binary = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: 'string', format: 'binary' } } } })
 export const OptionalComment = Type.Optional(Type.Object({ comment: Type.Optional(Type.String({ minLength: 1, maxLength: 5000 })) }, { additionalProperties: false }))

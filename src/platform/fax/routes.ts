@@ -60,7 +60,7 @@ export const PaperLetterSent = component(
   ),
 )
 
-const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+import { IdParams } from '../schemas.ts'
 const binary = (type: string, description: string) => ({ description, content: { [type]: { schema: { type: 'string', format: 'binary' } } } })
 const ROLES = ['lab', 'ordre'] as const
 const TAGS = ['events']

@@ -180,7 +180,7 @@ export const WebhookTestResult = component(
 export const WebhookEndpointPage = Page(WebhookEndpoint, 'WebhookEndpointPage')
 export const WebhookDeliveryPage = Page(WebhookDelivery, 'WebhookDeliveryPage')
 
-export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+export { IdParams } from '../schemas.ts'
 export const DeliveryParams = Type.Object({ id: Type.String({ format: 'uuid' }), deliveryId: Type.String({ format: 'uuid' }) })
 
 export type EndpointRow = Selectable<WebhookEndpointsTable>
