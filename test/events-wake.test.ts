@@ -1,7 +1,7 @@
 // A publication in a transaction started by inTransaction wakes this instance's sequencer after the commit, without
 // a NOTIFY from inside the transaction (PostgreSQL's notification lock would make such commits one at a time); the
 // sequencer's own notification then wakes the other instances. Elsewhere, publish() still NOTIFYs at commit.
-import type { AddressInfo } from 'node:net'
+import fc from 'fast-check'
 import pg from 'pg'
 import t from 'tap'
 import { buildApp } from '../src/app.ts'
@@ -55,4 +55,45 @@ t.test('publications wake the sequencer after commit, in process, and the other 
   await until('and was sequenced', async () => (await feed(a.app, ORG.pharmacyParis)).includes('test.notified'))
   t.equal(published.length, 1, 'one notification: the plain transaction’s; none from the inTransaction ones')
   t.notOk((await feed(a.app, ORG.pharmacyParis)).includes('test.rolled-back'))
+})
+
+// Whatever mix of transactions commits or rolls back, concurrently, through inTransaction or not: every committed
+// publication reaches the feed exactly once, in the instance that published it, without a test call to the sequencer,
+// and no rolled-back one ever does. Seeded: FC_SEED replays a failure, FC_RUNS enlarges the run.
+t.test('property: committed publications reach the feed once, rolled-back ones never', async (t) => {
+  const ctx = await testApp(t)
+  const feedIds = async () => {
+    const ids: string[] = []
+    let cursor = ''
+    for (;;) {
+      const page = (await ctx.app.inject({ method: 'GET', url: `/v1/feed?limit=500${cursor}`, headers: ctx.auth('pharmacy', ORG.pharmacyParis) })).json()
+      for (const e of page.items) if (e.type === 'test.property') ids.push(e.payload.id)
+      if (!page.nextCursor) return ids
+      cursor = `&cursor=${encodeURIComponent(page.nextCursor)}`
+    }
+  }
+  let run = 0
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.record({ commit: fc.boolean(), through: fc.constantFrom('inTransaction', 'plain') }), { minLength: 1, maxLength: 12 }), async (txs) => {
+      run++
+      const ids = txs.map((_, i) => `${run}-${i}`)
+      await Promise.allSettled(
+        txs.map(({ commit, through }, i) => {
+          const body = async (tx: Parameters<Parameters<typeof inTransaction>[1]>[0]) => {
+            await publish(tx, { type: 'test.property', payload: { id: ids[i] }, audience: { orgs: [ORG.pharmacyParis] } })
+            if (!commit) throw new Error('rolled back')
+          }
+          return through === 'inTransaction' ? inTransaction(ctx.app.db, body) : ctx.app.db.transaction().execute(body)
+        }),
+      )
+      const committed = ids.filter((_, i) => txs[i]!.commit)
+      await until('every committed publication is on the feed', async () => {
+        const seen = new Set(await feedIds())
+        return committed.every((id) => seen.has(id))
+      })
+      const mine = (await feedIds()).filter((id) => id.startsWith(`${run}-`))
+      return mine.length === committed.length && new Set(mine).size === mine.length && mine.every((id) => committed.includes(id))
+    }),
+    { seed: Number(process.env.FC_SEED ?? 20261206), numRuns: Number(process.env.FC_RUNS ?? 15) },
+  )
 })
