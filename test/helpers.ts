@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { buildApp } from '../src/app.ts'
+import { observeContract } from './contract-observer.ts'
 import { type Config, loadConfig } from '../src/platform/config.ts'
 import { createDatabase, type DatabaseHandle } from '../src/platform/db/index.ts'
 import type { Role } from '../src/platform/db/schema.ts'
@@ -137,10 +138,13 @@ export async function testApp(
   }
   const app = await buildApp({ config, database, now: () => clock.now, background: 'manual-jobs' })
   opts.extend?.(app)
+  const contract = observeContract(app)
   // One teardown, in order: the app (its streams, listener and pool users) before its database.
   t.teardown(async () => {
+    const undeclared = contract.undeclared()
     await app.close()
     await drop()
+    if (undeclared.length) throw new Error(`answers the contract does not declare:\n${undeclared.join('\n')}`)
   })
   await app.ready()
   return {

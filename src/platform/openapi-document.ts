@@ -45,9 +45,10 @@ const PLATFORM_CODES: Record<number, string[]> = {
  */
 const AREA_CODES: Array<[RegExp, RegExp | string[]]> = [
   [/^\/v1\/(recalls|alerts)\b/, /^RECALL_/],
-  [/^\/v1\/emergency-/, /^EMERGENCY_/],
+  [/^\/v1\/emergency-/, /^EMERGENCY_|^LAB_NOT_SUBSCRIBED$/],
   [/^\/v1\/eprescriptions\b|^\/eprescriptions\b/, /^EPRESCRIPTION_/],
   [/^\/v1\/stock-/, /^STOCK_/],
+  [/^\/v1\/ansm\//, ['DATES_OUT_OF_ORDER']],
   [/^\/v1\/shortage-/, ['DATES_OUT_OF_ORDER', 'SIGNAL_TOO_EARLY', 'DECLARATION_CLOSED', 'INVALID_TRANSITION', 'PRESENTATION_ALREADY_DECLARED', 'SIGNAL_NOT_OPEN', 'VERSION_MISMATCH', 'LAB_NOT_SUBSCRIBED']],
   [/^\/v1\/serialization\//, ['BATCH_EXPIRY_CONFLICT', 'TOO_MANY_SERIALS']],
   [/^\/v1\/webhooks\b/, ['WEBHOOK_URL_REFUSED']],
@@ -63,6 +64,7 @@ const RATE_HEADERS = {
   'x-ratelimit-remaining': { description: 'Requests left in the current minute.', schema: { type: 'integer' } },
   'x-ratelimit-reset': { description: 'Seconds until the count starts again.', schema: { type: 'integer' } },
 }
+const REPLAYED = { description: '`true` when this answer is the stored answer of an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } }
 const RETRY_AFTER = { description: 'Seconds to wait before retrying.', schema: { type: 'integer' }, example: 5 }
 
 const JSON_TYPE = /^application\/(.+\+)?json\b/
@@ -95,7 +97,7 @@ export function completeDocument(doc: Doc): Doc {
           if (stream) stream['x-item-schema'] = { $ref: '#/components/schemas/FeedEvent' }
           const headers: Record<string, unknown> = {}
           if (s === 201 && LOCATION_OPERATIONS.has(op.operationId)) headers.location = { description: 'The address of what was created.', schema: { type: 'string' } }
-          if (idempotent && s < 300) headers['idempotent-replayed'] = { description: '`true` when this answer is the stored answer of an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } }
+          if (idempotent) headers['idempotent-replayed'] = REPLAYED
           if (op['x-rate-limited'] && s < 300) Object.assign(headers, RATE_HEADERS)
           if (Object.keys(response.content ?? {}).some((t) => /^(text\/csv|application\/pdf)/.test(t))) headers['content-disposition'] = { description: 'attachment; filename="…": the name to save the file under.', schema: { type: 'string' } }
           response.headers = { ...response.headers, ...headers, 'x-request-id': { $ref: '#/components/headers/RequestId' } }
@@ -115,6 +117,8 @@ export function completeDocument(doc: Doc): Doc {
             if (!String(response.description ?? '').includes(line)) response.description = `${response.description ?? ''}\n\n${line}`.trim()
           }
           if (s === 429 || s === 503) response.headers = { ...response.headers, 'retry-after': RETRY_AFTER, ...(s === 429 && op['x-rate-limited'] ? RATE_HEADERS : {}) }
+          // Refusals are stored and replayed too (idempotency.ts): all but 429 and 5xx, which the client may retry.
+          if (idempotent && s < 500 && s !== 429) response.headers = { ...response.headers, 'idempotent-replayed': REPLAYED }
           response.headers = { ...response.headers, 'x-request-id': { $ref: '#/components/headers/RequestId' } }
         }
       }
@@ -138,7 +142,8 @@ function problemCodes(path: string, op: any): string[] {
     for (const c of PLATFORM_CODES[s] ?? []) out.add(c)
     if (s === 400) {
       if (body) out.add('MALFORMED_BODY')
-      if ((op.parameters ?? []).some((p: any) => p.in === 'path')) out.add('INVALID_IDENTIFIER')
+      // An identifier (a CIP13, an organisation's number…) read from the path or checked in a body.
+      if (body || (op.parameters ?? []).some((p: any) => p.in === 'path')) out.add('INVALID_IDENTIFIER')
       if ((op.parameters ?? []).some((p: any) => p.in === 'query' && p.name === 'cursor')) out.add('INVALID_CURSOR')
     }
   }
