@@ -45,43 +45,37 @@ export async function publish(tx: Transaction<DB>, event: NewEvent, now: Date = 
   const id = randomUUID()
   const { orgs = [], roles = [], departments = [], regions = [] } = event.audience
   if (orgs.length === 0 && roles.length === 0) throw new Error('an event needs recipients: orgs or roles')
-  await tx
-    .insertInto('events')
-    .values({
-      id,
-      type: event.type,
-      sender_org: event.senderOrg ?? null,
-      subject_type: event.subject?.type ?? null,
-      subject_id: event.subject?.id ?? null,
-      payload: JSON.stringify(event.payload ?? null),
-      audience: JSON.stringify(event.audience),
-      recipients: 0,
-      created_at: now,
-    })
-    .execute()
-
+  // One statement (one round trip in the publisher's transaction, which may hold locks meanwhile): the deliveries,
+  // one per recipient, and the event with their count. The deliveries' foreign key to the event is checked at the
+  // end of the statement, when both are written.
   const faxCutoff = new Date(now.getTime() - FAX_INTEGRATION_DAYS * 86_400_000)
   const inserted = await sql<{ org_id: string; fax: boolean }>`
-    insert into event_deliveries (event_id, org_id, role, department, region, fax, fax_status, created_at)
-    select ${id}::uuid, o.id, o.role, o.department, o.region, f.fax, case when f.fax then 'queued' end, ${now}::timestamptz
-    from organisations o
-    cross join lateral (
-      select ${event.fax === true}::boolean
-        and o.role in ('wholesaler', 'hospital')
-        and o.fax is not null
-        and not exists (select 1 from webhook_endpoints w where w.org_id = o.id and w.active)
-        and (o.feed_read_at is null or o.feed_read_at <= ${faxCutoff}::timestamptz)
-        as fax
-    ) f
-    where o.active and (
-      o.id = any(${orgs}::text[])
-      or (o.role = any(${roles}::text[])
-          and (cardinality(${departments}::text[]) = 0 or o.department = any(${departments}::text[]))
-          and (cardinality(${regions}::text[]) = 0 or o.region = any(${regions}::text[])))
+    with d as (
+      insert into event_deliveries (event_id, org_id, role, department, region, fax, fax_status, created_at)
+      select ${id}::uuid, o.id, o.role, o.department, o.region, f.fax, case when f.fax then 'queued' end, ${now}::timestamptz
+      from organisations o
+      cross join lateral (
+        select ${event.fax === true}::boolean
+          and o.role in ('wholesaler', 'hospital')
+          and o.fax is not null
+          and not exists (select 1 from webhook_endpoints w where w.org_id = o.id and w.active)
+          and (o.feed_read_at is null or o.feed_read_at <= ${faxCutoff}::timestamptz)
+          as fax
+      ) f
+      where o.active and (
+        o.id = any(${orgs}::text[])
+        or (o.role = any(${roles}::text[])
+            and (cardinality(${departments}::text[]) = 0 or o.department = any(${departments}::text[]))
+            and (cardinality(${regions}::text[]) = 0 or o.region = any(${regions}::text[])))
+      )
+      returning org_id, fax
+    ), e as (
+      insert into events (id, type, sender_org, subject_type, subject_id, payload, audience, recipients, created_at)
+      select ${id}::uuid, ${event.type}, ${event.senderOrg ?? null}, ${event.subject?.type ?? null}, ${event.subject?.id ?? null},
+        ${JSON.stringify(event.payload ?? null)}::jsonb, ${JSON.stringify(event.audience)}::jsonb, (select count(*) from d)::int, ${now}::timestamptz
     )
-    returning org_id, fax`.execute(tx)
+    select org_id, fax from d`.execute(tx)
   const recipients = inserted.rows.length
-  await tx.updateTable('events').set({ recipients }).where('id', '=', id).execute()
   for (const r of inserted.rows) {
     if (r.fax) await enqueue(tx, 'fax.send', { eventId: id, orgId: r.org_id }, { singletonKey: `${id}:${r.org_id}`, maxAttempts: 5, runAt: now })
   }
