@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { sql, type Transaction } from 'kysely'
 import type { DB } from '../platform/db/schema.ts'
-import { awaitInstances, bumpGeneration, normaliseBatch } from '../dispensation/registry.ts'
+import { normaliseBatch } from '../dispensation/rules/batch.ts'
+import { awaitInstances, bumpGeneration } from '../dispensation/use-cases/facts.ts'
 import { inTransaction } from '../platform/db/transaction.ts'
 
 // DP-Rappels' side of the blocking of dispensation: a recall that blocks dispensation announces its batches to every
