@@ -10,7 +10,6 @@ const QUERY_MODULES = ['^src/.*/queries[.]ts$', '^src/.*-queries[.]ts$', '^src/.
 const OTHER_PUBLIC_MODULES = [
   '^src/diffusion/routes[.]ts$', // the pipeline's routes, registered by recalls and alerts for their kind
   '^src/diffusion/pipeline[.]ts$',
-  '^src/recalls/blocking[.]ts$',
   '^src/referential/bdpm[.]ts$',
   '^src/referential/medicine-facts[.]ts$',
 ]

@@ -13,7 +13,7 @@ import { acknowledge as acknowledgeEvent, publish } from '../platform/events/pub
 import type { Lang } from '../platform/i18n.ts'
 import { cip13Problem, DEPARTMENTS, REGIONS } from '../platform/identifiers.ts'
 import { enqueue } from '../platform/jobs.ts'
-import { applyBlocks, type RecallBlocks } from '../recalls/blocking.ts'
+import { applyBlocks, type RecallBlocks } from '../recalls/use-cases/blocking.ts'
 import type { AckContent, Category, FieldChange, PipelineKind, RecallContent, RecallStatus, RecallsTable, VersionStatus } from './db.ts'
 import { localiseReport } from './report-labels.ts'
 import { closeRound } from './rounds.ts'
