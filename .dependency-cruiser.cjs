@@ -9,9 +9,6 @@ const QUERY_MODULES = ['^src/.*/queries[.]ts$', '^src/.*-queries[.]ts$', '^src/.
 // Reached by other services although they are neither use cases nor rules (see services-meet-through-use-cases).
 const OTHER_PUBLIC_MODULES = [
   '^src/diffusion/routes[.]ts$', // the pipeline's routes, registered by recalls and alerts for their kind
-  '^src/diffusion/pipeline[.]ts$',
-  '^src/dispensation/registry[.]ts$', // changeFacts: every change to what the dispensation rule reads
-  '^src/recalls/blocking[.]ts$',
   '^src/referential/bdpm[.]ts$',
   '^src/referential/medicine-facts[.]ts$',
 ]

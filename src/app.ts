@@ -34,7 +34,7 @@ import stockRoutes, { registerStockJobs } from './stock/routes.ts'
 import recallRoutes, { registerRecallJobs } from './recalls/routes.ts'
 import alertRoutes from './alerts/routes.ts'
 import serializationRoutes from './serialization/routes.ts'
-import dispensationBlocking from './dispensation/check-routes.ts'
+import dispensationBlocking from './dispensation/routes.ts'
 import webhookRoutes from './platform/webhooks/routes.ts'
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version

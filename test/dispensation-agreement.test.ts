@@ -7,7 +7,7 @@ import { buildApp } from '../src/app.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
-import { applyBlocks, type RecallBlocks } from '../src/recalls/blocking.ts'
+import { applyBlocks, type RecallBlocks } from '../src/recalls/use-cases/blocking.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const GS = '\x1d'

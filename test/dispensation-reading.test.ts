@@ -7,7 +7,7 @@ import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
-import { applyBlocks } from '../src/recalls/blocking.ts'
+import { applyBlocks } from '../src/recalls/use-cases/blocking.ts'
 import { PACK_AIS, parseDataMatrix, parseDataMatrixDetailed } from '../src/serialization/rules/gs1.ts'
 import { ORG, testApp } from './helpers.ts'
 

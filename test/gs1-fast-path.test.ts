@@ -1,6 +1,6 @@
 import t from 'tap'
 import { cip13Problem, isCip13 } from '../src/platform/identifiers.ts'
-import { normaliseBatch } from '../src/dispensation/registry.ts'
+import { normaliseBatch } from '../src/dispensation/rules/batch.ts'
 import { expiryDate, parseDataMatrix, parseDataMatrixDetailed, parseProductAndBatch } from '../src/serialization/rules/gs1.ts'
 
 // parseDataMatrix answers well-formed scans on a fast path and hands anything else to the detailed reader.

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely'
+import type { ColumnType, Generated, Selectable } from 'kysely'
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
 type Json<T> = ColumnType<T, string, string>
@@ -53,6 +53,9 @@ export interface RecallsTable {
   broadcast_at: Timestamp | null
   closed_at: Timestamp | null
 }
+
+/** A message as the use cases read it: its row and its lab's name. */
+export type RecallRow = Selectable<RecallsTable> & { lab_name: string }
 
 export interface RecallVersionsTable {
   recall_id: string

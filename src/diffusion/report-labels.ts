@@ -44,7 +44,7 @@ export function plural(n: number, forms: { one: string; other: string }, lang: L
   return `${n} ${rules[lang].select(n) === 'one' ? forms.one : forms.other}`
 }
 
-/** What of a stored report gets a label (pipeline.ts builds it); the rest is kept as it is. */
+/** What of a stored report gets a label (queries/report.ts builds it); the rest is kept as it is. */
 interface LabelledParts {
   kind: string
   byCategory: Array<{ category: string }>

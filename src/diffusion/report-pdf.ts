@@ -1,7 +1,7 @@
 import PDFDocument from 'pdfkit'
 import { formatParis, toWinAnsi } from '../platform/fax/render.ts'
 import type { Lang } from '../platform/i18n.ts'
-import type { LocalisedReport } from './pipeline.ts'
+import type { LocalisedReport } from './queries/report.ts'
 import { plural } from './report-labels.ts'
 
 const englishTime = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', dateStyle: 'full', timeStyle: 'medium' })

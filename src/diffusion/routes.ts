@@ -1,12 +1,12 @@
 /** The diffusion routes of one kind, registered in the order of the published contract. */
 import type { RoutePlugin } from '../platform/types.ts'
 import type { PipelineKind } from './db.ts'
-import { LABEL } from './pipeline.ts'
 import { close, report, reportPdf } from './routes/closing.ts'
 import type { AddRoutes, KindRoutes } from './routes/common.ts'
 import { create, discard, edit, get, list } from './routes/messages.ts'
 import { approve, cancelSchedule, comment, decide, history, submit } from './routes/review.ts'
 import { acknowledgement, coverage, ownAcknowledgement, paperAcknowledgement, recipientAcknowledgement, recipients } from './routes/tracking.ts'
+import { LABEL } from './rules/kinds.ts'
 import { schemasFor } from './schemas.ts'
 import { depsOf } from './use-cases/context.ts'
 

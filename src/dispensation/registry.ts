@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import { setTimeout as sleep } from 'node:timers/promises'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import { type ColumnType, sql, type Transaction } from 'kysely'
+import type { FastifyBaseLogger } from 'fastify'
+import { sql } from 'kysely'
 import type { DatabaseHandle } from '../platform/db/index.ts'
-import type { DB } from '../platform/db/schema.ts'
-import { AppError } from '../platform/errors.ts'
 import { createNotifier, type Notifier } from '../platform/events/notifier.ts'
 import type { BatchStatus } from '../serialization/db.ts'
+import { CHANNEL_BLOCKS } from './queries.ts'
 import type { Blocking } from './rule.ts'
-import { inTransaction } from '../platform/db/transaction.ts'
+import { normaliseBatch } from './rules/batch.ts'
 
 // Every API instance holds in memory all the facts that can block a box (rule.ts): the batches blocked by
 // DP-Rappels recalls, the lab's non-active batch and product statuses, and which products are under serialization
@@ -19,58 +17,20 @@ import { inTransaction } from '../platform/db/transaction.ts'
 // - every change to these facts bumps one generation (in its transaction) and NOTIFYs; every instance reloads and
 //   records the generation it has loaded;
 // - a recall's broadcast announces its batches as 'pending' rows first and commits only once every instance
-//   holding a valid lease has loaded them (recalls/blocking.ts applyBlocks): the pharmacies get the recall on
-//   their feed at that commit;
+//   holding a valid lease has loaded them (recalls/use-cases/blocking.ts applyBlocks): the pharmacies get the
+//   recall on their feed at that commit;
 // - a lab's status change answers its caller only once every such instance has loaded it, or once LEASE_MS have
-//   passed since its commit (awaitInstances): by then an instance that has not loaded it no longer trusts its copy;
+//   passed since its commit (awaitInstances, use-cases/facts.ts): by then an instance that has not loaded it no
+//   longer trusts its copy;
 // - an instance answers from memory only while its lease is valid by its own clock (minus a margin); when it cannot
 //   renew it (database unreachable, listener lost, process paused) it asks the database on each call instead, and
 //   when it renews it reloads first if it missed a generation.
 // Lifting a block needs no wait: blocking a few milliseconds too long is harmless.
 
-type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
-type DateOnly = ColumnType<string, string, string>
-
-export interface DispensationBlocksTable {
-  cip13: string
-  batch: string
-  recall_id: string
-  reference: string
-  version: number
-  lab_id: string
-  expiry: DateOnly | null
-  message_fr: string
-  message_en: string | null
-  state: 'pending' | 'active'
-  since: Timestamp
-}
-
-declare module '../platform/db/schema.ts' {
-  interface DB {
-    dispensation_blocks: DispensationBlocksTable
-    dispensation_block_generation: { id: number; generation: number }
-    dispensation_block_instances: { id: string; loaded_generation: number; lease_until: Timestamp; started_at: Timestamp }
-  }
-}
-
-export const CHANNEL_BLOCKS = 'dp_dispensation_blocks'
 export const LEASE_MS = 5_000
 const HEARTBEAT_MS = 1_000
 /** Margin between the end of an instance's own view of its lease and the lease in the database. */
 const SAFETY_MS = 1_500
-/** A broadcast gives up (and blocks nothing) if the instances have not all loaded its batches by then. */
-const ANNOUNCE_TIMEOUT_MS = 3 * LEASE_MS
-
-/** The same batch typed by hand in lower case, or read with Caps Lock, must still match. */
-export function normaliseBatch(batch: string): string {
-  // Most batches arrive trimmed and in capitals: looking is cheaper than making a new string on every box checked.
-  let plain = batch.length > 0 && batch.charCodeAt(0) > 32 && batch.charCodeAt(batch.length - 1) > 32
-  for (let k = 0; plain && k < batch.length; k++) {
-    const c = batch.charCodeAt(k)
-    if ((c >= 97 && c <= 122) || c >= 128) plain = false
-  }
-  return plain ? batch : batch.trim().toUpperCase()
-}
 
 /** A recall blocking a batch, as the dispensation check shows it (built once, when loaded). */
 export interface ShownRecall {
@@ -370,64 +330,6 @@ async function lookupInDatabase(database: DatabaseHandle, boxes: ReadonlyArray<{
   const rows = await database.prepared<FactRow>('dp_blocks_facts', SOME_FACTS_SQL, [boxes.map((b) => b.cip13), boxes.map((b) => normaliseBatch(b.batch))])
   const set = factSet(rows)
   return boxes.map((b) => set.lookup(b.cip13, b.batch))
-}
-
-// ---- changing the facts ----------------------------------------------------------------------------------
-
-/** Bumps the generation in the transaction that changes the facts, and tells every instance (at commit). */
-export async function bumpGeneration(tx: Transaction<DB>): Promise<number> {
-  const row = await tx
-    .updateTable('dispensation_block_generation')
-    .set({ generation: sql<number>`generation + 1` })
-    .where('id', '=', 1)
-    .returning('generation')
-    .executeTakeFirstOrThrow()
-  await sql`select pg_notify(${CHANNEL_BLOCKS}, ${String(row.generation)})`.execute(tx)
-  return Number(row.generation)
-}
-
-/**
- * Waits until every instance holding a valid lease has loaded generation g. `orLeaseEnd`: for a change already
- * committed, the wait may also end LEASE_MS after it began (see the top of this file); otherwise (a recall's
- * announcement, not committed yet) it fails with 503 after ANNOUNCE_TIMEOUT_MS.
- */
-export async function awaitInstances(app: FastifyInstance, g: number, opts: { orLeaseEnd?: boolean } = {}) {
-  void app.blockRegistry?.reload().catch(() => {})
-  const started = performance.now()
-  const deadline = started + (opts.orLeaseEnd ? LEASE_MS : ANNOUNCE_TIMEOUT_MS)
-  for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
-    const behind = await app.database.prepared<{ id: string }>(
-      'dp_blocks_behind',
-      'select id from dispensation_block_instances where lease_until > now() and loaded_generation < $1',
-      [g],
-    )
-    if (behind.length === 0) return
-    if (performance.now() > deadline) {
-      if (opts.orLeaseEnd) {
-        app.log.warn({ instances: behind.map((b) => b.id), generation: g }, 'dispensation blocks: instances did not load a change in time; their leases have run out')
-        return
-      }
-      app.log.error({ instances: behind.map((b) => b.id), generation: g }, 'dispensation blocks: instances did not load a new block in time')
-      throw new AppError('SERVICE_UNAVAILABLE')
-    }
-    await sleep(pause)
-  }
-}
-
-/**
- * Runs fn — a change to the lab's statuses or to the serialized products — in a transaction that bumps the
- * generation when fn says the facts changed. When the change may block a box (`blocks`), the caller is answered
- * only once every live instance has loaded it (or its lease has run out).
- */
-export async function changeFacts<T>(app: FastifyInstance, fn: (tx: Transaction<DB>) => Promise<{ result: T; changed: boolean; blocks: boolean }>): Promise<T> {
-  let generation = -1
-  const out = await inTransaction(app.db, async (tx) => {
-    const r = await fn(tx)
-    if (r.changed) generation = await bumpGeneration(tx)
-    return r
-  })
-  if (out.changed && out.blocks) await awaitInstances(app, generation, { orLeaseEnd: true })
-  return out.result
 }
 
 declare module 'fastify' {

@@ -3,8 +3,10 @@ import type { FastifyInstance } from 'fastify'
 import type { Kysely } from 'kysely'
 import type { Principal } from '../../platform/auth.ts'
 import type { DB } from '../../platform/db/schema.ts'
-import type { PipelineKind } from '../db.ts'
-import { type Db, type RecallRow, RECIPIENT_ROLES, toView } from '../pipeline.ts'
+import type { PipelineKind, RecallRow } from '../db.ts'
+import type { Db } from '../queries/messages.ts'
+import { toView } from '../queries/views.ts'
+import { RECIPIENT_ROLES } from '../rules/kinds.ts'
 
 export interface Deps {
   db: Kysely<DB>

@@ -3,15 +3,27 @@ import { randomUUID } from 'node:crypto'
 import { audit, diff } from '../../platform/audit.ts'
 import type { Principal } from '../../platform/auth.ts'
 import { decodeCursor, encodeCursor } from '../../platform/cursor.ts'
+import type { Lang } from '../../platform/i18n.ts'
 import type { PipelineKind, RecallContent, RecallStatus } from '../db.ts'
-import { addMessage, assertAction, buildContent, checkContent, LABEL, nextReference, versionOf, visibleRecall } from '../pipeline.ts'
-import * as q from '../queries.ts'
+import * as q from '../queries/messages.ts'
 import { closeRound, contentChanges } from '../rounds.ts'
+import { assertAction } from '../rules/actions.ts'
+import { buildContent, checkFields, checkProducts } from '../rules/content.ts'
+import { LABEL } from '../rules/kinds.ts'
 import { actor, type Deps, viewFor, type Who } from './context.ts'
 import { transition } from './transition.ts'
 import { inTransaction } from '../../platform/db/transaction.ts'
 
 type Body = Record<string, unknown>
+
+/** What the schema cannot say: products are the lab's own, no batch twice, places exist, delays in order. */
+async function checkContent(db: q.Db, kind: PipelineKind, c: RecallContent, labId: string, lang: Lang, now: Date, touched: Body) {
+  checkFields(kind, c, lang, now, touched)
+  if (kind !== 'recall') return
+  const cip13s = [...new Set(c.batches.map((b) => b.cip13))]
+  const products = cip13s.length ? await q.productLabs(db, cip13s) : []
+  checkProducts(c, products, labId, lang)
+}
 
 /** Version 1 as a draft with the next reference; nothing is sent to anyone. */
 export async function createMessage(deps: Deps, kind: PipelineKind, who: Who, body: Body) {
@@ -22,12 +34,12 @@ export async function createMessage(deps: Deps, kind: PipelineKind, who: Who, bo
   const id = randomUUID()
   const by = actor(who)
   return inTransaction(deps.db, async (tx) => {
-    const reference = await nextReference(tx, kind, now)
+    const reference = await q.nextReference(tx, kind, now)
     await q.insertRecall(tx, { id, kind, reference, lab_id: principal.org, status: 'draft', version: 1, live_version: null, created_at: now, updated_at: now })
     await q.insertVersion(tx, { recall_id: id, version: 1, status: 'draft', content: JSON.stringify(content), created_at: now, updated_at: now })
-    await addMessage(tx, id, 1, 'created', null, by, now)
+    await q.addMessage(tx, id, 1, 'created', null, by, now)
     await audit(tx, by, { action: `${kind}.created`, objectType: LABEL[kind].object, objectId: id, changes: { reference, content } }, now)
-    return viewFor(tx, kind, await visibleRecall(tx, kind, id, principal), principal)
+    return viewFor(tx, kind, await q.visibleRecall(tx, kind, id, principal), principal)
   })
 }
 
@@ -45,7 +57,7 @@ export async function listMessages(deps: Deps, kind: PipelineKind, principal: Pr
 }
 
 export async function getMessage(deps: Deps, kind: PipelineKind, principal: Principal, id: string) {
-  return viewFor(deps.db, kind, await visibleRecall(deps.db, kind, id, principal), principal)
+  return viewFor(deps.db, kind, await q.visibleRecall(deps.db, kind, id, principal), principal)
 }
 
 /**
@@ -58,8 +70,8 @@ export async function editMessage(deps: Deps, kind: PipelineKind, who: Who, id: 
   const by = actor(who)
   const object = LABEL[kind].object
   return inTransaction(deps.db, async (tx) => {
-    const r = await visibleRecall(tx, kind, id, principal, { forUpdate: true })
-    const latest = await versionOf(tx, r.id, r.version)
+    const r = await q.visibleRecall(tx, kind, id, principal, { forUpdate: true })
+    const latest = await q.versionOf(tx, r.id, r.version)
     assertAction(kind, r, latest.status, 'edit')
     let content: RecallContent
     if (latest.status === 'draft' || latest.status === 'changes_requested') {
@@ -67,19 +79,19 @@ export async function editMessage(deps: Deps, kind: PipelineKind, who: Who, id: 
       await checkContent(tx, kind, content, principal.org, who.lang, now, body)
       await q.updateVersion(tx, r.id, r.version, { content: JSON.stringify(content), updated_at: now })
       await q.updateRecall(tx, r.id, { updated_at: now })
-      await addMessage(tx, r.id, r.version, 'edited', null, by, now, contentChanges(latest.content, content))
+      await q.addMessage(tx, r.id, r.version, 'edited', null, by, now, contentChanges(latest.content, content))
       await audit(tx, by, { action: `${kind}.edited`, objectType: object, objectId: r.id, changes: { version: r.version, ...diff(latest.content as never, content as never) } }, now)
     } else {
-      const live = await versionOf(tx, r.id, r.live_version!)
+      const live = await q.versionOf(tx, r.id, r.live_version!)
       content = buildContent(kind, body, live.content)
       await checkContent(tx, kind, content, principal.org, who.lang, now, body)
       const version = r.version + 1
       await q.insertVersion(tx, { recall_id: r.id, version, status: 'draft', content: JSON.stringify(content), created_at: now, updated_at: now })
       await q.updateRecall(tx, r.id, { version, updated_at: now })
-      await addMessage(tx, r.id, version, 'revision', null, by, now, contentChanges(live.content, content))
+      await q.addMessage(tx, r.id, version, 'revision', null, by, now, contentChanges(live.content, content))
       await audit(tx, by, { action: `${kind}.revision`, objectType: object, objectId: r.id, changes: { version, from: r.live_version, ...diff(live.content as never, content as never) } }, now)
     }
-    return viewFor(tx, kind, await visibleRecall(tx, kind, r.id, principal), principal)
+    return viewFor(tx, kind, await q.visibleRecall(tx, kind, r.id, principal), principal)
   })
 }
 

@@ -3,9 +3,10 @@ import { audit } from '../../platform/audit.ts'
 import type { Principal } from '../../platform/auth.ts'
 import { publish } from '../../platform/events/publish.ts'
 import type { PipelineKind } from '../db.ts'
-import { addMessage, approveOrBroadcast, LABEL, visibleRecall } from '../pipeline.ts'
-import * as q from '../queries.ts'
+import * as q from '../queries/messages.ts'
+import { LABEL } from '../rules/kinds.ts'
 import { closeRound, historyOf, openRound } from '../rounds.ts'
+import { approveOrBroadcast } from './broadcast.ts'
 import { actor, type Deps, viewFor, type Who } from './context.ts'
 import { transition } from './transition.ts'
 import { inTransaction } from '../../platform/db/transaction.ts'
@@ -31,7 +32,7 @@ export function submitMessage(deps: Deps, kind: PipelineKind, who: Who, id: stri
 export async function approveMessage(deps: Deps, kind: PipelineKind, who: Who, id: string, comment: string | null) {
   const { principal } = who
   await approveOrBroadcast(deps.app, kind, id, actor(who), { approve: { comment, principal } })
-  return viewFor(deps.db, kind, await visibleRecall(deps.db, kind, id, principal), principal)
+  return viewFor(deps.db, kind, await q.visibleRecall(deps.db, kind, id, principal), principal)
 }
 
 /** ANSM sends the version back for changes, or rejects it (which ends a first version). */
@@ -64,8 +65,8 @@ export async function addComment(deps: Deps, kind: PipelineKind, who: Who, id: s
   const by = actor(who)
   const object = LABEL[kind].object
   return inTransaction(deps.db, async (tx) => {
-    const r = await visibleRecall(tx, kind, id, principal, { forUpdate: true })
-    await addMessage(tx, r.id, r.version, 'comment', text, by, now)
+    const r = await q.visibleRecall(tx, kind, id, principal, { forUpdate: true })
+    await q.addMessage(tx, r.id, r.version, 'comment', text, by, now)
     await audit(tx, by, { action: `${kind}.comment`, objectType: object, objectId: r.id, changes: { version: r.version, text } }, now)
     const to = principal.role === 'ansm' ? { orgs: [r.lab_id] } : r.first_submitted_at ? { roles: ['ansm' as const] } : null
     if (to) await publish(tx, { type: `${kind}.comment`, payload: { id: r.id, reference: r.reference, version: r.version, text, from: principal.role }, audience: to, senderOrg: principal.org, subject: { type: object, id: r.id } }, now)
@@ -74,7 +75,7 @@ export async function addComment(deps: Deps, kind: PipelineKind, who: Who, id: s
 }
 
 export async function historyFor(deps: Deps, kind: PipelineKind, principal: Principal, id: string) {
-  const r = await visibleRecall(deps.db, kind, id, principal)
+  const r = await q.visibleRecall(deps.db, kind, id, principal)
   // ANSM sees the versions that were submitted to it, not the lab's drafts.
   const versions = await q.versionsOf(deps.db, r.id, { submittedOnly: principal.role === 'ansm' })
   return { id: r.id, reference: r.reference, ...(await historyOf(deps.db, r.id, versions)) }

@@ -465,7 +465,7 @@ export interface BatchReading {
  * batch where what follows reads as an AI the element string does not otherwise carry (`21` and at least one
  * character; `17` and a valid YYMMDD), the batch up to k. A scan like `…10LOT4221SERIAL` reads as batch
  * LOT4221SERIAL, or as batch LOT42 followed by serial SERIAL: when the two readings do not lead to the same answer,
- * the box cannot be read at the counter (dispensation/check-routes.ts).
+ * the box cannot be read at the counter (dispensation/routes.ts).
  */
 export function batchReadings(value: PackCode, now: Date = new Date()): BatchReading[] {
   const batch = value.batch

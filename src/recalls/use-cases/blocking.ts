@@ -1,12 +1,14 @@
 import type { FastifyInstance } from 'fastify'
-import { sql, type Transaction } from 'kysely'
-import type { DB } from '../platform/db/schema.ts'
-import { awaitInstances, bumpGeneration, normaliseBatch } from '../dispensation/registry.ts'
-import { inTransaction } from '../platform/db/transaction.ts'
+import type { Transaction } from 'kysely'
+import { normaliseBatch } from '../../dispensation/rules/batch.ts'
+import { awaitInstances, bumpGeneration } from '../../dispensation/use-cases/facts.ts'
+import type { DB } from '../../platform/db/schema.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
+import * as q from '../queries.ts'
 
 // DP-Rappels' side of the blocking of dispensation: a recall that blocks dispensation announces its batches to every
 // API instance before the change that makes it visible (broadcast, new version, close) commits. What blocking means
-// for a box, and how the instances hold it, is in src/dispensation/ (rule.ts, registry.ts).
+// for a box, and how the instances hold it, is in src/dispensation/ (rule.ts, registry.ts, use-cases/facts.ts).
 
 const keyOf = (cip13: string, batch: string) => `${cip13}\u0000${normaliseBatch(batch)}`
 
@@ -43,19 +45,17 @@ export async function applyBlocks<T>(app: FastifyInstance, target: RecallBlocks,
 
   for (let attempt = 1; ; attempt++) {
     // 1. Announce the batches not yet blocked by this recall.
-    const existing = await app.db.selectFrom('dispensation_blocks').select(['cip13', 'batch']).where('recall_id', '=', target.recallId).execute()
+    const existing = await q.blockedBatches(app.db, target.recallId)
     const existingKeys = new Set(existing.map((r) => keyOf(r.cip13, r.batch)))
     const additions = [...wanted.entries()].filter(([k]) => !existingKeys.has(k)).map(([, b]) => b)
     let announced: Array<{ cip13: string; batch: string }> = []
     if (additions.length > 0) {
       const now = app.now()
       const g = await inTransaction(app.db, async (tx) => {
-        announced = await tx
-          .insertInto('dispensation_blocks')
-          .values(additions.map((b) => ({ cip13: b.cip13, batch: b.norm, recall_id: target.recallId, reference: target.reference, version: target.version, lab_id: target.labId, expiry: b.expiry, message_fr: target.messageFr, message_en: target.messageEn ?? null, state: 'pending' as const, since: now })))
-          .onConflict((oc) => oc.columns(['cip13', 'batch', 'recall_id']).doNothing())
-          .returning(['cip13', 'batch'])
-          .execute()
+        announced = await q.insertBlocks(
+          tx,
+          additions.map((b) => ({ cip13: b.cip13, batch: b.norm, recall_id: target.recallId, reference: target.reference, version: target.version, lab_id: target.labId, expiry: b.expiry, message_fr: target.messageFr, message_en: target.messageEn ?? null, state: 'pending' as const, since: now })),
+        )
         return bumpGeneration(tx)
       })
       try {
@@ -70,24 +70,14 @@ export async function applyBlocks<T>(app: FastifyInstance, target: RecallBlocks,
     try {
       return await inTransaction(app.db, async (tx) => {
         const result = await fn(tx)
-        const rows = await tx.selectFrom('dispensation_blocks').select(['cip13', 'batch', 'state']).where('recall_id', '=', target.recallId).forUpdate().execute()
+        const rows = await q.lockBlocks(tx, target.recallId)
         const present = new Set(rows.map((r) => keyOf(r.cip13, r.batch)))
         // Another attempt's clean-up removed a row this one relied on: announce again.
         for (const k of wanted.keys()) if (!present.has(k)) throw new AnnouncementLost()
         const removed = rows.filter((r) => !wanted.has(keyOf(r.cip13, r.batch)))
-        if (removed.length > 0) {
-          await tx
-            .deleteFrom('dispensation_blocks')
-            .where('recall_id', '=', target.recallId)
-            .where(sql<boolean>`(cip13, batch) in (select * from unnest(${removed.map((r) => r.cip13)}::text[], ${removed.map((r) => r.batch)}::text[]))`)
-            .execute()
-        }
+        if (removed.length > 0) await q.deleteBlocks(tx, target.recallId, removed)
         if (wanted.size > 0) {
-          await tx
-            .updateTable('dispensation_blocks')
-            .set({ state: 'active', reference: target.reference, version: target.version, lab_id: target.labId, message_fr: target.messageFr, message_en: target.messageEn ?? null })
-            .where('recall_id', '=', target.recallId)
-            .execute()
+          await q.activateBlocks(tx, target.recallId, { reference: target.reference, version: target.version, lab_id: target.labId, message_fr: target.messageFr, message_en: target.messageEn ?? null })
         }
         if (additions.length > 0 || removed.length > 0 || rows.some((r) => r.state === 'pending')) await bumpGeneration(tx)
         return result
@@ -104,12 +94,6 @@ export async function applyBlocks<T>(app: FastifyInstance, target: RecallBlocks,
 async function withdrawAnnouncement(app: FastifyInstance, recallId: string, rows: Array<{ cip13: string; batch: string }>) {
   if (rows.length === 0) return
   await inTransaction(app.db, async (tx) => {
-    const deleted = await tx
-      .deleteFrom('dispensation_blocks')
-      .where('recall_id', '=', recallId)
-      .where('state', '=', 'pending')
-      .where(sql<boolean>`(cip13, batch) in (select * from unnest(${rows.map((r) => r.cip13)}::text[], ${rows.map((r) => r.batch)}::text[]))`)
-      .executeTakeFirst()
-    if (Number(deleted.numDeletedRows) > 0) await bumpGeneration(tx)
+    if ((await q.deletePendingBlocks(tx, recallId, rows)) > 0) await bumpGeneration(tx)
   })
 }
