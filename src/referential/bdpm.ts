@@ -15,6 +15,7 @@ import { type Actor, audit } from '../platform/audit.ts'
 import type { AvailabilityTable, DB, MedicinesTable, PresentationsTable } from '../platform/db/schema.ts'
 import { cip13Problem, cisProblem } from '../platform/identifiers.ts'
 import type { GenericType, MedicineComponentsTable } from './db.ts'
+import { searchName } from './rules/search-name.ts'
 import { inTransaction } from '../platform/db/transaction.ts'
 
 export type BdpmFile = 'medicines' | 'presentations' | 'mitm' | 'availability' | 'genericGroups' | 'composition' | 'conditions'
@@ -78,13 +79,6 @@ export interface BdpmImportReport {
 export type BdpmBuffers = Partial<Record<BdpmFile, Buffer>>
 
 // ---- text helpers --------------------------------------------------------------------------------------
-
-/** Upper case without accents: what medicines.search_name holds and what searches compare with. */
-export const searchName = (s: string) =>
-  s
-    .normalize('NFD')
-    .replace(/\p{M}/gu, '')
-    .toUpperCase()
 
 /** Holder key: trimmed, upper case, single spaces (the BDPM has stray leading spaces). */
 export const normaliseHolder = (s: string) => s.trim().replace(/\s+/g, ' ').toUpperCase()

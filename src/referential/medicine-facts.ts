@@ -4,7 +4,7 @@
  */
 import type { Kysely, Transaction } from 'kysely'
 import type { DB } from '../platform/db/schema.ts'
-import { searchName } from './bdpm.ts'
+import { searchName } from './rules/search-name.ts'
 import './db.ts'
 import type { GenericType } from './db.ts'
 
