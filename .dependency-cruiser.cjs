@@ -13,7 +13,6 @@ const OTHER_PUBLIC_MODULES = [
   '^src/dispensation/registry[.]ts$', // changeFacts: every change to what the dispensation rule reads
   '^src/recalls/blocking[.]ts$',
   '^src/referential/bdpm[.]ts$',
-  '^src/referential/medicine-facts[.]ts$',
 ]
 
 /** @type {import('dependency-cruiser').IConfiguration} */
