@@ -12,7 +12,6 @@ const OTHER_PUBLIC_MODULES = [
   '^src/diffusion/pipeline[.]ts$',
   '^src/dispensation/registry[.]ts$', // changeFacts: every change to what the dispensation rule reads
   '^src/recalls/blocking[.]ts$',
-  '^src/referential/bdpm[.]ts$',
 ]
 
 /** @type {import('dependency-cruiser').IConfiguration} */

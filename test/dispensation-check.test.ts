@@ -3,7 +3,7 @@ import t from 'tap'
 import { buildApp } from '../src/app.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { applyBlocks, type RecallBlocks } from '../src/recalls/blocking.ts'
 import { ORG, sql, testApp } from './helpers.ts'
 
