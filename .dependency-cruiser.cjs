@@ -9,8 +9,6 @@ const QUERY_MODULES = ['^src/.*/queries[.]ts$', '^src/.*-queries[.]ts$', '^src/.
 // Reached by other services although they are neither use cases nor rules (see services-meet-through-use-cases).
 const OTHER_PUBLIC_MODULES = [
   '^src/diffusion/routes[.]ts$', // the pipeline's routes, registered by recalls and alerts for their kind
-  '^src/referential/bdpm[.]ts$',
-  '^src/referential/medicine-facts[.]ts$',
 ]
 
 /** @type {import('dependency-cruiser').IConfiguration} */

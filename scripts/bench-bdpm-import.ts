@@ -12,7 +12,8 @@ import { seedDemoOrganisations } from '../src/demo/seed.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { createDatabase } from '../src/platform/db/index.ts'
 import { migrateToLatest } from '../src/platform/db/migrate.ts'
-import { BDPM_FILES, type BdpmFile, importBdpm, readBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpm, readBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
+import { BDPM_FILES, type BdpmFile } from '../src/referential/rules/bdpm-format.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const candidates = [process.argv[2], path.join(root, '../shared/data/bdpm-2021'), path.join(root, '../../shared/data/bdpm-2021')].filter((d): d is string => !!d)

@@ -8,7 +8,8 @@ import { resolve } from 'node:path'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { loadConfig } from '../src/platform/config.ts'
 import { createDatabase } from '../src/platform/db/index.ts'
-import { BDPM_FILES, type BdpmFile, importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
+import { BDPM_FILES, type BdpmFile } from '../src/referential/rules/bdpm-format.ts'
 
 const dir = process.argv.slice(2).find((a) => !a.startsWith('-'))
 if (!dir) {

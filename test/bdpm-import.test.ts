@@ -4,7 +4,9 @@ import { sql } from 'kysely'
 import t from 'tap'
 import { seedDemoOrganisations } from '../src/demo/seed.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
-import { type BdpmBuffers, decodeBdpm, importBdpm, importBdpmDirectory, parseDate, parsePrice, searchName } from '../src/referential/bdpm.ts'
+import { type BdpmBuffers, importBdpm, importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
+import { decodeBdpm, parseDate, parsePrice } from '../src/referential/rules/bdpm-format.ts'
+import { searchName } from '../src/referential/rules/search-name.ts'
 import { ORG, testDatabase } from './helpers.ts'
 
 /** Bytes exactly as the BDPM publishes them: Windows-1252, CRLF, tabs, no header. */

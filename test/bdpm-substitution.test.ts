@@ -7,8 +7,9 @@ import iconv from 'iconv-lite'
 import t from 'tap'
 import { seedDemoOrganisations } from '../src/demo/seed.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
-import { type BdpmBuffers, importBdpm, importBdpmDirectory } from '../src/referential/bdpm.ts'
-import { matchSubstance, parseStrength, productFacts, unitsOfLabel } from '../src/referential/medicine-facts.ts'
+import { type BdpmBuffers, importBdpm, importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
+import { matchSubstance, parseStrength, unitsOfLabel } from '../src/referential/rules/medicine-facts.ts'
+import { productFacts } from '../src/referential/use-cases/medicine-facts.ts'
 import { ORG, testApp, testDatabase } from './helpers.ts'
 
 const ACTOR = { ...SYSTEM, user: 'test-import' }

@@ -14,7 +14,7 @@ import { canonicalJson } from '../src/platform/canonical-json.ts'
 import { migrateToLatest } from '../src/platform/db/migrate.ts'
 import { signDevToken } from '../src/platform/tokens.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { ORG, testApp, testConfig, testDatabase } from './helpers.ts'
 
 const ROSUVASTATINE_30 = '3400949497294'

@@ -5,7 +5,7 @@ import t from 'tap'
 import { withCheck } from '../src/eprescription/ids.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const { Fhir } = fhirModule as unknown as { Fhir: new () => { validate(r: unknown): { valid: boolean; messages: Array<{ severity: string; message: string }> } } }

@@ -6,7 +6,7 @@ import t from 'tap'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { purgeAt, RETENTION } from '../src/eprescription/rules/retention.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const SEED = Number(process.env.FC_SEED ?? 20_170_917)

@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const EXTRACT = fileURLToPath(new URL('./fixtures/bdpm-2021-extract', import.meta.url))

@@ -7,7 +7,7 @@ import { newPrescriptionId, withCheck } from '../src/eprescription/ids.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { canonicalJson } from '../src/platform/canonical-json.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const { Fhir } = fhirModule as unknown as { Fhir: new () => { validate(r: unknown): { valid: boolean; messages: Array<{ severity: string; message: string; location?: string }> } } }

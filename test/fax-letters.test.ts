@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../src/platform/config.ts'
 import type { FaxGateway } from '../src/platform/fax/gateway.ts'
 import { registerFaxJobs } from '../src/platform/fax/job.ts'
 import { JobRunner } from '../src/platform/jobs.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { ORG, testApp, type TestContext } from './helpers.ts'
 
 const AMOX = '3400936128149'

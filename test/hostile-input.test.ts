@@ -8,7 +8,7 @@ import { DEV_JWT_SECRET, loadConfig, parseTrustProxy } from '../src/platform/con
 import { fromDatabaseError, validationErrors } from '../src/platform/errors.ts'
 import { neutraliseCell, stringify } from '../src/platform/csv.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { buildApp } from '../src/app.ts'
 import { ORG, testApp, testConfig, testDatabase, type TestContext } from './helpers.ts'
 

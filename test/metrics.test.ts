@@ -6,7 +6,7 @@ import { SYSTEM } from '../src/platform/audit.ts'
 import { publish } from '../src/platform/events/publish.ts'
 import { enqueue } from '../src/platform/jobs.ts'
 import { listenMetrics, metricsExposure } from '../src/platform/metrics.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { ORG, testApp, type TestContext } from './helpers.ts'
 
 type Teardown = { teardown(fn: () => unknown): void }

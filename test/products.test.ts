@@ -1,7 +1,7 @@
 import iconv from 'iconv-lite'
 import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
-import { importBdpm } from '../src/referential/bdpm.ts'
+import { importBdpm } from '../src/referential/use-cases/bdpm-import.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const cp1252 = (lines: string[]) => iconv.encode(`${lines.join('\r\n')}\r\n`, 'win1252')

@@ -5,7 +5,7 @@ import { PDFParse } from 'pdf-parse'
 import t from 'tap'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { ORG, sql, testApp, type TestContext } from './helpers.ts'
 
 const AMOX = '3400936128149' // Biogaran

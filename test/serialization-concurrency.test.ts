@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { pharmacyPseudonym } from '../src/serialization/pseudonyms.ts'
 import { ORG, testApp } from './helpers.ts'
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { importActor, importAvailability, parseAvailability } from '../src/shortages/availability.ts'
 import { ORG, testApp, type TestContext } from './helpers.ts'
 

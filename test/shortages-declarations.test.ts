@@ -1,7 +1,7 @@
 import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { STATUSES, TRANSITIONS } from '../src/shortages/schemas.ts'
 import { ORG, testApp, type TestContext } from './helpers.ts'
 

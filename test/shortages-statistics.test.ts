@@ -3,7 +3,7 @@ import path from 'node:path'
 import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
-import { importBdpmDirectory } from '../src/referential/bdpm.ts'
+import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
 import { AVAILABILITY_FILE, importActor, importAvailability } from '../src/shortages/availability.ts'
 import { ORG, testApp } from './helpers.ts'
 

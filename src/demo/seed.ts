@@ -34,7 +34,7 @@ export async function loadDemoData(db: Database): Promise<{ organisations: numbe
   const already = await db.selectFrom('organisations').select('id').where('id', '=', 'ORDRE').executeTakeFirst()
   if (already) return null
   const organisations = await seedDemoOrganisations(db)
-  const { importBdpmDirectory } = await import('../referential/bdpm.ts')
+  const { importBdpmDirectory } = await import('../referential/use-cases/bdpm-import.ts')
   const report = await importBdpmDirectory(db, DEMO_BDPM_DIR, actorOf(null))
   // The country's shortages as the BDPM availability file gives them, as declarations of the products' labs.
   const { importAvailability, importActor, AVAILABILITY_FILE } = await import('../shortages/availability.ts')

@@ -2,7 +2,7 @@
  * DP-Ruptures item 7: the BDPM availability file (CIS_CIP_Dispo_Spec.txt) seeds and reconciles shortage
  * declarations, so that an instance starts with the country's real situation.
  *
- * Format (as published, and as src/referential/bdpm.ts reads it): Windows-1252, tab-separated, no header, CRLF,
+ * Format (as published, and as src/referential/rules/bdpm-format.ts reads it): Windows-1252, tab-separated, no header, CRLF,
  * DD/MM/YYYY dates. Columns: CIS · CIP13 (empty = every presentation of the CIS) · status code (1 rupture de stock,
  * 2 tension d'approvisionnement, 3 arrêt de commercialisation, 4 remise à disposition) · status label · start date ·
  * 6th date · return date (remise à disposition) · link to the ANSM notice (optional).
@@ -42,7 +42,7 @@ import type { Generated, Kysely } from 'kysely'
 import { sql } from 'kysely'
 import { type Actor, audit, SYSTEM } from '../platform/audit.ts'
 import type { DB } from '../platform/db/schema.ts'
-import { decodeBdpm, readAvailabilityFields } from '../referential/bdpm.ts'
+import { decodeBdpm, readAvailabilityFields } from '../referential/rules/bdpm-format.ts'
 import { checkDeclaration, declarationRows, type DeclarationRow, itemsOf, recordVersion, snapshotOf } from './core.ts'
 import type { DeclarationKind, DeclarationStatus } from './db.ts'
 import { TRANSITIONS } from './schemas.ts'

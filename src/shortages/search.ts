@@ -3,7 +3,7 @@
  * declarationRows (core.ts). The tenancy filter (lab_id, drafts) is the caller's.
  */
 import { escapeLike } from '../platform/db/like.ts'
-import { searchName } from '../referential/bdpm.ts'
+import { searchName } from '../referential/rules/search-name.ts'
 import type { declarationRows } from './core.ts'
 import type { DeclarationKind, DeclarationStatus } from './db.ts'
 

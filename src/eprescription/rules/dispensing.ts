@@ -10,7 +10,7 @@
  * - Quantities: units (tablets, capsules…) are compared when both boxes say how many they hold; a larger
  *   quantity is refused unless the pharmacist states why from a short vocabulary, recorded on the line.
  */
-import { matchSubstance, type ProductFact, type SubstanceMismatch } from '../../referential/medicine-facts.ts'
+import { matchSubstance, type ProductFact, type SubstanceMismatch } from '../../referential/rules/medicine-facts.ts'
 import type { DeliveredMatch, QuantityReason } from '../db.ts'
 
 export const QUANTITY_REASONS = ['pack-size', 'unit-conversion'] as const satisfies readonly QuantityReason[]

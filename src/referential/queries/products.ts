@@ -5,7 +5,7 @@
 import type { Kysely, Transaction } from 'kysely'
 import type { DatabaseHandle } from '../../platform/db/index.ts'
 import type { DB } from '../../platform/db/schema.ts'
-import { searchName } from '../bdpm.ts'
+import { searchName } from '../rules/search-name.ts'
 import '../db.ts'
 import { escapeLike } from '../../platform/db/like.ts'
 

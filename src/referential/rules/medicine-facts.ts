@@ -1,14 +1,10 @@
 /**
- * What the referential knows about a product that substitution relies on: its medicine (CIS), generic groups,
- * composition, form and number of units per box. Read by the e-prescription through these functions only.
+ * What the referential knows about a product that substitution relies on (its medicine, generic groups,
+ * composition, form and units per box), and how a product is matched against a prescribed substance, strength and
+ * form. Needs no database: the facts are read by use-cases/medicine-facts.ts.
  */
-import type { Kysely, Transaction } from 'kysely'
-import type { DB } from '../platform/db/schema.ts'
-import { searchName } from './bdpm.ts'
-import './db.ts'
-import type { GenericType } from './db.ts'
-
-type Db = Kysely<DB> | Transaction<DB>
+import type { GenericType } from '../db.ts'
+import { searchName } from './search-name.ts'
 
 export interface ComponentFact {
   element: string
@@ -168,92 +164,4 @@ export function matchSubstance(p: Pick<ProductFact, 'components' | 'form'>, spec
     return { ok: true, substanceCodes: codes }
   }
   return { ok: false, why: best }
-}
-
-// ---- queries ---------------------------------------------------------------------------------------------
-
-async function componentsOf(db: Db, cisList: string[]): Promise<Map<string, ComponentFact[]>> {
-  const out = new Map<string, ComponentFact[]>()
-  if (cisList.length === 0) return out
-  const rows = await db.selectFrom('medicine_components').selectAll().where('cis', 'in', cisList).orderBy('cis').orderBy('element').orderBy('link_no').orderBy('nature').execute()
-  for (const r of rows) {
-    const list = out.get(r.cis) ?? []
-    list.push({ element: r.element, linkNo: r.link_no, nature: r.nature, substanceCode: r.substance_code, substance: r.substance, searchSubstance: r.search_substance, dosage: r.dosage })
-    out.set(r.cis, list)
-  }
-  return out
-}
-
-/** The facts of the given presentations (unknown CIP13s are absent from the map). */
-export async function productFacts(db: Db, cip13s: string[]): Promise<Map<string, ProductFact>> {
-  const out = new Map<string, ProductFact>()
-  const codes = [...new Set(cip13s)]
-  if (codes.length === 0) return out
-  const rows = await db
-    .selectFrom('presentations as p')
-    .innerJoin('medicines as m', 'm.cis', 'p.cis')
-    .select(['p.cip13', 'p.cis', 'p.label', 'm.name', 'm.form'])
-    .where('p.cip13', 'in', codes)
-    .execute()
-  const cisList = [...new Set(rows.map((r) => r.cis))]
-  const groups = cisList.length
-    ? await db
-        .selectFrom('generic_group_members as gm')
-        .innerJoin('generic_groups as g', 'g.id', 'gm.group_id')
-        .select(['gm.cis', 'gm.group_id', 'gm.type', 'g.label'])
-        .where('gm.cis', 'in', cisList)
-        .orderBy('gm.group_id')
-        .execute()
-    : []
-  const components = await componentsOf(db, cisList)
-  for (const r of rows) {
-    out.set(r.cip13, {
-      cip13: r.cip13,
-      cis: r.cis,
-      name: r.name,
-      label: r.label,
-      form: r.form,
-      units: unitsOfLabel(r.label),
-      groups: groups.filter((g) => g.cis === r.cis).map((g) => ({ id: g.group_id, label: g.label, type: g.type })),
-      components: components.get(r.cis) ?? [],
-    })
-  }
-  return out
-}
-
-/** Whether composition data is loaded at all (without it, substance lines cannot be checked at issue). */
-export async function hasComposition(db: Db): Promise<boolean> {
-  return (await db.selectFrom('medicine_components').select('cis').limit(1).executeTakeFirst()) !== undefined
-}
-
-/**
- * Medicines carrying exactly these substances at these strengths in this form: how many, and the ANSM code of
- * each substance (for the FHIR Bundle). `why` tells the closest miss when there is none.
- */
-export async function findSubstanceMedicines(db: Db, spec: SubstanceSpec): Promise<{ count: number; substanceCodes: string[] | null; why: SubstanceMismatch | null }> {
-  const first = substancesOf(spec.substance)[0]
-  if (!first) return { count: 0, substanceCodes: null, why: 'substance' }
-  const candidates = await db
-    .selectFrom('medicine_components')
-    .select('cis')
-    .distinct()
-    .where((eb) => eb.or([eb('search_substance', '=', first), eb('search_substance', 'like', `${first} %`), eb('search_substance', 'like', `${first}(%`)]))
-    .limit(2000)
-    .execute()
-  const cisList = candidates.map((c) => c.cis)
-  if (cisList.length === 0) return { count: 0, substanceCodes: null, why: 'substance' }
-  const components = await componentsOf(db, cisList)
-  const forms = new Map((await db.selectFrom('medicines').select(['cis', 'form']).where('cis', 'in', cisList).execute()).map((m) => [m.cis, m.form]))
-  let count = 0
-  let codes: string[] | null = null
-  const rank: Record<SubstanceMismatch, number> = { 'composition-unknown': 0, substance: 1, 'other-substances': 2, strength: 3, form: 4 }
-  let why: SubstanceMismatch = 'substance'
-  for (const cis of cisList) {
-    const r = matchSubstance({ components: components.get(cis) ?? [], form: forms.get(cis) ?? null }, spec)
-    if (r.ok) {
-      count++
-      codes ??= r.substanceCodes
-    } else if (rank[r.why] > rank[why]) why = r.why
-  }
-  return { count, substanceCodes: codes, why: count ? null : why }
 }

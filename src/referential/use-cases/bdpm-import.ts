@@ -1,34 +1,24 @@
 /**
  * Import of the public medicines database (BDPM) files into medicines, presentations, availability, generic
- * groups, composition and prescription conditions.
+ * groups, composition and prescription conditions: the files are read by rules/bdpm-format.ts, compared with and
+ * written to the database by queries/bdpm-import.ts.
  *
- * Format of every file: Windows-1252, tab-separated, no header, CRLF, DD/MM/YYYY dates, decimal comma,
- * stray spaces around fields, occasional blank lines. A bad line never stops the import: it is reported
- * (file, 1-based line number, reason in French) and skipped. The whole run is one transaction.
+ * A bad line never stops the import: it is reported (file, 1-based line number, reason in French) and skipped.
+ * The whole run is one transaction.
  */
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import iconv from 'iconv-lite'
-import { type Insertable, type Kysely, sql, type Transaction } from 'kysely'
-import { bumpGeneration } from '../dispensation/use-cases/facts.ts'
-import { type Actor, audit } from '../platform/audit.ts'
-import type { AvailabilityTable, DB, MedicinesTable, PresentationsTable } from '../platform/db/schema.ts'
-import { cip13Problem, cisProblem } from '../platform/identifiers.ts'
-import type { GenericType, MedicineComponentsTable } from './db.ts'
-import { inTransaction } from '../platform/db/transaction.ts'
-
-export type BdpmFile = 'medicines' | 'presentations' | 'mitm' | 'availability' | 'genericGroups' | 'composition' | 'conditions'
-
-/** The published file names, and their columns: `min` tolerates missing trailing optional columns. */
-export const BDPM_FILES: Record<BdpmFile, { name: string; columns: number; min: number }> = {
-  medicines: { name: 'CIS_bdpm.txt', columns: 12, min: 12 },
-  presentations: { name: 'CIS_CIP_bdpm.txt', columns: 13, min: 12 }, // the last one (reimbursement text) is optional
-  mitm: { name: 'CIS_MITM.txt', columns: 4, min: 3 }, // the link is optional
-  availability: { name: 'CIS_CIP_Dispo_Spec.txt', columns: 8, min: 7 }, // the link is optional
-  genericGroups: { name: 'CIS_GENER_bdpm.txt', columns: 5, min: 4 }, // the sort order is optional
-  composition: { name: 'CIS_COMPO_bdpm.txt', columns: 8, min: 8 },
-  conditions: { name: 'CIS_CPD_bdpm.txt', columns: 2, min: 2 },
-}
+import type { Kysely, Transaction } from 'kysely'
+import { bumpGeneration } from '../../dispensation/use-cases/facts.ts'
+import { type Actor, audit } from '../../platform/audit.ts'
+import type { DB } from '../../platform/db/schema.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
+import { cip13Problem, cisProblem } from '../../platform/identifiers.ts'
+import type { GenericType } from '../db.ts'
+import * as q from '../queries/bdpm-import.ts'
+import type { AvailabilityRow, ComponentRow, MedicineRow, PresentationRow } from '../queries/bdpm-import.ts'
+import { BDPM_FILES, type BdpmFile, normaliseHolder, parseDate, parsePrice, readAvailabilityFields, splitLines } from '../rules/bdpm-format.ts'
+import { searchName } from '../rules/search-name.ts'
 
 export interface FileCounts {
   /** Non-blank lines read. */
@@ -79,89 +69,6 @@ export type BdpmBuffers = Partial<Record<BdpmFile, Buffer>>
 
 // ---- text helpers --------------------------------------------------------------------------------------
 
-/** Upper case without accents: what medicines.search_name holds and what searches compare with. */
-export const searchName = (s: string) =>
-  s
-    .normalize('NFD')
-    .replace(/\p{M}/gu, '')
-    .toUpperCase()
-
-/** Holder key: trimmed, upper case, single spaces (the BDPM has stray leading spaces). */
-export const normaliseHolder = (s: string) => s.trim().replace(/\s+/g, ' ').toUpperCase()
-
-/**
- * The BDPM is published in Windows-1252. A file that is valid UTF-8 and has non-ASCII bytes was re-saved by
- * an editor: decoding it as Windows-1252 would turn every "é" into "Ã©", so it is read as UTF-8 instead.
- */
-export function decodeBdpm(buf: Buffer): string {
-  if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) return buf.subarray(3).toString('utf8')
-  if (buf.some((b) => b >= 0x80)) {
-    try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(buf)
-    } catch {
-      // not UTF-8: the normal case
-    }
-  }
-  return iconv.decode(buf, 'win1252')
-}
-
-/** 'DD/MM/YYYY' -> 'YYYY-MM-DD'; '' -> null; undefined when it is not a real date. */
-export function parseDate(s: string): string | null | undefined {
-  if (s === '') return null
-  const m = /^(\d{2})\/(\d{2})\/(\d{4})$/.exec(s)
-  if (!m) return undefined
-  const [dd, mm, yyyy] = [m[1]!, m[2]!, m[3]!]
-  const d = new Date(Date.UTC(Number(yyyy), Number(mm) - 1, Number(dd)))
-  if (d.getUTCFullYear() !== Number(yyyy) || d.getUTCMonth() !== Number(mm) - 1 || d.getUTCDate() !== Number(dd)) return undefined
-  return `${yyyy}-${mm}-${dd}`
-}
-
-/**
- * The field checks of a CIS_CIP_Dispo_Spec.txt line that both its importers share (the referential here, the
- * shortage declarations in shortages/availability.ts). The sixth column is named by the caller: the two read
- * its meaning differently. `reason` is the first problem found, in French, or null.
- */
-export function readAvailabilityFields(f: readonly string[], sixthColumn: string) {
-  const [cis, cip13, code, label, start, sixth, returned, link] = f as [string, string, string, string, string, string, string, string]
-  const dates = { start: parseDate(start), sixth: parseDate(sixth), returned: parseDate(returned) }
-  const badDate = (
-    [
-      ['de début', start, dates.start],
-      [sixthColumn, sixth, dates.sixth],
-      ['de remise à disposition', returned, dates.returned],
-    ] as const
-  ).find(([, , v]) => v === undefined)
-  const cisBad = cisProblem(cis)
-  const cipBad = cip13 === '' ? null : cip13Problem(cip13)
-  const reason = cisBad
-    ? `CIS « ${cis} » : ${cisBad.fr}`
-    : cipBad
-      ? `CIP13 ${cip13} : ${cipBad.fr}`
-      : !/^[1-4]$/.test(code)
-        ? `code de statut invalide « ${code} » (attendu : 1, 2, 3 ou 4)`
-        : !label
-          ? 'libellé du statut absent'
-          : badDate
-            ? `date ${badDate[0]} invalide « ${badDate[1]} » (attendue : JJ/MM/AAAA)`
-            : null
-  return { cis, cip13, code, label, link, dates, reason }
-}
-
-/**
- * '24,34' -> '24.34' (two decimals, as numeric(12,2) gives it back); '' -> null; undefined when unreadable.
- * Prices of 1,000 € and more appear as '1,034,87' or '1 034,87': the last comma is the decimal one.
- */
-export function parsePrice(s: string): string | null | undefined {
-  const v = s.replace(/[\s\u00a0\u202f]/g, '')
-  if (v === '') return null
-  // Thousands separators only with the decimal part: '24,345' is refused rather than read as 24,345.00 €.
-  const m = /^(?:(\d{1,3}(?:,\d{3})+),(\d{2})|(\d+)(?:[,.](\d{1,2}))?)$/.exec(v)
-  if (!m) return undefined
-  const units = (m[1] ?? m[3]!).replace(/,/g, '')
-  if (units.length > 10) return undefined
-  return `${BigInt(units)}.${(m[2] ?? m[4] ?? '').padEnd(2, '0')}`
-}
-
 /** A price as read from the database (pg: string; other drivers: number) in the same form. */
 const money = (v: string | number | null) => (v === null ? null : Number(v).toFixed(2))
 
@@ -170,43 +77,7 @@ const yesNo = (s: string) => (/^oui$/i.test(s) ? true : /^non$/i.test(s) ? false
 const orNull = (s: string) => (s === '' ? null : s)
 const ATC = /^[A-Z](\d{2}([A-Z]([A-Z](\d{2})?)?)?)?$/
 
-interface Line {
-  no: number
-  f: string[]
-}
-
-/** Splits a file into trimmed fields per non-blank line; wrong column counts are rejected here. */
-function splitLines(kind: BdpmFile, buf: Buffer, reject: (line: number, reason: string) => void): { lines: Line[]; read: number } {
-  const spec = BDPM_FILES[kind]
-  const lines: Line[] = []
-  let read = 0
-  const text = decodeBdpm(buf).split(/\r\n|\n|\r/)
-  for (let i = 0; i < text.length; i++) {
-    const raw = text[i]!
-    if (raw.trim() === '') continue
-    read++
-    const f = raw.split('\t').map((x) => x.trim())
-    // Trailing empty columns beyond the expected ones are harmless (an extra tab at the end of a line).
-    while (f.length > spec.columns && f[f.length - 1] === '') f.pop()
-    if (f.length < spec.min || f.length > spec.columns) {
-      reject(i + 1, `${spec.columns} colonnes attendues, ${f.length} trouvée${f.length > 1 ? 's' : ''}`)
-      continue
-    }
-    while (f.length < spec.columns) f.push('')
-    lines.push({ no: i + 1, f })
-  }
-  return { lines, read }
-}
-
 const emptyCounts = (): FileCounts => ({ read: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, removed: 0 })
-const chunks = <T>(rows: T[], size = 500): T[][] => Array.from({ length: Math.ceil(rows.length / size) }, (_, i) => rows.slice(i * size, (i + 1) * size))
-
-/** Serialises imports: two at once would race on the same keys. */
-const IMPORT_LOCK = 7_203_115
-
-type MedicineRow = Insertable<MedicinesTable> & { lab_id: string | null }
-type PresentationRow = Insertable<PresentationsTable>
-type AvailabilityRow = Omit<Insertable<AvailabilityTable>, 'id'>
 
 const MEDICINE_FIELDS = ['name', 'search_name', 'form', 'routes', 'authorisation_status', 'procedure', 'marketing_state', 'authorisation_date', 'holder', 'lab_id', 'enhanced_monitoring'] as const
 const PRESENTATION_FIELDS = ['cis', 'cip7', 'label', 'administrative_status', 'marketing_state', 'declaration_date', 'hospital_approved', 'reimbursement_rate', 'price_eur'] as const
@@ -240,11 +111,11 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
   }
 
   return inTransaction(db, async (tx) => {
-    await sql`select pg_advisory_xact_lock(${IMPORT_LOCK})`.execute(tx)
+    await q.lockImports(tx)
     const now = new Date()
 
     // Every CIS the presentations, MITM and availability files may refer to: the database's and the file's.
-    const existingMedicines = new Map((await tx.selectFrom('medicines').selectAll().execute()).map((m) => [m.cis, m]))
+    const existingMedicines = new Map((await q.allMedicines(tx)).map((m) => [m.cis, m]))
     const knownCis = new Set(existingMedicines.keys())
     const rejectedCis = new Set<string>()
     const unknownCis = (cis: string) => `CIS inconnu ${cis}${rejectedCis.has(cis) ? ` (sa ligne de ${BDPM_FILES.medicines.name} a été rejetée)` : ''}`
@@ -296,21 +167,7 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
         rows.push(row)
       }
       await holders.save()
-      for (const chunk of chunks(rows)) {
-        await tx
-          .insertInto('medicines')
-          .values(chunk)
-          .onConflict((oc) =>
-            oc.column('cis').doUpdateSet((eb) => ({
-              name: eb.ref('excluded.name'), search_name: eb.ref('excluded.search_name'), form: eb.ref('excluded.form'), routes: eb.ref('excluded.routes'),
-              authorisation_status: eb.ref('excluded.authorisation_status'), procedure: eb.ref('excluded.procedure'),
-              marketing_state: eb.ref('excluded.marketing_state'), authorisation_date: eb.ref('excluded.authorisation_date'),
-              holder: eb.ref('excluded.holder'), lab_id: eb.ref('excluded.lab_id'), enhanced_monitoring: eb.ref('excluded.enhanced_monitoring'),
-              updated_at: eb.ref('excluded.updated_at'),
-            })),
-          )
-          .execute()
-      }
+      await q.upsertMedicines(tx, rows)
     }
 
     // CIP13 -> CIS, to check that an availability line names a presentation of its own medicine.
@@ -318,13 +175,13 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
 
     // ---- CIS_CIP_bdpm.txt ---------------------------------------------------------------------------------
     if (files.presentations || files.availability) {
-      for (const p of await tx.selectFrom('presentations').select(['cip13', 'cis']).execute()) presentationCis.set(p.cip13, p.cis)
+      for (const p of await q.presentationCodes(tx)) presentationCis.set(p.cip13, p.cis)
     }
     if (files.presentations) {
       const reject = rejecter('presentations')
       const { lines, read } = splitLines('presentations', files.presentations, reject)
       report.presentations.read = read
-      const existing = new Map((await tx.selectFrom('presentations').selectAll().execute()).map((p) => [p.cip13, { ...p, price_eur: money(p.price_eur) }]))
+      const existing = new Map((await q.allPresentations(tx)).map((p) => [p.cip13, { ...p, price_eur: money(p.price_eur) }]))
       const seen = new Map<string, number>()
       const rows: PresentationRow[] = []
       for (const { no, f } of lines) {
@@ -369,20 +226,7 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
         } else report.presentations.updated++
         rows.push(row)
       }
-      for (const chunk of chunks(rows)) {
-        await tx
-          .insertInto('presentations')
-          .values(chunk)
-          .onConflict((oc) =>
-            oc.column('cip13').doUpdateSet((eb) => ({
-              cis: eb.ref('excluded.cis'), cip7: eb.ref('excluded.cip7'), label: eb.ref('excluded.label'),
-              administrative_status: eb.ref('excluded.administrative_status'), marketing_state: eb.ref('excluded.marketing_state'),
-              declaration_date: eb.ref('excluded.declaration_date'), hospital_approved: eb.ref('excluded.hospital_approved'),
-              reimbursement_rate: eb.ref('excluded.reimbursement_rate'), price_eur: eb.ref('excluded.price_eur'), updated_at: eb.ref('excluded.updated_at'),
-            })),
-          )
-          .execute()
-      }
+      await q.upsertPresentations(tx, rows)
     }
 
     // ---- CIS_MITM.txt -------------------------------------------------------------------------------------
@@ -391,7 +235,7 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
       const reject = rejecter('mitm')
       const { lines, read } = splitLines('mitm', files.mitm, reject)
       report.mitm.read = read
-      const current = new Map((await tx.selectFrom('medicines').select(['cis', 'mitm', 'atc']).where('mitm', '=', true).execute()).map((m) => [m.cis, m]))
+      const current = new Map((await q.mitmMedicines(tx)).map((m) => [m.cis, m]))
       const seen = new Map<string, number>()
       const rows: Array<{ cis: string; atc: string | null }> = []
       for (const { no, f } of lines) {
@@ -422,11 +266,7 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
         } else report.mitm.updated++
         rows.push({ cis, atc: atc === '' ? null : atc })
       }
-      for (const chunk of chunks(rows)) {
-        const values = sql.join(chunk.map((r) => sql`(${r.cis}::text, ${r.atc}::text)`))
-        await sql`update medicines m set mitm = true, atc = coalesce(v.atc, m.atc), updated_at = ${now}
-          from (values ${values}) as v(cis, atc) where m.cis = v.cis`.execute(tx)
-      }
+      await q.flagMitm(tx, rows, now)
     }
 
     // ---- CIS_CIP_Dispo_Spec.txt ---------------------------------------------------------------------------
@@ -435,7 +275,7 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
       const reject = rejecter('availability')
       const { lines, read } = splitLines('availability', files.availability, reject)
       report.availability.read = read
-      const existing = new Map((await tx.selectFrom('availability').selectAll().execute()).map((a) => [`${a.cis}|${a.cip13 ?? ''}`, a]))
+      const existing = new Map((await q.allAvailability(tx)).map((a) => [`${a.cis}|${a.cip13 ?? ''}`, a]))
       const keep = new Set<string>()
       const seen = new Map<string, number>()
       const rows: AvailabilityRow[] = []
@@ -480,8 +320,8 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
       // replace changed rows by delete + insert instead.
       const stale = [...existing].filter(([key]) => !keep.has(key)).map(([, a]) => a.id)
       report.availability.removed = stale.length
-      for (const ids of chunks([...replaced, ...stale])) await tx.deleteFrom('availability').where('id', 'in', ids).execute()
-      for (const chunk of chunks(rows)) await tx.insertInto('availability').values(chunk).execute()
+      await q.deleteAvailability(tx, [...replaced, ...stale])
+      await q.insertAvailability(tx, rows)
     }
 
     if (files.genericGroups) await importGenericGroups(tx, files.genericGroups, report, rejecter('genericGroups'), knownCis, now)
@@ -492,13 +332,7 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
     const c = report.conditions
     if (c.inserted + c.updated + c.removed + report.presentations.inserted > 0) await bumpGeneration(tx)
 
-    const unmapped = await tx
-      .selectFrom('medicines')
-      .select(['holder', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('lab_id', 'is', null)
-      .groupBy('holder')
-      .orderBy('holder')
-      .execute()
+    const unmapped = await q.medicinesWithoutLabByHolder(tx)
     report.unmappedHolders = unmapped.map((u) => ({ holder: u.holder, medicines: Number(u.n) }))
     report.medicinesWithoutLab = report.unmappedHolders.reduce((s, u) => s + u.medicines, 0)
 
@@ -533,10 +367,10 @@ export async function importBdpm(db: Kysely<DB>, files: BdpmBuffers, actor: Acto
  * so that a lab registered later is matched by the next import.
  */
 async function holderResolver(tx: Transaction<DB>) {
-  const mapped = new Map((await tx.selectFrom('lab_holders').select(['holder', 'lab_id']).execute()).map((h) => [h.holder, h.lab_id]))
+  const mapped = new Map((await q.labHolders(tx)).map((h) => [h.holder, h.lab_id]))
   const fold = (s: string) => searchName(normaliseHolder(s))
   const labs = new Map<string, string>()
-  for (const o of await tx.selectFrom('organisations').select(['id', 'name']).where('role', '=', 'lab').orderBy('id').execute()) {
+  for (const o of await q.labOrganisations(tx)) {
     if (!labs.has(fold(o.name))) labs.set(fold(o.name), o.id)
   }
   const found = new Map<string, string>()
@@ -553,9 +387,7 @@ async function holderResolver(tx: Transaction<DB>) {
     },
     async save() {
       const rows = [...found].map(([holder, lab_id]) => ({ holder, lab_id, updated_at: new Date() }))
-      for (const chunk of chunks(rows)) {
-        await tx.insertInto('lab_holders').values(chunk).onConflict((oc) => oc.column('holder').doNothing()).execute()
-      }
+      await q.recordLabHolders(tx, rows)
     },
   }
 }
@@ -608,12 +440,10 @@ async function importGenericGroups(tx: Transaction<DB>, buf: Buffer, report: Bdp
     members.set(`${groupId}|${cis}`, { group_id: groupId!, cis, type: type!, sort_order: sort ?? null, line: no })
   }
 
-  const existingGroups = new Map((await tx.selectFrom('generic_groups').select(['id', 'label']).execute()).map((g) => [g.id, g.label]))
+  const existingGroups = new Map((await q.genericGroups(tx)).map((g) => [g.id, g.label]))
   const changedGroups = [...groups].filter(([id, g]) => existingGroups.get(id) !== g.label).map(([id, g]) => ({ id, label: g.label, updated_at: now }))
-  for (const chunk of chunks(changedGroups)) {
-    await tx.insertInto('generic_groups').values(chunk).onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({ label: eb.ref('excluded.label'), updated_at: eb.ref('excluded.updated_at') }))).execute()
-  }
-  const existing = new Map((await tx.selectFrom('generic_group_members').selectAll().execute()).map((m) => [`${m.group_id}|${m.cis}`, m]))
+  await q.upsertGenericGroups(tx, changedGroups)
+  const existing = new Map((await q.genericMembers(tx)).map((m) => [`${m.group_id}|${m.cis}`, m]))
   const upserts: Array<{ group_id: number; cis: string; type: GenericType; sort_order: number | null }> = []
   for (const [key, { line: _line, ...m }] of members) {
     const before = existing.get(key)
@@ -625,25 +455,13 @@ async function importGenericGroups(tx: Transaction<DB>, buf: Buffer, report: Bdp
     } else counts.updated++
     upserts.push(m)
   }
-  for (const chunk of chunks(upserts)) {
-    await tx
-      .insertInto('generic_group_members')
-      .values(chunk)
-      .onConflict((oc) => oc.columns(['group_id', 'cis']).doUpdateSet((eb) => ({ type: eb.ref('excluded.type'), sort_order: eb.ref('excluded.sort_order') })))
-      .execute()
-  }
+  await q.upsertGenericMembers(tx, upserts)
   const stale = [...existing.values()].filter((m) => !keep.has(`${m.group_id}|${m.cis}`))
   counts.removed = stale.length
-  for (const chunk of chunks(stale)) {
-    await tx
-      .deleteFrom('generic_group_members')
-      .where((eb) => eb.or(chunk.map((m) => eb.and([eb('group_id', '=', m.group_id), eb('cis', '=', m.cis)]))))
-      .execute()
-  }
-  await tx.deleteFrom('generic_groups').where(({ not, exists, selectFrom }) => not(exists(selectFrom('generic_group_members as m').select('m.cis').whereRef('m.group_id', '=', 'generic_groups.id')))).execute()
+  await q.deleteGenericMembers(tx, stale)
+  await q.deleteEmptyGenericGroups(tx)
 }
 
-type ComponentRow = Omit<MedicineComponentsTable, never>
 const componentKey = (c: Pick<ComponentRow, 'cis' | 'element' | 'link_no' | 'nature' | 'substance_code'>) => `${c.cis}|${c.element}|${c.link_no}|${c.nature}|${c.substance_code}`
 
 /**
@@ -696,7 +514,7 @@ async function importComposition(tx: Transaction<DB>, buf: Buffer, counts: FileC
   }
 
   const existing = new Map<string, ComponentRow[]>()
-  for (const r of await tx.selectFrom('medicine_components').selectAll().execute()) {
+  for (const r of await q.allComponents(tx)) {
     const list = existing.get(r.cis) ?? []
     list.push(r)
     existing.set(r.cis, list)
@@ -723,8 +541,8 @@ async function importComposition(tx: Transaction<DB>, buf: Buffer, counts: FileC
   // Medicines that the file no longer describes (and whose lines were not rejected) lose their composition.
   const gone = [...existing.keys()].filter((cis) => !byCis.has(cis) && !held.has(cis))
   for (const cis of gone) counts.removed += existing.get(cis)!.length
-  for (const chunk of chunks([...replacedCis, ...gone])) await tx.deleteFrom('medicine_components').where('cis', 'in', chunk).execute()
-  for (const chunk of chunks(rows)) await tx.insertInto('medicine_components').values(chunk).execute()
+  await q.deleteCompositions(tx, [...replacedCis, ...gone])
+  await q.insertComponents(tx, rows)
 }
 
 /** CIS_CPD_bdpm.txt: CIS · condition (e.g. "liste I", "stupéfiants"). The complete list: conditions no longer published are removed. */
@@ -734,7 +552,7 @@ async function importConditions(tx: Transaction<DB>, buf: Buffer, counts: FileCo
   const seen = new Map<string, number>()
   const keep = new Set<string>()
   const rows: Array<{ cis: string; condition: string }> = []
-  const existing = new Set((await tx.selectFrom('prescription_conditions').select(['cis', 'condition']).execute()).map((c) => `${c.cis}\t${c.condition}`))
+  const existing = new Set((await q.prescriptionConditions(tx)).map((c) => `${c.cis}\t${c.condition}`))
   for (const { no, f } of lines) {
     const [cis, condition] = f as [string, string]
     const key = `${cis}\t${condition}` // fields never hold a tab
@@ -760,15 +578,10 @@ async function importConditions(tx: Transaction<DB>, buf: Buffer, counts: FileCo
       rows.push({ cis, condition })
     }
   }
-  for (const chunk of chunks(rows)) await tx.insertInto('prescription_conditions').values(chunk).execute()
+  await q.insertConditions(tx, rows)
   const stale = [...existing].filter((k) => !keep.has(k)).map((k) => k.split('\t') as [string, string])
   counts.removed = stale.length
-  for (const chunk of chunks(stale)) {
-    await tx
-      .deleteFrom('prescription_conditions')
-      .where((eb) => eb.or(chunk.map(([cis, condition]) => eb.and([eb('cis', '=', cis), eb('condition', '=', condition)]))))
-      .execute()
-  }
+  await q.deleteConditions(tx, stale)
 }
 
 /** Reads whichever of the BDPM files are in the folder (names matched without regard to case). */
