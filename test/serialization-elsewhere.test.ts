@@ -7,7 +7,7 @@ import { REPEAT_WINDOW_MS } from '../src/serialization/alerts.ts'
 import { pharmacyPseudonym } from '../src/serialization/pseudonyms.ts'
 import { ORG, testApp } from './helpers.ts'
 
-// The national system's alert rules on inactive packs (src/serialization/alert-rules.ts): any decommission attempt
+// The national system's alert rules on inactive packs (src/serialization/rules/alerts.ts): any decommission attempt
 // on a pack that is already inactive raises an alert (NMVS_NC_PCK_22), whatever made it inactive (dispensed,
 // destroyed, stolen, exported…), except when the batch or product is recalled, withdrawn or expired (the status
 // comes back, no alert) and when the same organisation repeats its own change (NMVS_NC_PCK_19). A verification is

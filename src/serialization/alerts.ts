@@ -48,7 +48,7 @@ const CASE_SENSITIVE_CODES: ReadonlySet<ReturnCodeName> = new Set(['UNKNOWN_SERI
 
 /**
  * Logs a scan (verification or state change) of a readable French pack and, when its answer raises an alert
- * (alert-rules.ts), the alert. Before any alert, a scan whose serial and batch exist with their letters' case
+ * (rules/alerts.ts), the alert. Before any alert, a scan whose serial and batch exist with their letters' case
  * inverted gets the keyboard hint instead (a keyboard-wedge scanner with Caps Lock on, without AIM prefix to
  * betray it). Repeated identical failures of one pharmacy on one pack within REPEAT_WINDOW_MS count on the open
  * alert. An alert, its scan row, its audit entry and its event to the lab are written in one transaction: the

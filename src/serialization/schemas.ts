@@ -1,6 +1,6 @@
 import { type TSchema, Type } from 'typebox'
 import { component, Page } from '../platform/schemas.ts'
-import { alertOn } from './alert-rules.ts'
+import { alertOn } from './rules/alerts.ts'
 import { RETURN_CODE_NAMES, RETURN_CODES } from './rules/codes.ts'
 import { BATCH_STATUSES, PACK_STATES } from './db.ts'
 import { ACTIONS } from './db.ts'

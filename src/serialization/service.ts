@@ -9,7 +9,7 @@ import type { DB } from '../platform/db/schema.ts'
 import { AppError, defineErrors, errorDef, notFound } from '../platform/errors.ts'
 import { parisDay } from '../platform/paris-time.ts'
 import { BLOCKED_CODE, type Blocking, blockingSql } from '../dispensation/rule.ts'
-import { raisesAlert } from './alert-rules.ts'
+import { raisesAlert } from './rules/alerts.ts'
 import type { ReturnCodeName } from './rules/codes.ts'
 import type { ChangeBatcher } from './change-batch.ts'
 import type { BatchStatus, PackState } from './db.ts'
@@ -139,7 +139,7 @@ export interface PackResult {
   transactionId?: string
   /** The transaction an undo reverted. */
   undid?: string
-  /** This answer raises an alert (alert-rules.ts): the pharmacy quarantines the box, the lab investigates. */
+  /** This answer raises an alert (rules/alerts.ts): the pharmacy quarantines the box, the lab investigates. */
   alert: boolean
   /** The alert raised by this answer (alerts.ts): quote it to the lab. */
   alertReference?: string
@@ -242,7 +242,7 @@ export interface ChangeOutcome {
 /**
  * Changes a pack's state. The success of a non-undo change is ONE statement (one round trip): the conditional
  * UPDATE, its transaction row and its pseudonymised scan-log row, committed together. Refusals are diagnosed with a
- * second read and logged by the caller (alerts.ts recordScan), as they may raise an alert (alert-rules.ts).
+ * second read and logged by the caller (alerts.ts recordScan), as they may raise an alert (rules/alerts.ts).
  */
 export async function changePackState(database: DatabaseHandle, scanner: Scanner, request: ChangeRequest, now: Date, batcher?: ChangeBatcher): Promise<ChangeOutcome> {
   const { pack: ref, action } = request
@@ -296,7 +296,7 @@ function diagnoseChange(action: Action, ref: PackRef, row: PackRow | null, scann
     if (row!.state === 'active') return null
   } else if (code !== 'ALREADY_INACTIVE') return code
   // Inactive: the same organisation repeating its own change is told the status is already set; any other attempt
-  // is ALREADY_INACTIVE (an alert: alert-rules.ts).
+  // is ALREADY_INACTIVE (an alert: rules/alerts.ts).
   return row!.last_org === scanner.org && row!.state === TARGET[action as keyof typeof TARGET] ? 'STATUS_ALREADY_SET' : 'ALREADY_INACTIVE'
 }
 const BLOCKED: ReadonlySet<ReturnCodeName> = new Set(Object.values(BLOCKED_CODE))

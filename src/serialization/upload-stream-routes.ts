@@ -8,7 +8,7 @@ import { langOf, type Text } from '../platform/i18n.ts'
 import { problems } from '../platform/openapi.ts'
 import type { RoutePlugin } from '../platform/types.ts'
 import { expiryField } from './rules/gs1.ts'
-import { cip13Of } from './product-code.ts'
+import { cip13Of } from './rules/product-code.ts'
 import { Batch, PackStreamReport, ProductCodeParam, STREAM_CONFLICTS_LISTED } from './schemas.ts'
 import { INVALID_LINES_LISTED, MAX_STREAMED_SERIALS, STREAM_BODY_LIMIT, STREAM_CHUNK, uploadPackStream } from './upload-stream.ts'
 

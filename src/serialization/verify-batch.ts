@@ -3,7 +3,7 @@ import { BLOCKED_CODE, type Blocking, blockingSql } from '../dispensation/rule.t
 import { Batcher } from '../platform/db/batcher.ts'
 import type { DatabaseHandle } from '../platform/db/index.ts'
 import { parisDay } from '../platform/paris-time.ts'
-import { raisesAlert } from './alert-rules.ts'
+import { raisesAlert } from './rules/alerts.ts'
 import { RETURN_CODE_NAMES, type ReturnCodeName } from './rules/codes.ts'
 import type { PackState } from './db.ts'
 import type { Scanner } from './pseudonyms.ts'
@@ -20,7 +20,7 @@ import { type PackRef, type PackResult, packView } from './service.ts'
  *
  * The return code is computed by the statement (it must be written in the log row): the CASE below is the SQL twin
  * of service.ts `judge()` and is tested through the same verify tests; what blocks the batch is decided by
- * dispensation/rule.ts (blockingSql). Codes that raise an alert on a verification (alert-rules.ts: a possible
+ * dispensation/rule.ts (blockingSql). Codes that raise an alert on a verification (rules/alerts.ts: a possible
  * falsification) are NOT logged here: their log row is written in the alert's own transaction with the alert
  * reference (alerts.ts recordScan), which the caller does when `logged` is false.
  */

@@ -1,4 +1,5 @@
-import type { ReturnCodeName } from './rules/codes.ts'
+// The alert rules: which answers about a pack raise an alert, on which attempts.
+import type { ReturnCodeName } from './codes.ts'
 
 /**
  * When an answer about a pack raises an alert (the pharmacy quarantines the box, the lab investigates, a suspected
