@@ -1,6 +1,6 @@
 import { type TSchema, Type } from 'typebox'
 import { component, Page } from '../platform/schemas.ts'
-import { ALERT_CONCLUSIONS, ALERT_STATUSES, ANSM_CONCLUSIONS } from './alerts-db.ts'
+import { ALERT_CONCLUSIONS, ALERT_STATUSES, ANSM_CONCLUSIONS } from './db.ts'
 
 const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 
