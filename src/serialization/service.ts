@@ -16,7 +16,7 @@ import type { BatchStatus, PackState } from './db.ts'
 import type { Scanner } from './pseudonyms.ts'
 import './db.ts'
 import { type FieldError, type Gs1Error, parseDataMatrix, parsePackFields } from './rules/gs1.ts'
-import type { PackUploadReport } from './schemas.ts'
+import type { PackUploadReport } from './schemas/packs.ts'
 
 defineErrors({
   // The serialization return code of the same name, as an HTTP answer: the request was not processed.

@@ -9,7 +9,7 @@ import { problems } from '../platform/openapi.ts'
 import type { RoutePlugin } from '../platform/types.ts'
 import { expiryField } from './rules/gs1.ts'
 import { cip13Of } from './rules/product-code.ts'
-import { Batch, PackStreamReport, ProductCodeParam, STREAM_CONFLICTS_LISTED } from './schemas.ts'
+import { Batch, PackStreamReport, ProductCodeParam, STREAM_CONFLICTS_LISTED } from './schemas/packs.ts'
 import { INVALID_LINES_LISTED, MAX_STREAMED_SERIALS, STREAM_BODY_LIMIT, STREAM_CHUNK, uploadPackStream } from './upload-stream.ts'
 
 const TAG = 'serialization'

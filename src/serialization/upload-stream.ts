@@ -11,7 +11,7 @@ import type { DB } from '../platform/db/schema.ts'
 import { AppError, defineErrors, errorDef, type FieldError } from '../platform/errors.ts'
 import type { Lang, Text } from '../platform/i18n.ts'
 import { describeChar, isSet82, MAX_VARIABLE_LENGTH } from './rules/gs1.ts'
-import { type PackStreamReport as PackStreamReportSchema, Serial, STREAM_CONFLICTS_LISTED } from './schemas.ts'
+import { type PackStreamReport as PackStreamReportSchema, Serial, STREAM_CONFLICTS_LISTED } from './schemas/packs.ts'
 import { assertLabProduct, ensureBatch, insertSerialChunk } from './service.ts'
 import { inTransaction } from '../platform/db/transaction.ts'
 

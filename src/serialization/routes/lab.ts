@@ -9,7 +9,7 @@ import { PageQuery } from '../../platform/schemas.ts'
 import type { RoutePlugin } from '../../platform/types.ts'
 import { expiryField } from '../rules/gs1.ts'
 import { cip13Of } from '../rules/product-code.ts'
-import { Batch, BatchFigures, BatchPage, PackUpload, PackUploadReport, ProductCodeParam, ProductStatus, StatusChange } from '../schemas.ts'
+import { Batch, BatchFigures, BatchPage, PackUpload, PackUploadReport, ProductCodeParam, ProductStatus, StatusChange } from '../schemas/packs.ts'
 import { setProductStatus, uploadPacks } from '../service.ts'
 import { changeBatchStatus, getBatch, type LabDeps, listBatches } from '../use-cases/lab.ts'
 

@@ -9,7 +9,7 @@ import { alertOn } from '../rules/alerts.ts'
 import { ChangeBatcher } from '../change-batch.ts'
 import { RETURN_CODE_NAMES, RETURN_CODES } from '../rules/codes.ts'
 import { scannerMemo } from '../pseudonyms.ts'
-import { BulkChange, BulkResult, BulkVerify, PackChange, PackInput, PackResult, ReturnCodeEntry } from '../schemas.ts'
+import { BulkChange, BulkResult, BulkVerify, PackChange, PackInput, PackResult, ReturnCodeEntry } from '../schemas/packs.ts'
 import { changePack, changePacks, type PackDeps, verifyPack, verifyPacks } from '../use-cases/packs.ts'
 import { VerifyBatcher } from '../verify-batch.ts'
 

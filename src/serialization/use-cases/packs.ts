@@ -10,7 +10,7 @@ import { recordScan } from '../alerts.ts'
 import type { ChangeBatcher } from '../change-batch.ts'
 import { ALERT_TEXT, RETURN_CODES, type ReturnCodeName } from '../rules/codes.ts'
 import type { Scanner } from '../pseudonyms.ts'
-import type { PackChange, PackResult } from '../schemas.ts'
+import type { PackChange, PackResult } from '../schemas/packs.ts'
 import { changePackState, type PackInput, type PackRef, type PackResult as PackOutcome, resolvePack } from '../service.ts'
 import type { VerifyBatcher } from '../verify-batch.ts'
 
