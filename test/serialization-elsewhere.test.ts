@@ -4,7 +4,7 @@ import { sequence } from '../src/platform/events/sequencer.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
 import { REPEAT_WINDOW_MS } from '../src/serialization/alerts.ts'
-import { pharmacyPseudonym } from '../src/serialization/pseudonyms.ts'
+import { pharmacyPseudonym } from '../src/serialization/rules/pseudonyms.ts'
 import { ORG, testApp } from './helpers.ts'
 
 // The national system's alert rules on inactive packs (src/serialization/rules/alerts.ts): any decommission attempt

@@ -11,10 +11,9 @@ import { parisDay } from '../platform/paris-time.ts'
 import type { AnsmConclusion, AlertConclusion, AlertStatus } from './db.ts'
 import './db.ts'
 import type { ReturnCodeName } from './rules/codes.ts'
-import { pharmacyPseudonym, type PseudonymDirectory, type Scanner, SCANNER_ROLES, userPseudonym } from './pseudonyms.ts'
+import { pharmacyPseudonym, type Scanner, userPseudonym } from './rules/pseudonyms.ts'
+import type { PseudonymDirectory } from './use-cases/pseudonyms.ts'
 import type { PackRef, PackResult } from './service.ts'
-
-export { pharmacyPseudonym, pseudonymMemo, SCANNER_ROLES } from './pseudonyms.ts'
 
 type Db = Kysely<DB> | Transaction<DB>
 
@@ -425,19 +424,4 @@ export async function alertFigures(db: Db, viewer: Principal, opts: { lab?: stri
     labs: [...labs.values()].sort((a, b) => a.lab.localeCompare(b.lab)),
     products: [...products.values()].sort((a, b) => b.alerts - a.alerts || a.product.localeCompare(b.product)),
   }
-}
-
-// ---- the operator resolves a pseudonym ---------------------------------------------------------------------
-
-/**
- * The organisation behind a pseudonym: recomputed over the scanning organisations (a few tens of thousands of
- * HMACs), nothing stored. Every attempt is audited, found or not.
- */
-export async function resolvePseudonym(db: Kysely<DB>, secret: string, actor: Actor, pseudonym: string, reason: string, now: Date) {
-  const orgs = await db.selectFrom('organisations').select(['id', 'role', 'name']).where('role', 'in', [...SCANNER_ROLES]).execute()
-  const match = orgs.find((o) => pharmacyPseudonym(secret, o.id) === pseudonym) ?? null
-  await inTransaction(db, (tx) =>
-    audit(tx, actor, { action: 'serialization.pseudonym.resolved', objectType: 'pharmacy_pseudonym', objectId: pseudonym, changes: { found: match !== null, org: match?.id ?? null, reason } }, now),
-  )
-  return match
 }

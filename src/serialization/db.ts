@@ -53,7 +53,7 @@ export interface PackTransactionsTable {
   action: string
   from_state: PackState
   to_state: PackState
-  /** Pseudonyms (pseudonyms.ts): no FINESS and no user identifier in clear. */
+  /** Pseudonyms (rules/pseudonyms.ts): no FINESS and no user identifier in clear. */
   org_pseudonym: string
   user_pseudonym: string
   role: string
@@ -95,7 +95,7 @@ export interface SerialAlertsTable {
   expiry: DateOnly
   code: string
   action: string
-  /** The scanning organisation and user, as pseudonyms (pseudonyms.ts): never a FINESS or a user id. */
+  /** The scanning organisation and user, as pseudonyms (rules/pseudonyms.ts): never a FINESS or a user id. */
   pharmacy_pseudonym: string
   user_pseudonym: string
   /** The DataMatrix as scanned, when the pack was scanned (at most 200 characters). */

@@ -6,7 +6,7 @@ import { parisDay } from '../platform/paris-time.ts'
 import { raisesAlert } from './rules/alerts.ts'
 import { RETURN_CODE_NAMES, type ReturnCodeName } from './rules/codes.ts'
 import type { PackState } from './db.ts'
-import type { Scanner } from './pseudonyms.ts'
+import type { Scanner } from './rules/pseudonyms.ts'
 import { type PackRef, type PackResult, packView } from './service.ts'
 
 /**

@@ -9,7 +9,7 @@ import type { Lang } from '../../platform/i18n.ts'
 import { recordScan } from '../alerts.ts'
 import type { ChangeBatcher } from '../change-batch.ts'
 import { ALERT_TEXT, RETURN_CODES, type ReturnCodeName } from '../rules/codes.ts'
-import type { Scanner } from '../pseudonyms.ts'
+import type { Scanner } from '../rules/pseudonyms.ts'
 import type { PackChange, PackResult } from '../schemas/packs.ts'
 import { changePackState, type PackInput, type PackRef, type PackResult as PackOutcome, resolvePack } from '../service.ts'
 import type { VerifyBatcher } from '../verify-batch.ts'
@@ -18,7 +18,7 @@ import type { VerifyBatcher } from '../verify-batch.ts'
 export interface PackDeps {
   database: DatabaseHandle
   now: () => Date
-  /** Who scans, as pseudonyms: no FINESS and no user id is stored by serialization (pseudonyms.ts). */
+  /** Who scans, as pseudonyms: no FINESS and no user id is stored by serialization (rules/pseudonyms.ts). */
   scannerOf: (principal: Principal) => Scanner
   verifier: VerifyBatcher
   changes: ChangeBatcher
