@@ -9,7 +9,7 @@ import { createDatabase } from '../../src/platform/db/index.ts'
 import { pharmacyPseudonym, userPseudonym } from '../../src/serialization/rules/pseudonyms.ts'
 import { parisDay } from '../../src/platform/paris-time.ts'
 import { CHANGE_BATCH_SQL } from '../../src/serialization/change-batch.ts'
-import { CHANGE_SQL } from '../../src/serialization/service.ts'
+import { CHANGE_SQL } from '../../src/serialization/queries/packs.ts'
 import { BENCH_EXPIRY, dataMatrixOf, loadPacks, packOf } from './load-packs.ts'
 
 const PER_LOT = 100_000
@@ -84,7 +84,7 @@ export function findPgbench(): string | null {
 }
 
 /**
- * The pgbench script: the service's decommission statement (service.ts CHANGE_SQL), its parameters replaced by
+ * The pgbench script: the service's decommission statement (queries/packs.ts CHANGE_SQL), its parameters replaced by
  * the same values computed in SQL, each transaction a different active pack: client c takes the packs
  * from + c, from + c + clients, from + c + 2·clients… (pgbench keeps a client's variables between transactions).
  */

@@ -7,7 +7,7 @@ import { raisesAlert } from './rules/alerts.ts'
 import { RETURN_CODE_NAMES, type ReturnCodeName } from './rules/codes.ts'
 import type { PackState } from './db.ts'
 import type { Scanner } from './rules/pseudonyms.ts'
-import { type PackRef, type PackResult, packView } from './service.ts'
+import { type PackRef, type PackResult, packView } from './rules/packs.ts'
 
 /**
  * The verification hot path: look the pack up AND write its scan-log row in ONE statement, for many scans at once.
@@ -19,7 +19,7 @@ import { type PackRef, type PackResult, packView } from './service.ts'
  * committed, exactly as before; a crash loses only scans whose answer was never sent.
  *
  * The return code is computed by the statement (it must be written in the log row): the CASE below is the SQL twin
- * of service.ts `judge()` and is tested through the same verify tests; what blocks the batch is decided by
+ * of rules/packs.ts `judge()` and is tested through the same verify tests; what blocks the batch is decided by
  * dispensation/rule.ts (blockingSql). Codes that raise an alert on a verification (rules/alerts.ts: a possible
  * falsification) are NOT logged here: their log row is written in the alert's own transaction with the alert
  * reference (alerts.ts recordScan), which the caller does when `logged` is false.

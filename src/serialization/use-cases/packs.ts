@@ -11,7 +11,8 @@ import type { ChangeBatcher } from '../change-batch.ts'
 import { ALERT_TEXT, RETURN_CODES, type ReturnCodeName } from '../rules/codes.ts'
 import type { Scanner } from '../rules/pseudonyms.ts'
 import type { PackChange, PackResult } from '../schemas/packs.ts'
-import { changePackState, type PackInput, type PackRef, type PackResult as PackOutcome, resolvePack } from '../service.ts'
+import { type PackInput, type PackRef, type PackResult as PackOutcome, resolvePack } from '../rules/packs.ts'
+import { changePackState } from './pack-state.ts'
 import type { VerifyBatcher } from '../verify-batch.ts'
 
 /** Built once per instance: these calls are the hot paths, so nothing per call but the answer is allocated. */
