@@ -5,7 +5,7 @@ import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
-import { MAX_STREAMED_SERIALS } from '../src/serialization/upload-stream.ts'
+import { MAX_STREAMED_SERIALS } from '../src/serialization/rules/stream-upload.ts'
 import { streamsRunning } from '../src/serialization/routes/upload-stream.ts'
 import { ORG, testApp } from './helpers.ts'
 

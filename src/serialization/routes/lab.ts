@@ -10,8 +10,8 @@ import type { RoutePlugin } from '../../platform/types.ts'
 import { expiryField } from '../rules/gs1.ts'
 import { cip13Of } from '../rules/product-code.ts'
 import { Batch, BatchFigures, BatchPage, PackUpload, PackUploadReport, ProductCodeParam, ProductStatus, StatusChange } from '../schemas/packs.ts'
-import { setProductStatus, uploadPacks } from '../service.ts'
-import { changeBatchStatus, getBatch, type LabDeps, listBatches } from '../use-cases/lab.ts'
+import { changeBatchStatus, getBatch, type LabDeps, listBatches, setProductStatus } from '../use-cases/lab.ts'
+import { uploadPacks } from '../use-cases/upload.ts'
 
 const TAG = 'serialization'
 const ProductParams = Type.Object({ code: ProductCodeParam })

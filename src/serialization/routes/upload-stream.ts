@@ -11,7 +11,8 @@ import type { RoutePlugin } from '../../platform/types.ts'
 import { expiryField } from '../rules/gs1.ts'
 import { cip13Of } from '../rules/product-code.ts'
 import { Batch, PackStreamReport, ProductCodeParam, STREAM_CONFLICTS_LISTED } from '../schemas/packs.ts'
-import { INVALID_LINES_LISTED, MAX_STREAMED_SERIALS, STREAM_BODY_LIMIT, STREAM_CHUNK, uploadPackStream } from '../upload-stream.ts'
+import { INVALID_LINES_LISTED, MAX_STREAMED_SERIALS, STREAM_BODY_LIMIT, STREAM_CHUNK } from '../rules/stream-upload.ts'
+import { uploadPackStream } from '../use-cases/upload.ts'
 
 const TAG = 'serialization'
 /**
