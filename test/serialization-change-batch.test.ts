@@ -5,7 +5,7 @@ import { SYSTEM } from '../src/platform/audit.ts'
 import { Batcher } from '../src/platform/db/batcher.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
-import { ChangeBatcher, type ChangeItem } from '../src/serialization/change-batch.ts'
+import { ChangeBatcher, type ChangeItem } from '../src/serialization/queries/change-batch.ts'
 import type { Scanner } from '../src/serialization/rules/pseudonyms.ts'
 import { ORG, testApp } from './helpers.ts'
 

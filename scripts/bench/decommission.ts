@@ -8,7 +8,7 @@ import type autocannon from 'autocannon'
 import { createDatabase } from '../../src/platform/db/index.ts'
 import { pharmacyPseudonym, userPseudonym } from '../../src/serialization/rules/pseudonyms.ts'
 import { parisDay } from '../../src/platform/paris-time.ts'
-import { CHANGE_BATCH_SQL } from '../../src/serialization/change-batch.ts'
+import { CHANGE_BATCH_SQL } from '../../src/serialization/queries/change-batch.ts'
 import { CHANGE_SQL } from '../../src/serialization/queries/packs.ts'
 import { BENCH_EXPIRY, dataMatrixOf, loadPacks, packOf } from './load-packs.ts'
 
@@ -124,7 +124,7 @@ export function pgbenchScript(packs: LoadedPacks, secret: string, now = new Date
 }
 
 /**
- * The same for the statement the service really sends (change-batch.ts CHANGE_BATCH_SQL): `group` packs per
+ * The same for the statement the service really sends (queries/change-batch.ts CHANGE_BATCH_SQL): `group` packs per
  * transaction, as a group commit of that size would. Client c takes the blocks of `group` consecutive packs
  * from + (c + (n - 1)·clients)·group.
  */

@@ -54,7 +54,7 @@ const CASE_SENSITIVE_CODES: ReadonlySet<ReturnCodeName> = new Set(['UNKNOWN_SERI
  * pharmacy receives the reference only once all of them are committed.
  *
  * The successful state changes and the verifications without alert are logged by their own statement
- * (use-cases/pack-state.ts changePackState, verify-batch.ts); this logs the others.
+ * (use-cases/pack-state.ts changePackState, queries/verify-batch.ts); this logs the others.
  */
 /**
  * Alert transactions in flight at once, per database: at most half of its pool. Each commits an event (NOTIFY, which

@@ -1,8 +1,9 @@
-import { type Blocking, blockingSql } from '../dispensation/rule.ts'
-import { Batcher } from '../platform/db/batcher.ts'
-import type { DatabaseHandle } from '../platform/db/index.ts'
-import type { PackState } from './db.ts'
-import type { Scanner } from './rules/pseudonyms.ts'
+// Decommissions gathered into one statement per group: the statement, and the batcher that sends it.
+import { type Blocking, blockingSql } from '../../dispensation/rule.ts'
+import { Batcher } from '../../platform/db/batcher.ts'
+import type { DatabaseHandle } from '../../platform/db/index.ts'
+import type { PackState } from '../db.ts'
+import type { Scanner } from '../rules/pseudonyms.ts'
 
 /**
  * Decommissions (supply, destroy, …: every change but undo) gathered into one statement per group (platform/db/

@@ -1,13 +1,14 @@
+// Verifications gathered into one statement per group, that looks the packs up and logs their scans.
 import { randomUUID } from 'node:crypto'
-import { BLOCKED_CODE, type Blocking, blockingSql } from '../dispensation/rule.ts'
-import { Batcher } from '../platform/db/batcher.ts'
-import type { DatabaseHandle } from '../platform/db/index.ts'
-import { parisDay } from '../platform/paris-time.ts'
-import { raisesAlert } from './rules/alerts.ts'
-import { RETURN_CODE_NAMES, type ReturnCodeName } from './rules/codes.ts'
-import type { PackState } from './db.ts'
-import type { Scanner } from './rules/pseudonyms.ts'
-import { type PackRef, type PackResult, packView } from './rules/packs.ts'
+import { BLOCKED_CODE, type Blocking, blockingSql } from '../../dispensation/rule.ts'
+import { Batcher } from '../../platform/db/batcher.ts'
+import type { DatabaseHandle } from '../../platform/db/index.ts'
+import { parisDay } from '../../platform/paris-time.ts'
+import { raisesAlert } from '../rules/alerts.ts'
+import { RETURN_CODE_NAMES, type ReturnCodeName } from '../rules/codes.ts'
+import type { PackState } from '../db.ts'
+import { type PackRef, type PackResult, packView } from '../rules/packs.ts'
+import type { Scanner } from '../rules/pseudonyms.ts'
 
 /**
  * The verification hot path: look the pack up AND write its scan-log row in ONE statement, for many scans at once.
