@@ -3,7 +3,7 @@ import { SYSTEM } from '../src/platform/audit.ts'
 import { sequence } from '../src/platform/events/sequencer.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/bdpm.ts'
-import { REPEAT_WINDOW_MS } from '../src/serialization/alerts.ts'
+import { REPEAT_WINDOW_MS } from '../src/serialization/rules/alerts.ts'
 import { pharmacyPseudonym } from '../src/serialization/rules/pseudonyms.ts'
 import { ORG, testApp } from './helpers.ts'
 

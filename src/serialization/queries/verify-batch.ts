@@ -23,7 +23,7 @@ import type { Scanner } from '../rules/pseudonyms.ts'
  * of rules/packs.ts `judge()` and is tested through the same verify tests; what blocks the batch is decided by
  * dispensation/rule.ts (blockingSql). Codes that raise an alert on a verification (rules/alerts.ts: a possible
  * falsification) are NOT logged here: their log row is written in the alert's own transaction with the alert
- * reference (alerts.ts recordScan), which the caller does when `logged` is false.
+ * reference (use-cases/alert-raising.ts recordScan), which the caller does when `logged` is false.
  */
 const ALERT_ON_VERIFY = RETURN_CODE_NAMES.filter((c) => raisesAlert(c, 'verify'))
 const VERIFY_BATCH_SQL = `
@@ -81,7 +81,7 @@ interface Item {
 
 export interface VerifyOutcome {
   outcome: PackResult
-  /** false: the scan is not logged yet (an alert is due): the caller logs it with the alert (alerts.ts recordScan). */
+  /** false: the scan is not logged yet (an alert is due): the caller logs it with the alert (use-cases/alert-raising.ts recordScan). */
   logged: boolean
 }
 

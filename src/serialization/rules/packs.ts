@@ -85,7 +85,7 @@ export interface PackResult {
   undid?: string
   /** This answer raises an alert (rules/alerts.ts): the pharmacy quarantines the box, the lab investigates. */
   alert: boolean
-  /** The alert raised by this answer (alerts.ts): quote it to the lab. */
+  /** The alert raised by this answer (use-cases/alert-raising.ts): quote it to the lab. */
   alertReference?: string
 }
 

@@ -1,18 +1,18 @@
 /**
  * The scanners' pack calls: verify and change state, one pack or in bulk. Every answer about a readable French pack
- * is logged under pseudonyms and, when it raises an alert (rules/alerts.ts), carries the alert's reference (alerts.ts).
+ * is logged under pseudonyms and, when it raises an alert (rules/alerts.ts), carries the alert's reference (use-cases/alert-raising.ts).
  */
 import type { Static } from 'typebox'
 import type { Principal } from '../../platform/auth.ts'
 import type { DatabaseHandle } from '../../platform/db/index.ts'
 import type { Lang } from '../../platform/i18n.ts'
-import { recordScan } from '../alerts.ts'
 import { ChangeBatcher } from '../queries/change-batch.ts'
 import { VerifyBatcher } from '../queries/verify-batch.ts'
 import { ALERT_TEXT, RETURN_CODES, type ReturnCodeName } from '../rules/codes.ts'
+import { type PackInput, type PackRef, type PackResult as PackOutcome, resolvePack } from '../rules/packs.ts'
 import { type Scanner, scannerMemo } from '../rules/pseudonyms.ts'
 import type { PackChange, PackResult } from '../schemas/packs.ts'
-import { type PackInput, type PackRef, type PackResult as PackOutcome, resolvePack } from '../rules/packs.ts'
+import { recordScan } from './alert-raising.ts'
 import { changePackState } from './pack-state.ts'
 
 /** Built once per instance: these calls are the hot paths, so nothing per call but the answer is allocated. */
@@ -37,7 +37,7 @@ function render(outcome: PackOutcome, lang: Lang): Result {
   return { ...outcome, message: text[lang] }
 }
 
-/** The scan was read with its letters' case inverted: the keyboard hint, before any alert (alerts.ts recordScan). */
+/** The scan was read with its letters' case inverted: the keyboard hint, before any alert (use-cases/alert-raising.ts recordScan). */
 const CAPS_LOCK = {
   field: 'dataMatrix',
   code: 'KEYBOARD_CASE_INVERTED',
