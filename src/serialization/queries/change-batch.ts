@@ -17,7 +17,8 @@ import type { Scanner } from '../rules/pseudonyms.ts'
  * took seconds). Items are sorted so that concurrent groups lock the packs they share in the same order; a
  * deadlock all the same is retried (the whole statement was rolled back, nothing was done).
  *
- * An item whose pack was not changed gets no row: the caller diagnoses it as before (use-cases/pack-state.ts changePackState).
+ * An item whose pack was not changed gets no row: the caller diagnoses it as before (use-cases/pack-state.ts
+ * changePackState).
  */
 const BLOCKING = blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: '(select sp.status from serial_products sp where sp.cip13 = p.cip13)', expiry: 'b.expiry', today: 'i.today' })
 

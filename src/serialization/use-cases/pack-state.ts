@@ -35,7 +35,7 @@ export interface ChangeOutcome {
 /**
  * Changes a pack's state. The success of a non-undo change is ONE statement (one round trip): the conditional
  * UPDATE, its transaction row and its pseudonymised scan-log row, committed together. Refusals are diagnosed with a
- * second read and logged by the caller (use-cases/alert-raising.ts recordScan), as they may raise an alert (rules/alerts.ts).
+ * second read and logged by the caller (alert-raising.ts recordScan), as they may raise an alert (rules/alerts.ts).
  */
 export async function changePackState(database: DatabaseHandle, scanner: Scanner, request: ChangeRequest, now: Date, batcher?: ChangeBatcher): Promise<ChangeOutcome> {
   const { pack: ref, action } = request

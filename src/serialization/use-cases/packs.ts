@@ -1,6 +1,7 @@
 /**
  * The scanners' pack calls: verify and change state, one pack or in bulk. Every answer about a readable French pack
- * is logged under pseudonyms and, when it raises an alert (rules/alerts.ts), carries the alert's reference (use-cases/alert-raising.ts).
+ * is logged under pseudonyms and, when it raises an alert (rules/alerts.ts), carries the alert's reference
+ * (alert-raising.ts).
  */
 import type { Static } from 'typebox'
 import type { Principal } from '../../platform/auth.ts'
