@@ -3,7 +3,7 @@ import { SYSTEM } from '../src/platform/audit.ts'
 import { sequence } from '../src/platform/events/sequencer.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
-import { pharmacyPseudonym } from '../src/serialization/pseudonyms.ts'
+import { pharmacyPseudonym } from '../src/serialization/rules/pseudonyms.ts'
 import { ORG, sql, testApp } from './helpers.ts'
 
 // What the regulator expects of falsification alerts: ANSM reads them all, a lab suspecting a falsification

@@ -4,7 +4,7 @@ import { loadConfig } from '../src/platform/config.ts'
 import { sequence } from '../src/platform/events/sequencer.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
-import { pharmacyPseudonym, userPseudonym } from '../src/serialization/pseudonyms.ts'
+import { pharmacyPseudonym, userPseudonym } from '../src/serialization/rules/pseudonyms.ts'
 import { ORG, sql, testApp } from './helpers.ts'
 
 const GS = '\x1d'

@@ -3,7 +3,7 @@ import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
-import { pharmacyPseudonym } from '../src/serialization/pseudonyms.ts'
+import { pharmacyPseudonym } from '../src/serialization/rules/pseudonyms.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const GS = '\x1d'
@@ -48,7 +48,7 @@ t.test('200 concurrent decommissions of one pack: exactly one succeeds', async (
     // The callers come from 6 organisations. The winner's own organisation repeating its change is told the status
     // is already set, without alert (NMVS_NC_PCK_19); every other organisation's attempt on the now inactive pack
     // is ALREADY_INACTIVE with an alert (NMVS_NC_PCK_22), whatever made it inactive: one alert per organisation,
-    // however many of its requests race (alert-rules.ts).
+    // however many of its requests race (src/serialization/rules/alerts.ts).
     const winner = results.find((r) => r.body.code === 'STATE_CHANGED')!.org
     const same = results.filter((r) => r.body.code !== 'STATE_CHANGED' && r.org === winner)
     const others = results.filter((r) => r.org !== winner)

@@ -3,11 +3,11 @@ import { SYSTEM } from '../src/platform/audit.ts'
 import { sequence } from '../src/platform/events/sequencer.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
-import { REPEAT_WINDOW_MS } from '../src/serialization/alerts.ts'
-import { pharmacyPseudonym } from '../src/serialization/pseudonyms.ts'
+import { REPEAT_WINDOW_MS } from '../src/serialization/rules/alerts.ts'
+import { pharmacyPseudonym } from '../src/serialization/rules/pseudonyms.ts'
 import { ORG, testApp } from './helpers.ts'
 
-// The national system's alert rules on inactive packs (src/serialization/alert-rules.ts): any decommission attempt
+// The national system's alert rules on inactive packs (src/serialization/rules/alerts.ts): any decommission attempt
 // on a pack that is already inactive raises an alert (NMVS_NC_PCK_22), whatever made it inactive (dispensed,
 // destroyed, stolen, exported…), except when the batch or product is recalled, withdrawn or expired (the status
 // comes back, no alert) and when the same organisation repeats its own change (NMVS_NC_PCK_19). A verification is

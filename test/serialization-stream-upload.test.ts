@@ -5,8 +5,8 @@ import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
-import { MAX_STREAMED_SERIALS } from '../src/serialization/upload-stream.ts'
-import { streamsRunning } from '../src/serialization/upload-stream-routes.ts'
+import { MAX_STREAMED_SERIALS } from '../src/serialization/rules/stream-upload.ts'
+import { streamsRunning } from '../src/serialization/routes/upload-stream.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const BIOGARAN = '3400949497294' // ROSUVASTATINE BIOGARAN (lab 412345670)

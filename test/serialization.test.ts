@@ -2,7 +2,7 @@ import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
-import { pharmacyPseudonym, userPseudonym } from '../src/serialization/pseudonyms.ts'
+import { pharmacyPseudonym, userPseudonym } from '../src/serialization/rules/pseudonyms.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const GS = '\x1d'

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type autocannon from 'autocannon'
 import { createDatabase } from '../../src/platform/db/index.ts'
-import { pharmacyPseudonym, userPseudonym } from '../../src/serialization/pseudonyms.ts'
+import { pharmacyPseudonym, userPseudonym } from '../../src/serialization/rules/pseudonyms.ts'
 import { parisDay } from '../../src/platform/paris-time.ts'
-import { CHANGE_BATCH_SQL } from '../../src/serialization/change-batch.ts'
-import { CHANGE_SQL } from '../../src/serialization/service.ts'
+import { CHANGE_BATCH_SQL } from '../../src/serialization/queries/change-batch.ts'
+import { CHANGE_SQL } from '../../src/serialization/queries/packs.ts'
 import { BENCH_EXPIRY, dataMatrixOf, loadPacks, packOf } from './load-packs.ts'
 
 const PER_LOT = 100_000
@@ -84,7 +84,7 @@ export function findPgbench(): string | null {
 }
 
 /**
- * The pgbench script: the service's decommission statement (service.ts CHANGE_SQL), its parameters replaced by
+ * The pgbench script: the service's decommission statement (queries/packs.ts CHANGE_SQL), its parameters replaced by
  * the same values computed in SQL, each transaction a different active pack: client c takes the packs
  * from + c, from + c + clients, from + c + 2·clients… (pgbench keeps a client's variables between transactions).
  */
@@ -124,7 +124,7 @@ export function pgbenchScript(packs: LoadedPacks, secret: string, now = new Date
 }
 
 /**
- * The same for the statement the service really sends (change-batch.ts CHANGE_BATCH_SQL): `group` packs per
+ * The same for the statement the service really sends (queries/change-batch.ts CHANGE_BATCH_SQL): `group` packs per
  * transaction, as a group commit of that size would. Client c takes the blocks of `group` consecutive packs
  * from + (c + (n - 1)·clients)·group.
  */

@@ -1,9 +1,9 @@
 /** Serialization's routes, per actor: the alerts, the lab's streamed upload, the scanners' pack calls, the lab's side. */
 import type { RoutePlugin } from '../platform/types.ts'
-import alertRoutes from './alerts-routes.ts'
+import alertRoutes from './routes/alerts.ts'
 import labRoutes from './routes/lab.ts'
 import packRoutes from './routes/packs.ts'
-import uploadStreamRoutes from './upload-stream-routes.ts'
+import uploadStreamRoutes from './routes/upload-stream.ts'
 
 const routes: RoutePlugin = async (app) => {
   await app.register(alertRoutes)

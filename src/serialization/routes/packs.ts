@@ -5,13 +5,10 @@ import { ROLES, type Role } from '../../platform/db/schema.ts'
 import { langOf } from '../../platform/i18n.ts'
 import { IdempotencyKeyHeader, problems } from '../../platform/openapi.ts'
 import type { RoutePlugin } from '../../platform/types.ts'
-import { alertOn } from '../alert-rules.ts'
-import { ChangeBatcher } from '../change-batch.ts'
+import { alertOn } from '../rules/alerts.ts'
 import { RETURN_CODE_NAMES, RETURN_CODES } from '../rules/codes.ts'
-import { scannerMemo } from '../pseudonyms.ts'
-import { BulkChange, BulkResult, BulkVerify, PackChange, PackInput, PackResult, ReturnCodeEntry } from '../schemas.ts'
-import { changePack, changePacks, type PackDeps, verifyPack, verifyPacks } from '../use-cases/packs.ts'
-import { VerifyBatcher } from '../verify-batch.ts'
+import { BulkChange, BulkResult, BulkVerify, PackChange, PackInput, PackResult, ReturnCodeEntry } from '../schemas/packs.ts'
+import { changePack, changePacks, packDeps, verifyPack, verifyPacks } from '../use-cases/packs.ts'
 
 /** Who verifies and decommissions packs. */
 const VERIFIERS: readonly Role[] = ['pharmacy', 'hospital', 'wholesaler']
@@ -21,13 +18,7 @@ const packRoutes: RoutePlugin = async (app) => {
   // Verifications and state changes share one count per organisation (a bulk call counts once).
   const perMinute = app.config.SERIALIZATION_RATE_PER_MINUTE
   const limited = perMinute > 0 ? { preHandler: app.rateLimit({ max: perMinute, timeWindow: 60_000 }) } : {}
-  const deps: PackDeps = {
-    database: app.database,
-    now: () => app.now(),
-    scannerOf: scannerMemo(app.config.SCAN_PSEUDONYM_SECRET),
-    verifier: new VerifyBatcher(app.database),
-    changes: new ChangeBatcher(app.database),
-  }
+  const deps = packDeps(app.database, () => app.now(), app.config.SCAN_PSEUDONYM_SECRET)
 
   app.get(
     '/serialization/return-codes',

@@ -3,7 +3,7 @@ import type { Lang, Text } from '../../platform/i18n.ts'
 /**
  * The return codes of pack verification and state changes: stable, modelled on the national (NMVS) system's.
  * Every answer about a pack carries one, with a message that tells the pharmacist what to do.
- * `alert`: the code raises an alert on some attempt (alert-rules.ts says which: verification, decommission, undo).
+ * `alert`: the code raises an alert on some attempt (alerts.ts says which: verification, decommission, undo).
  * `nmvs`: the national system's code for the same situation, for LGO vendors who know them.
  */
 export interface ReturnCode {

@@ -1,27 +1,34 @@
 /**
  * The scanners' pack calls: verify and change state, one pack or in bulk. Every answer about a readable French pack
- * is logged under pseudonyms and, when it raises an alert (alert-rules.ts), carries the alert's reference (alerts.ts).
+ * is logged under pseudonyms and, when it raises an alert (rules/alerts.ts), carries the alert's reference
+ * (alert-raising.ts).
  */
 import type { Static } from 'typebox'
 import type { Principal } from '../../platform/auth.ts'
 import type { DatabaseHandle } from '../../platform/db/index.ts'
 import type { Lang } from '../../platform/i18n.ts'
-import { recordScan } from '../alerts.ts'
-import type { ChangeBatcher } from '../change-batch.ts'
+import { ChangeBatcher } from '../queries/change-batch.ts'
+import { VerifyBatcher } from '../queries/verify-batch.ts'
 import { ALERT_TEXT, RETURN_CODES, type ReturnCodeName } from '../rules/codes.ts'
-import type { Scanner } from '../pseudonyms.ts'
-import type { PackChange, PackResult } from '../schemas.ts'
-import { changePackState, type PackInput, type PackRef, type PackResult as PackOutcome, resolvePack } from '../service.ts'
-import type { VerifyBatcher } from '../verify-batch.ts'
+import { type PackInput, type PackRef, type PackResult as PackOutcome, resolvePack } from '../rules/packs.ts'
+import { type Scanner, scannerMemo } from '../rules/pseudonyms.ts'
+import type { PackChange, PackResult } from '../schemas/packs.ts'
+import { recordScan } from './alert-raising.ts'
+import { changePackState } from './pack-state.ts'
 
 /** Built once per instance: these calls are the hot paths, so nothing per call but the answer is allocated. */
 export interface PackDeps {
   database: DatabaseHandle
   now: () => Date
-  /** Who scans, as pseudonyms: no FINESS and no user id is stored by serialization (pseudonyms.ts). */
+  /** Who scans, as pseudonyms: no FINESS and no user id is stored by serialization (rules/pseudonyms.ts). */
   scannerOf: (principal: Principal) => Scanner
   verifier: VerifyBatcher
   changes: ChangeBatcher
+}
+
+/** The pack calls' dependencies for one instance: its pseudonyms' memo, and the batchers that group concurrent calls. */
+export function packDeps(database: DatabaseHandle, now: () => Date, pseudonymSecret: string): PackDeps {
+  return { database, now, scannerOf: scannerMemo(pseudonymSecret), verifier: new VerifyBatcher(database), changes: new ChangeBatcher(database) }
 }
 
 type Result = Static<typeof PackResult>
@@ -31,7 +38,7 @@ function render(outcome: PackOutcome, lang: Lang): Result {
   return { ...outcome, message: text[lang] }
 }
 
-/** The scan was read with its letters' case inverted: the keyboard hint, before any alert (alerts.ts recordScan). */
+/** The scan was read with its letters' case inverted: the keyboard hint, before any alert (use-cases/alert-raising.ts recordScan). */
 const CAPS_LOCK = {
   field: 'dataMatrix',
   code: 'KEYBOARD_CASE_INVERTED',
@@ -74,7 +81,7 @@ export async function verifyPack(deps: PackDeps, principal: Principal, lang: Lan
 }
 
 export async function verifyPacks(deps: PackDeps, principal: Principal, lang: Lang, packs: PackInput[]) {
-  // Concurrently: they join one verification statement (verify-batch.ts); one result per pack, in order.
+  // Concurrently: they join one verification statement (queries/verify-batch.ts); one result per pack, in order.
   const results = await Promise.all(packs.map((p) => verifyPack(deps, principal, lang, p)))
   return { results, summary: summary(results) }
 }
@@ -98,7 +105,7 @@ export async function changePack(
 }
 
 export async function changePacks(deps: PackDeps, principal: Principal, lang: Lang, items: Array<Static<typeof PackChange>>) {
-  // Each pack named once: the items run together and join one grouped statement (change-batch.ts). A pack named
+  // Each pack named once: the items run together and join one grouped statement (queries/change-batch.ts). A pack named
   // twice: in order, so that the second sees the first's change.
   const now = deps.now()
   const reads = items.map((item) => readChange(item, now))

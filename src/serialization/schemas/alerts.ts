@@ -1,6 +1,7 @@
+// The serial alerts' schemas: an alert, its workflow's inputs, its pack's history, the figures, a pseudonym.
 import { type TSchema, Type } from 'typebox'
-import { component, Page } from '../platform/schemas.ts'
-import { ALERT_CONCLUSIONS, ALERT_STATUSES, ANSM_CONCLUSIONS } from './alerts-db.ts'
+import { component, Page } from '../../platform/schemas.ts'
+import { ALERT_CONCLUSIONS, ALERT_STATUSES, ANSM_CONCLUSIONS } from '../db.ts'
 
 const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 

@@ -1,9 +1,10 @@
+// The schemas of the pack calls (verify, change state, one or in bulk; the return codes) and of the lab's side
+// (uploads, batches and their figures, statuses).
 import { type TSchema, Type } from 'typebox'
-import { component, Page } from '../platform/schemas.ts'
-import { alertOn } from './alert-rules.ts'
-import { RETURN_CODE_NAMES, RETURN_CODES } from './rules/codes.ts'
-import { BATCH_STATUSES, PACK_STATES } from './db.ts'
-import { ACTIONS } from './db.ts'
+import { component, Page } from '../../platform/schemas.ts'
+import { ACTIONS, BATCH_STATUSES, PACK_STATES } from '../db.ts'
+import { alertOn } from '../rules/alerts.ts'
+import { RETURN_CODE_NAMES, RETURN_CODES } from '../rules/codes.ts'
 
 const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()])
 const SET82 = '^[!"%&\'()*+,\\-./0-9:;<=>?A-Z_a-z]{1,20}$'

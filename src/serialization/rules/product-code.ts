@@ -1,6 +1,8 @@
-import { AppError } from '../platform/errors.ts'
-import type { Lang } from '../platform/i18n.ts'
-import { productCode } from './rules/gs1.ts'
+// A product code named in a serialization path or body, read by gs1.ts productCode: its messages and codes are
+// serialization's own, not those of referential/rules/product-code.ts (the contract answers with these).
+import { AppError } from '../../platform/errors.ts'
+import type { Lang } from '../../platform/i18n.ts'
+import { productCode } from './gs1.ts'
 
 /** A product named in a path or body: CIP13 or GTIN-14, else 400 naming the field. */
 export function cip13Of(value: string, field: string, lang: Lang): string {

@@ -1,13 +1,14 @@
+// Verifications gathered into one statement per group, that looks the packs up and logs their scans.
 import { randomUUID } from 'node:crypto'
-import { BLOCKED_CODE, type Blocking, blockingSql } from '../dispensation/rule.ts'
-import { Batcher } from '../platform/db/batcher.ts'
-import type { DatabaseHandle } from '../platform/db/index.ts'
-import { parisDay } from '../platform/paris-time.ts'
-import { raisesAlert } from './alert-rules.ts'
-import { RETURN_CODE_NAMES, type ReturnCodeName } from './rules/codes.ts'
-import type { PackState } from './db.ts'
-import type { Scanner } from './pseudonyms.ts'
-import { type PackRef, type PackResult, packView } from './service.ts'
+import { BLOCKED_CODE, type Blocking, blockingSql } from '../../dispensation/rule.ts'
+import { Batcher } from '../../platform/db/batcher.ts'
+import type { DatabaseHandle } from '../../platform/db/index.ts'
+import { parisDay } from '../../platform/paris-time.ts'
+import { raisesAlert } from '../rules/alerts.ts'
+import { RETURN_CODE_NAMES, type ReturnCodeName } from '../rules/codes.ts'
+import type { PackState } from '../db.ts'
+import { type PackRef, type PackResult, packView } from '../rules/packs.ts'
+import type { Scanner } from '../rules/pseudonyms.ts'
 
 /**
  * The verification hot path: look the pack up AND write its scan-log row in ONE statement, for many scans at once.
@@ -19,10 +20,10 @@ import { type PackRef, type PackResult, packView } from './service.ts'
  * committed, exactly as before; a crash loses only scans whose answer was never sent.
  *
  * The return code is computed by the statement (it must be written in the log row): the CASE below is the SQL twin
- * of service.ts `judge()` and is tested through the same verify tests; what blocks the batch is decided by
- * dispensation/rule.ts (blockingSql). Codes that raise an alert on a verification (alert-rules.ts: a possible
+ * of rules/packs.ts `judge()` and is tested through the same verify tests; what blocks the batch is decided by
+ * dispensation/rule.ts (blockingSql). Codes that raise an alert on a verification (rules/alerts.ts: a possible
  * falsification) are NOT logged here: their log row is written in the alert's own transaction with the alert
- * reference (alerts.ts recordScan), which the caller does when `logged` is false.
+ * reference (use-cases/alert-raising.ts recordScan), which the caller does when `logged` is false.
  */
 const ALERT_ON_VERIFY = RETURN_CODE_NAMES.filter((c) => raisesAlert(c, 'verify'))
 const VERIFY_BATCH_SQL = `
@@ -80,7 +81,7 @@ interface Item {
 
 export interface VerifyOutcome {
   outcome: PackResult
-  /** false: the scan is not logged yet (an alert is due): the caller logs it with the alert (alerts.ts recordScan). */
+  /** false: the scan is not logged yet (an alert is due): the caller logs it with the alert (use-cases/alert-raising.ts recordScan). */
   logged: boolean
 }
 

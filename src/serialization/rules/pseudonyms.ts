@@ -1,11 +1,8 @@
-import { createHmac } from 'node:crypto'
-import type { Kysely } from 'kysely'
-import type { DB } from '../platform/db/schema.ts'
-
 // No FINESS and no user identifier is stored in clear in a serialization table (scan log, pack transactions, alerts
 // and their messages): keyed pseudonyms, HMAC-SHA256 with SCAN_PSEUDONYM_SECRET, base64url, 22 characters (132
 // bits). Stable for a given secret; without it they cannot be reversed nor recomputed from the public list of FINESS
 // numbers. The same formulas are written in migrations/0014 for the rows that existed before.
+import { createHmac } from 'node:crypto'
 
 /** Roles that scan packs (their organisation is "the pharmacy" of a scan or an alert). */
 export const SCANNER_ROLES = ['pharmacy', 'hospital', 'wholesaler'] as const
@@ -49,31 +46,5 @@ export function pseudonymMemo(secret: string, max = 100_000): (org: string) => s
       memo.set(org, p)
     }
     return p
-  }
-}
-
-/**
- * The scanning organisation behind a pseudonym, for the service's own routing only (an alert's outcome or a lab's
- * question reaches the pharmacy's feed): recomputed over the scanning organisations, kept in memory, never stored
- * and never shown. A person re-identifies a pharmacy only through the operator's audited route (alerts.ts).
- */
-export class PseudonymDirectory {
-  private map = new Map<string, string>()
-  private builtAt = 0
-
-  constructor(private readonly secret: string) {}
-
-  async orgOf(db: Kysely<DB>, pseudonym: string): Promise<string | null> {
-    const known = this.map.get(pseudonym)
-    if (known !== undefined) return known
-    // A new organisation since the last build: rebuild, at most once every few seconds.
-    if (Date.now() - this.builtAt > 5_000) {
-      const orgs = await db.selectFrom('organisations').select('id').where('role', 'in', [...SCANNER_ROLES]).execute()
-      const map = new Map<string, string>()
-      for (const o of orgs) map.set(pharmacyPseudonym(this.secret, o.id), o.id)
-      this.map = map
-      this.builtAt = Date.now()
-    }
-    return this.map.get(pseudonym) ?? null
   }
 }

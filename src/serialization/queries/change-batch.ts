@@ -1,12 +1,13 @@
-import { type Blocking, blockingSql } from '../dispensation/rule.ts'
-import { Batcher } from '../platform/db/batcher.ts'
-import type { DatabaseHandle } from '../platform/db/index.ts'
-import type { PackState } from './db.ts'
-import type { Scanner } from './pseudonyms.ts'
+// Decommissions gathered into one statement per group: the statement, and the batcher that sends it.
+import { type Blocking, blockingSql } from '../../dispensation/rule.ts'
+import { Batcher } from '../../platform/db/batcher.ts'
+import type { DatabaseHandle } from '../../platform/db/index.ts'
+import type { PackState } from '../db.ts'
+import type { Scanner } from '../rules/pseudonyms.ts'
 
 /**
  * Decommissions (supply, destroy, …: every change but undo) gathered into one statement per group (platform/db/
- * batcher.ts): the SQL below is service.ts CHANGE_SQL over arrays. Exactly once is kept as in CHANGE_SQL: each pack's UPDATE is
+ * batcher.ts): the SQL below is queries/packs.ts CHANGE_SQL over arrays. Exactly once is kept as in CHANGE_SQL: each pack's UPDATE is
  * conditional on `state = 'active'`, which PostgreSQL re-checks on the row's latest version after waiting for a
  * concurrent writer, so of several statements naming the same pack only one changes it. Within one statement, a pack
  * named by several requests (pharmacies racing for one box) is updated once, from one of them: an UPDATE … FROM
@@ -16,7 +17,8 @@ import type { Scanner } from './pseudonyms.ts'
  * took seconds). Items are sorted so that concurrent groups lock the packs they share in the same order; a
  * deadlock all the same is retried (the whole statement was rolled back, nothing was done).
  *
- * An item whose pack was not changed gets no row: the caller diagnoses it as before (service.ts changePackState).
+ * An item whose pack was not changed gets no row: the caller diagnoses it as before (use-cases/pack-state.ts
+ * changePackState).
  */
 const BLOCKING = blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: '(select sp.status from serial_products sp where sp.cip13 = p.cip13)', expiry: 'b.expiry', today: 'i.today' })
 

@@ -1,0 +1,181 @@
+/**
+ * The serial alerts' SQL: the scan log, an alert raised or counted again, the alerts as each viewer may see them
+ * (the tenancy filter is here), the investigation's writes, and the figures.
+ */
+import { type Insertable, type Kysely, sql, type Transaction, type Updateable } from 'kysely'
+import type { Principal } from '../../platform/auth.ts'
+import type { DatabaseHandle } from '../../platform/db/index.ts'
+import type { DB } from '../../platform/db/schema.ts'
+import type { AlertConclusion, AlertStatus, AnsmConclusion, SerialAlertMessagesTable, SerialAlertsTable } from '../db.ts'
+import { pharmacyPseudonym } from '../rules/pseudonyms.ts'
+
+type Db = Kysely<DB> | Transaction<DB>
+
+// ---- the scan log and raising an alert ---------------------------------------------------------------------
+
+const SCAN_SQL = `
+  insert into serial_scans (cip13, id, at, serial, batch, expiry, action, code, role, pharmacy_pseudonym, transaction_id, alert_reference)
+  values ($1, $2, $3, $4, $5, $6::date, $7, $8, $9, $10, $11, $12)`
+
+/** A scan-log row but its alert reference, its keys in the order of SCAN_SQL's parameters. */
+export interface ScanRow {
+  cip13: string
+  id: string
+  at: Date
+  serial: string
+  batch: string
+  expiry: string
+  action: string
+  code: string
+  role: string
+  pharmacy_pseudonym: string
+  transaction_id: string | null
+}
+
+/** Logs a scan without alert (a named prepared statement: the hot path's). */
+export function logScan(database: DatabaseHandle, scan: ScanRow) {
+  return database.prepared('serial_scan_log', SCAN_SQL, [...Object.values(scan), null])
+}
+
+/** Logs a scan in an alert's transaction, with the alert's reference (or none). */
+export function insertScan(tx: Transaction<DB>, scan: ScanRow & { alert_reference: string | null }) {
+  return tx.insertInto('serial_scans').values(scan).execute()
+}
+
+/** The batch of the product's pack with this serial. */
+export function packBatch(db: Kysely<DB>, cip13: string, serial: string) {
+  return db.selectFrom('packs').select('batch').where('cip13', '=', cip13).where('serial', '=', serial).executeTakeFirst()
+}
+
+/** The lab that exploits the product (referential), else the one that uploaded its packs. */
+export async function labOfProduct(db: Db, cip13: string): Promise<string | null> {
+  const m = await db.selectFrom('presentations as p').innerJoin('medicines as m', 'm.cis', 'p.cis').select('m.lab_id').where('p.cip13', '=', cip13).executeTakeFirst()
+  if (m?.lab_id) return m.lab_id
+  const b = await db.selectFrom('serial_batches').select('lab_id').where('cip13', '=', cip13).limit(1).executeTakeFirst()
+  return b?.lab_id ?? null
+}
+
+/** Serializes, until the transaction ends, the failures of one pharmacy on one pack with one code. */
+export function lockRepeats(tx: Transaction<DB>, cip13: string, serial: string, org: string, code: string) {
+  return sql`select pg_advisory_xact_lock(hashtext(${`${cip13}/${serial}/${org}/${code}`}))`.execute(tx)
+}
+
+/** The open alert of the same failure seen since `since`. */
+export function openAlert(tx: Transaction<DB>, cip13: string, serial: string, org: string, code: string, since: Date) {
+  return tx
+    .selectFrom('serial_alerts')
+    .select(['seq', 'reference'])
+    .where('cip13', '=', cip13)
+    .where('serial', '=', serial)
+    .where('pharmacy_pseudonym', '=', org)
+    .where('code', '=', code)
+    .where('status', 'in', ['new', 'under_investigation'])
+    .where('last_seen_at', '>', since)
+    .executeTakeFirst()
+}
+
+/** The failure seen once more on its open alert. */
+export function countAgain(tx: Transaction<DB>, seq: number, now: Date) {
+  return tx.updateTable('serial_alerts').set({ occurrences: sql<number>`occurrences + 1`, last_seen_at: now }).where('seq', '=', seq).execute()
+}
+
+export function nextAlertSeq(tx: Transaction<DB>) {
+  return sql<{ seq: number }>`select nextval('serial_alert_seq')::bigint as seq`.execute(tx)
+}
+
+export function insertAlert(tx: Transaction<DB>, alert: Insertable<SerialAlertsTable>) {
+  return tx.insertInto('serial_alerts').values(alert).execute()
+}
+
+// ---- reading alerts ----------------------------------------------------------------------------------------
+
+const ALERT_COLUMNS = [
+  'a.seq', 'a.reference', 'a.cip13', 'a.lab_id', 'a.serial', 'a.batch', 'a.expiry', 'a.code', 'a.action', 'a.pharmacy_pseudonym', 'a.status', 'a.conclusion',
+  'a.conclusion_note', 'a.created_at', 'a.updated_at', 'a.closed_at', 'a.escalated_at', 'a.ansm_conclusion', 'a.ansm_note', 'a.scanned', 'a.occurrences', 'a.last_seen_at',
+] as const
+
+export type AlertRow = {
+  seq: number; reference: string; cip13: string; lab_id: string; serial: string; batch: string; expiry: string; code: string; action: string
+  pharmacy_pseudonym: string; status: AlertStatus; conclusion: AlertConclusion | null; conclusion_note: string | null; created_at: Date; updated_at: Date; closed_at: Date | null
+  escalated_at: Date | null; ansm_conclusion: AnsmConclusion | null; ansm_note: string | null; scanned: string | null; occurrences: number; last_seen_at: Date
+}
+
+/** Who looks: the lab sees its products' alerts, a scanning organisation its own, ANSM and the operator all. */
+function seenBy(db: Db, secret: string, viewer: Principal) {
+  const q = db.selectFrom('serial_alerts as a').select([...ALERT_COLUMNS])
+  if (viewer.role === 'ordre' || viewer.role === 'ansm') return q
+  if (viewer.role === 'lab') return q.where('a.lab_id', '=', viewer.org)
+  return q.where('a.pharmacy_pseudonym', '=', pharmacyPseudonym(secret, viewer.org))
+}
+
+export interface AlertFilter {
+  status?: AlertStatus | undefined
+  product?: string | undefined
+  lab?: string | undefined
+  pharmacy?: string | undefined
+}
+
+/** Newest first, one row more than `limit` when another page follows; `before`: keyset on the alert's number. */
+export function alertRows(db: Db, secret: string, viewer: Principal, filter: AlertFilter, opts: { before?: number | undefined; limit: number }) {
+  let q = seenBy(db, secret, viewer).orderBy('a.seq', 'desc').limit(opts.limit + 1)
+  if (filter.status) q = q.where('a.status', '=', filter.status)
+  if (filter.product) q = q.where('a.cip13', '=', filter.product)
+  if (filter.lab) q = q.where('a.lab_id', '=', filter.lab)
+  if (filter.pharmacy) q = q.where('a.pharmacy_pseudonym', '=', filter.pharmacy)
+  if (opts.before !== undefined) q = q.where('a.seq', '<', opts.before)
+  return q.execute()
+}
+
+/** The alert, if the viewer may see it; `forUpdate`: its row locked until the transaction ends. */
+export function alertRow(db: Db, secret: string, viewer: Principal, reference: string, forUpdate: boolean) {
+  let q = seenBy(db, secret, viewer).where('a.reference', '=', reference)
+  if (forUpdate) q = q.forUpdate()
+  return q.executeTakeFirst()
+}
+
+export function alertMessages(db: Db, seq: number) {
+  return db.selectFrom('serial_alert_messages').select(['author', 'text', 'at']).where('alert_seq', '=', seq).orderBy('id').execute()
+}
+
+/** The pack's scans, its state changes (oldest first) and the pack itself. */
+export function packHistoryRows(db: Db, cip13: string, serial: string) {
+  return Promise.all([
+    db.selectFrom('serial_scans').select(['at', 'action', 'code', 'role', 'pharmacy_pseudonym', 'batch', 'expiry', 'transaction_id', 'alert_reference']).where('cip13', '=', cip13).where('serial', '=', serial).orderBy('at').execute(),
+    db.selectFrom('pack_transactions').select(['id', 'at', 'action', 'from_state', 'to_state', 'org_pseudonym', 'user_pseudonym', 'role', 'undoes']).where('cip13', '=', cip13).where('serial', '=', serial).orderBy('at').execute(),
+    db.selectFrom('packs').select(['batch', 'state', 'state_at', 'created_at']).where('cip13', '=', cip13).where('serial', '=', serial).executeTakeFirst(),
+  ])
+}
+
+// ---- the investigation -------------------------------------------------------------------------------------
+
+export function updateAlert(tx: Transaction<DB>, seq: number, changes: Updateable<SerialAlertsTable>) {
+  return tx.updateTable('serial_alerts').set(changes).where('seq', '=', seq).execute()
+}
+
+export function insertAlertMessage(tx: Transaction<DB>, message: Insertable<SerialAlertMessagesTable>) {
+  return tx.insertInto('serial_alert_messages').values(message).execute()
+}
+
+// ---- figures -----------------------------------------------------------------------------------------------
+
+/** Alerts counted per lab, product, status, conclusion and code. */
+export function alertGroups(db: Db, lab: string | undefined, since: Date | undefined) {
+  let q = db.selectFrom('serial_alerts as a').select(['a.lab_id', 'a.cip13', 'a.status', 'a.conclusion', 'a.code', (eb) => eb.fn.countAll<number>().as('n')])
+  if (lab) q = q.where('a.lab_id', '=', lab)
+  if (since) q = q.where('a.created_at', '>=', since)
+  return q.groupBy(['a.lab_id', 'a.cip13', 'a.status', 'a.conclusion', 'a.code']).execute()
+}
+
+/** The products with uploaded packs, with their lab. */
+export function serializedProducts(db: Db, lab: string | undefined) {
+  let bq = db.selectFrom('serial_batches').select(['cip13', 'lab_id']).distinct()
+  if (lab) bq = bq.where('lab_id', '=', lab)
+  return bq.execute()
+}
+
+/** Logged scans counted per product. */
+export function scanCounts(db: Db, codes: string[], since: Date | undefined) {
+  let sq = db.selectFrom('serial_scans').select(['cip13', (eb) => eb.fn.countAll<number>().as('n')]).where('cip13', 'in', codes)
+  if (since) sq = sq.where('at', '>=', since)
+  return sq.groupBy('cip13').execute()
+}
