@@ -106,7 +106,7 @@ export async function ensureBatch(tx: Transaction<DB>, labId: string, input: { c
 /**
  * The lab sets a batch's status: its own fact, kept apart from DP-Rappels (a recall's blocking is read from the
  * recall, never copied here). A status that blocks answers only once every API instance blocks it too
- * (dispensation/registry.ts changeFacts). Returns the previous status, or null if the batch is unknown.
+ * (dispensation/use-cases/facts.ts changeFacts). Returns the previous status, or null if the batch is unknown.
  */
 async function setBatchStatus(app: FastifyInstance, actor: Actor & { org: string }, input: { cip13: string; batch: string; status: BatchStatus; reason: string | null }, now: Date) {
   return changeFacts(app, async (tx) => {

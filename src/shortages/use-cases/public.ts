@@ -102,7 +102,7 @@ export interface DeclaredAvailability {
 /**
  * What the labs' declarations say of each presentation: its open declaration (declared or ongoing), else its
  * most recently closed one (null when there is none). The referential decides how this combines with the
- * BDPM availability file (referential/products.ts).
+ * BDPM availability file (referential/use-cases/bdpm-import.ts).
  */
 export async function declaredAvailability(db: Db, cip13s: string[]): Promise<Map<string, DeclaredAvailability>> {
   const out = new Map<string, DeclaredAvailability>()
