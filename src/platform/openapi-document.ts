@@ -85,7 +85,7 @@ export function completeDocument(doc: Doc): Doc {
       nameRequestBody(op, schemas)
       for (const media of Object.values<any>(op.requestBody?.content ?? {})) addExample(media, resolve, schemas)
       const idempotent = (op.parameters ?? []).some((p: any) => p.in === 'header' && p.name === 'idempotency-key')
-      const codes = problemCodes(path, op)
+      const codes = problemCodes(path, method, op)
       op['x-problem-codes'] = codes
       for (const [status, response] of Object.entries<any>(op.responses ?? {})) {
         const s = Number(status)
@@ -98,7 +98,7 @@ export function completeDocument(doc: Doc): Doc {
           const headers: Record<string, unknown> = {}
           if (s === 201 && LOCATION_OPERATIONS.has(op.operationId)) headers.location = { description: 'The address of what was created.', schema: { type: 'string' } }
           if (idempotent) headers['idempotent-replayed'] = REPLAYED
-          if (op['x-rate-limited'] && s < 300) Object.assign(headers, RATE_HEADERS)
+          if (op['x-rate-limited']) Object.assign(headers, RATE_HEADERS)
           if (Object.keys(response.content ?? {}).some((t) => /^(text\/csv|application\/pdf)/.test(t))) headers['content-disposition'] = { description: 'attachment; filename="…": the name to save the file under.', schema: { type: 'string' } }
           response.headers = { ...response.headers, ...headers, 'x-request-id': { $ref: '#/components/headers/RequestId' } }
         } else {
@@ -116,7 +116,9 @@ export function completeDocument(doc: Doc): Doc {
             const line = `Codes : ${own.map((c) => `\`${c}\``).join(', ')}`
             if (!String(response.description ?? '').includes(line)) response.description = `${response.description ?? ''}\n\n${line}`.trim()
           }
-          if (s === 429 || s === 503) response.headers = { ...response.headers, 'retry-after': RETRY_AFTER, ...(s === 429 && op['x-rate-limited'] ? RATE_HEADERS : {}) }
+          if (s === 429 || s === 503) response.headers = { ...response.headers, 'retry-after': RETRY_AFTER }
+          // Counted once authenticated, whatever the answer: the refusals after that carry the counts too.
+          if (op['x-rate-limited'] && s !== 401 && s !== 403) response.headers = { ...response.headers, ...RATE_HEADERS }
           // Refusals are stored and replayed too (idempotency.ts): all but 429 and 5xx, which the client may retry.
           if (idempotent && s < 500 && s !== 429) response.headers = { ...response.headers, 'idempotent-replayed': REPLAYED }
           response.headers = { ...response.headers, 'x-request-id': { $ref: '#/components/headers/RequestId' } }
@@ -134,16 +136,17 @@ export function completeDocument(doc: Doc): Doc {
 const sortedByKey = <T>(o: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 
 /** The problem codes an operation may answer with: the platform's for each documented status, its service's, its own. */
-function problemCodes(path: string, op: any): string[] {
+function problemCodes(path: string, method: string, op: any): string[] {
   const statuses = new Set(Object.keys(op.responses ?? {}).map(Number).filter((s) => s >= 400))
   const out = new Set<string>()
   const body = op.requestBody !== undefined
   for (const s of statuses) {
     for (const c of PLATFORM_CODES[s] ?? []) out.add(c)
     if (s === 400) {
-      if (body) out.add('MALFORMED_BODY')
-      // An identifier (a CIP13, an organisation's number…) read from the path or checked in a body.
-      if (body || (op.parameters ?? []).some((p: any) => p.in === 'path')) out.add('INVALID_IDENTIFIER')
+      // A body sent where none is expected is still parsed (and refused when it is not JSON).
+      if (body || method !== 'get') out.add('MALFORMED_BODY')
+      // An identifier (a CIP13, an organisation's number…) read from the path, a filter or a body.
+      if (body || (op.parameters ?? []).some((p: any) => p.in === 'path' || (p.in === 'query' && p.name !== 'cursor' && p.name !== 'limit'))) out.add('INVALID_IDENTIFIER')
       if ((op.parameters ?? []).some((p: any) => p.in === 'query' && p.name === 'cursor')) out.add('INVALID_CURSOR')
     }
   }

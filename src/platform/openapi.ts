@@ -92,8 +92,10 @@ function documentRoute(route: RouteOptions, namedSchema: (id: string) => unknown
       return payload
     }) as RouteOptions['onSend']
   }
-  // The rate-limited routes (a preHandler from @fastify/rate-limit) say so: their answers carry the rate headers.
-  if ([route.preHandler].flat().some((h) => typeof h === 'function' && /rateLimitRan/.test(String(h)))) schema['x-rate-limited'] = true
+  // The rate-limited routes (config.rateLimit, or a preHandler from @fastify/rate-limit) say so: their answers carry
+  // the rate headers.
+  const limited = (route.config as { rateLimit?: unknown } | undefined)?.rateLimit
+  if ((limited && typeof limited === 'object') || [route.preHandler].flat().some((h) => typeof h === 'function' && /rateLimitRan/.test(String(h)))) schema['x-rate-limited'] = true
   // Every integer and date a client sends is bounded, in the contract as in the validation (platform/input.ts).
   for (const part of ['body', 'querystring', 'params', 'headers']) boundIntegers(schema[part], namedSchema)
   const methods = [route.method].flat()
