@@ -16,7 +16,9 @@ import { loadDemoData } from '../src/demo/seed.ts'
 import { isCip13 } from '../src/platform/identifiers.ts'
 import { signDevToken } from '../src/platform/tokens.ts'
 import type { Role } from '../src/platform/db/schema.ts'
-import { testApp } from './helpers.ts'
+import { registerFaxJobs } from '../src/platform/fax/job.ts'
+import { JobRunner } from '../src/platform/jobs.ts'
+import { testApp, type TestContext } from './helpers.ts'
 
 const run = promisify(execFile)
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
@@ -134,9 +136,41 @@ t.test('every curl of the guides names an operation of the contract, with a role
   }
 })
 
+/**
+ * A letter to post, as the service leaves one when a recall's fax to a wholesaler keeps failing: the recall is
+ * broadcast by the guides' lab to wholesalers, every fax fails (one retry), and the letter is pending. Guide 06's
+ * paper-letter curls then run as a lab would after that failure.
+ */
+async function leaveAPaperLetter(ctx: TestContext) {
+  const { app, auth, clock } = ctx
+  const jobs = new JobRunner({ db: app.db, log: app.log, now: () => clock.now })
+  registerFaxJobs({ db: app.db, config: app.config, jobs }, { send: async () => Promise.reject(new Error('ligne occupée')) })
+  const lab = auth('lab', '412345670')
+  const created = await app.inject({
+    method: 'POST', url: '/v1/recalls', headers: lab,
+    payload: {
+      title: 'Rappel du lot L2411A', reason: 'Défaut d’étanchéité', message: 'Mettez en quarantaine les boîtes du lot concerné.', action: 'quarantine_return',
+      recipients: { categories: ['wholesaler'], regions: ['11'] }, contacts: [{ name: 'Pharmacien responsable', phone: '+33 1 00 00 00 01' }],
+      batches: [{ cip13: '3400936128149', batch: 'L2411A', expiry: '2027-06-30' }], blockDispensation: false, reminderDelaysHours: [],
+    },
+  })
+  const id = created.json().id
+  await app.inject({ method: 'POST', url: `/v1/recalls/${id}/submit`, headers: lab })
+  const approved = await app.inject({ method: 'POST', url: `/v1/recalls/${id}/approve`, headers: auth('ansm', 'ANSM') })
+  if (approved.statusCode !== 200) throw new Error(approved.body)
+  for (let i = 0; i < 4; i++) {
+    await jobs.runDue()
+    clock.advance(5 * 60_000)
+  }
+  const letters = await app.db.selectFrom('paper_letters').select('id').where('status', '=', 'pending').execute()
+  if (letters.length === 0) throw new Error('no paper letter was left by the failing fax')
+}
+
 t.test('the curls of the guides run against the service', async (t) => {
-  const { app, database, config } = await testApp(t, { seed: false })
+  const ctx = await testApp(t, { seed: false, env: { FAX_RETRY_MINUTES: '1' } })
+  const { app, database, config } = ctx
   await loadDemoData(database.db)
+  await leaveAPaperLetter(ctx)
   await app.listen({ host: '127.0.0.1', port: 0 })
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   const dir = mkdtempSync(path.join(tmpdir(), 'guides-'))
@@ -178,7 +212,8 @@ t.test('the curls of the guides run against the service', async (t) => {
       t.notMatch(res.stdout, /"code":\s*"ROUTE_NOT_FOUND"/, `${where}: a known route`)
       // What a reader copies from an answer (ID=… after a creation): the id answered.
       if (assigned) captured[assigned] = res.stdout.trim()
-      const id = res.stdout.match(/^\s*\{\s*"id"\s*:\s*"([^"]+)"/)?.[1]
+      // Or the first one listed (`LETTER_ID=…   # an id listed`).
+      const id = res.stdout.match(/^\s*\{\s*(?:"items"\s*:\s*\[\s*\{\s*)?"id"\s*:\s*"([^"]+)"/)?.[1]
       if (id) latestId = id
     }
   }
