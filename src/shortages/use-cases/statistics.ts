@@ -5,7 +5,7 @@
 import { notFound } from '../../platform/errors.ts'
 import { parisDay, parisStartOfDay } from '../../platform/paris-time.ts'
 import { fieldError } from '../core.ts'
-import { type Breakdown, cellId, marginsOf, type SignalGroup, withheldCells } from '../disclosure.ts'
+import { type Breakdown, cellId, marginsOf, type SignalGroup, withheldCells } from '../rules/disclosure.ts'
 import { labStatistics, quarterlySummary } from '../lab-statistics.ts'
 import * as q from '../queries/statistics.ts'
 import { assertSubscribed, type Deps, type Who } from './context.ts'
@@ -52,7 +52,7 @@ export interface PublicCell {
 
 /**
  * The signal figures of the public statistics: by month (every month given), by ATC first level (the levels
- * with signals) and MITM or not, with the figures to withhold (disclosure.ts).
+ * with signals) and MITM or not, with the figures to withhold (rules/disclosure.ts).
  */
 export function publicSignalFigures(groups: SignalGroup[], months: string[], pairs: Array<{ atc: string; mitm: boolean }>, k: number): Record<Breakdown, PublicCell[]> {
   const tables = marginsOf(groups, months, pairs)
