@@ -6,7 +6,7 @@ import type { Insertable, Transaction, Updateable } from 'kysely'
 import type { DB } from '../../platform/db/schema.ts'
 import { type Db, declarationRows } from '../core.ts'
 import type { DeclarationStatus, ShortageDeclarationsTable } from '../db.ts'
-import { type DeclarationFilter, filtered } from '../search.ts'
+import { type DeclarationFilter, filtered } from './search.ts'
 
 /** The lab's declaration, locked for the transaction; undefined when it is not the lab's. */
 export function lockOwnDeclaration(tx: Transaction<DB>, id: string, labId: string) {

@@ -26,7 +26,7 @@ import { cip13Of, unknownProduct } from '../../referential/rules/product-code.ts
 import type { DeclarationStatus } from '../db.ts'
 import * as q from '../queries/declarations.ts'
 import type { DeclarationInput, DeclarationPatch, TransitionInput } from '../schemas.ts'
-import type { DeclarationFilter } from '../search.ts'
+import type { DeclarationFilter } from '../queries/search.ts'
 import { actor, assertSubscribed, type Deps, type Who } from './context.ts'
 import { inTransaction } from '../../platform/db/transaction.ts'
 

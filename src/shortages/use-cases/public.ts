@@ -11,7 +11,7 @@ import { cip13Of } from '../../referential/rules/product-code.ts'
 import type { DeclarationKind, DeclarationStatus } from '../db.ts'
 import * as q from '../queries/declarations.ts'
 import { CAUSES, type CauseCode, KIND_LABELS, KINDS, PUBLIC_STATUSES, type PublicShortage, STATUS_LABELS } from '../schemas.ts'
-import type { DeclarationFilter } from '../search.ts'
+import type { DeclarationFilter } from '../queries/search.ts'
 
 export interface PublicQuery {
   cip13?: string | undefined
