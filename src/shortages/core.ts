@@ -1,35 +1,17 @@
-import type { Kysely, Selectable, Transaction } from 'kysely'
+import type { Kysely, Transaction } from 'kysely'
 import { sql } from 'kysely'
 import type { Static } from 'typebox'
 import { type Actor, audit, diff } from '../platform/audit.ts'
 import type { DB } from '../platform/db/schema.ts'
-import { AppError, notFound } from '../platform/errors.ts'
 import { publish } from '../platform/events/publish.ts'
-import type { Lang } from '../platform/i18n.ts'
-import { cip13Problem, toGtin14 } from '../platform/identifiers.ts'
-import type { Alternative, DeclarationStatus, ShortageDeclarationsTable } from './db.ts'
-import {
-  type AutomaticResponse,
-  CAUSES,
-  type CauseCode,
-  CLOSED_STATUSES,
-  type Declaration,
-  type DeclarationSnapshot,
-  TRANSITIONS,
-} from './schemas.ts'
+import { toGtin14 } from '../platform/identifiers.ts'
+import type { DeclarationRow } from './db.ts'
+import { OBJECT_DECLARATION } from './rules/common.ts'
+import { isClosed } from './rules/declarations.ts'
+import { snapshotOf, summaryOf, toResponse } from './rules/views.ts'
+import { type Declaration, type DeclarationSnapshot, TRANSITIONS } from './schemas.ts'
 
 export type Db = Kysely<DB> | Transaction<DB>
-export type DeclarationRow = Awaited<ReturnType<ReturnType<typeof declarationRows>['executeTakeFirstOrThrow']>>
-export type DeclarationData = Selectable<ShortageDeclarationsTable>
-
-export const OBJECT_DECLARATION = 'shortage-declaration'
-export const OBJECT_SIGNAL = 'shortage-signal'
-export const OBJECT_RESPONSE = 'shortage-automatic-response'
-
-export function fieldError(code: 'VALIDATION_FAILED' | 'DATES_OUT_OF_ORDER', field: string, kind: string, text: { fr: string; en: string }, lang: Lang) {
-  const params = code === 'VALIDATION_FAILED' ? { count: 1 } : { field, ...text }
-  return new AppError(code, params, { errors: [{ field, code: kind, message: text[lang] }] })
-}
 
 export async function presentationInfo(db: Db, cip13s: string[]) {
   if (cip13s.length === 0) return []
@@ -83,38 +65,6 @@ export async function itemsOf(db: Db, ids: string[]) {
   return out
 }
 
-const iso = (d: Date | null) => (d ? d.toISOString() : null)
-
-export function snapshotOf(r: DeclarationRow, presentations: Static<typeof DeclarationSnapshot>['presentations']): Static<typeof DeclarationSnapshot> {
-  const cause = r.cause as CauseCode
-  return {
-    id: r.id,
-    lab: { id: r.lab_id, name: r.lab_name },
-    kind: r.kind,
-    status: r.status,
-    version: r.version,
-    source: r.source,
-    mitm: r.mitm,
-    atc: r.atc,
-    presentations,
-    cause: { code: cause, ...(CAUSES[cause] ?? { fr: cause, en: cause }) },
-    causeText: r.cause_text,
-    anticipatedStart: r.anticipated_start,
-    actualStart: r.actual_start,
-    estimatedEnd: r.estimated_end,
-    estimatedEndUnknown: r.end_unknown,
-    actualEnd: r.actual_end,
-    stockCoverageDays: r.stock_coverage_days,
-    allocation: { inPlace: r.allocation_in_place, details: r.allocation_details },
-    alternatives: r.alternatives ?? [],
-    advice: r.advice,
-    createdAt: r.created_at.toISOString(),
-    updatedAt: r.updated_at.toISOString(),
-    declaredAt: iso(r.declared_at),
-    closedAt: iso(r.closed_at),
-  }
-}
-
 /** Declarations by id, in the given order, with presentations and automatic responses. */
 export async function loadDeclarations(db: Db, rows: DeclarationRow[]): Promise<Array<Static<typeof Declaration>>> {
   const ids = rows.map((r) => r.id)
@@ -136,40 +86,6 @@ export async function getDeclaration(db: Db, id: string, labId: string | null) {
   const row = await q.executeTakeFirst()
   if (!row) return null
   return (await loadDeclarations(db, [row]))[0]!
-}
-
-export const declarationNotFound = () => notFound('La déclaration', 'The declaration')
-export const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s)
-
-export type DeclarationState = Pick<
-  DeclarationData,
-  'kind' | 'cause' | 'cause_text' | 'anticipated_start' | 'actual_start' | 'estimated_end' | 'end_unknown' | 'actual_end'
->
-
-/** Business rules on a declaration's content, naming the field that breaks them. */
-export function checkDeclaration(s: DeclarationState, lang: Lang, prefix = 'body', today?: string) {
-  // An actual date is a fact: it cannot be after today (Paris). A start to come is anticipatedStart.
-  for (const [field, value] of [['actualStart', s.actual_start], ['actualEnd', s.actual_end]] as const) {
-    if (today && value && value > today) throw futureActualDate(`${prefix}.${field}`, value, today, lang)
-  }
-  const required = (field: string, fr: string, en: string) => fieldError('VALIDATION_FAILED', `${prefix}.${field}`, 'required', { fr, en }, lang)
-  if (s.kind === 'anticipated' && !s.anticipated_start) throw required('anticipatedStart', 'obligatoire pour un risque de rupture', 'required for an anticipated shortage')
-  if (s.kind === 'observed' && !s.actual_start) throw required('actualStart', 'obligatoire pour une rupture constatée', 'required for an observed shortage')
-  if (s.cause === 'other' && !s.cause_text) throw required('causeText', 'obligatoire avec la cause « autre »', 'required with cause "other"')
-  if (s.end_unknown && s.estimated_end) {
-    throw fieldError('DATES_OUT_OF_ORDER', `${prefix}.estimatedEnd`, 'conflict', { fr: 'une fin estimée est donnée alors que la fin est déclarée inconnue', en: 'an estimated end is given while the end is declared unknown' }, lang)
-  }
-  const start = s.actual_start ?? s.anticipated_start
-  const startField = s.actual_start ? 'actualStart' : 'anticipatedStart'
-  for (const [field, value] of [['estimatedEnd', s.estimated_end], ['actualEnd', s.actual_end]] as const) {
-    if (start && value && value < start) {
-      throw fieldError('DATES_OUT_OF_ORDER', `${prefix}.${field}`, 'order', { fr: `${value} est antérieure au début (${startField} ${start})`, en: `${value} is before the start (${startField} ${start})` }, lang)
-    }
-  }
-}
-
-export function futureActualDate(field: string, value: string, today: string, lang: Lang) {
-  return fieldError('DATES_OUT_OF_ORDER', field, 'future', { fr: `date réelle dans le futur (${value}) : elle ne peut dépasser aujourd’hui (${today}) ; une date à venir se déclare en date prévue`, en: `actual date in the future (${value}): it cannot be after today (${today}); a date to come is declared as an anticipated date` }, lang)
 }
 
 /** MITM and ATC of the declaration's presentations, from the referential. */
@@ -249,15 +165,6 @@ export async function versionsOf(db: Db, id: string) {
   })
 }
 
-export function assertTransition(from: DeclarationStatus, to: DeclarationStatus, lang: Lang) {
-  const allowed = TRANSITIONS[from]
-  if (!allowed.includes(to)) {
-    throw new AppError('INVALID_TRANSITION', { from, to, allowedText: allowed.join(', ') }, { allowedTransitions: allowed, currentStatus: from })
-  }
-  void lang
-}
-export const isClosed = (s: DeclarationStatus) => (CLOSED_STATUSES as readonly string[]).includes(s)
-
 // ---- automatic responses ---------------------------------------------------------------------------------
 
 export function responseQuery(db: Db) {
@@ -266,22 +173,6 @@ export function responseQuery(db: Db) {
     .innerJoin('organisations as o', 'o.id', 'r.lab_id')
     .selectAll('r')
     .select('o.name as lab_name')
-}
-type ResponseRow = Awaited<ReturnType<ReturnType<typeof responseQuery>['executeTakeFirstOrThrow']>>
-
-export function toResponse(r: ResponseRow): Static<typeof AutomaticResponse> {
-  return {
-    scope: r.declaration_id ? 'declaration' : 'presentation',
-    cip13: r.cip13,
-    declarationId: r.declaration_id,
-    lab: { id: r.lab_id, name: r.lab_name },
-    message: r.message,
-    expectedReturn: r.expected_return,
-    alternatives: (r.alternatives ?? []) as Alternative[],
-    emergencyContact: r.emergency_contact,
-    allocationRules: r.allocation_rules,
-    updatedAt: r.updated_at.toISOString(),
-  }
 }
 
 /**
@@ -315,20 +206,6 @@ export async function answerFor(db: Db, cip13: string) {
     automaticResponse: response ? toResponse(response) : null,
     declaration: declaration ? summaryOf(declaration) : null,
     labId: response?.lab_id ?? declaration?.lab_id ?? null,
-  }
-}
-
-export function summaryOf(d: Pick<DeclarationData, 'id' | 'kind' | 'status' | 'version' | 'estimated_end' | 'end_unknown' | 'actual_end' | 'allocation_in_place' | 'advice'>) {
-  return {
-    id: d.id,
-    kind: d.kind,
-    status: d.status,
-    version: d.version,
-    estimatedEnd: d.estimated_end,
-    estimatedEndUnknown: d.end_unknown,
-    actualEnd: d.actual_end,
-    allocationInPlace: d.allocation_in_place,
-    advice: d.advice,
   }
 }
 

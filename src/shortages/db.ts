@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely'
+import type { ColumnType, Generated, Selectable } from 'kysely'
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
 /** DATE columns are read as 'YYYY-MM-DD' strings on both drivers. */
@@ -46,6 +46,10 @@ export interface ShortageDeclarationsTable {
   /** 'lab' (through the API) or 'bdpm' (src/shortages/availability.ts); migrations/0011_availability.ts. */
   source: Generated<'lab' | 'bdpm'>
 }
+
+export type DeclarationData = Selectable<ShortageDeclarationsTable>
+/** A declaration as the queries read it (queries/rows.ts declarationRows): with its lab's name. */
+export type DeclarationRow = DeclarationData & { lab_name: string }
 
 export interface ShortageDeclarationItemsTable {
   declaration_id: string
@@ -100,6 +104,9 @@ export interface ShortageAutomaticResponsesTable {
   updated_at: Timestamp
   updated_by: string | null
 }
+
+/** An automatic response as the queries read it (queries/rows.ts responseQuery): with its lab's name. */
+export type ResponseRow = Selectable<ShortageAutomaticResponsesTable> & { lab_name: string }
 
 export interface ShortageLabSettingsTable {
   lab_id: string

@@ -4,10 +4,10 @@
  */
 import { notFound } from '../../platform/errors.ts'
 import { parisDay, parisStartOfDay } from '../../platform/paris-time.ts'
-import { fieldError } from '../core.ts'
 import { type Breakdown, cellId, marginsOf, type SignalGroup, withheldCells } from '../rules/disclosure.ts'
 import { labStatistics, quarterlySummary } from '../lab-statistics.ts'
 import * as q from '../queries/statistics.ts'
+import { fieldError } from '../rules/common.ts'
 import { assertSubscribed, type Deps, type Who } from './context.ts'
 
 /** The lab whose figures are read: a lab reads its own; ANSM names one (or, where allowed, none: every lab). */
