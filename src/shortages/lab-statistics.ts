@@ -8,7 +8,7 @@
  */
 import { sql } from 'kysely'
 import { DAY, parisStartOfDay } from '../platform/paris-time.ts'
-import type { Db } from './core.ts'
+import type { Db } from './queries/rows.ts'
 import { KINDS, STATUSES } from './schemas.ts'
 
 export interface Period {

@@ -1,7 +1,7 @@
 /** The statistics' SQL besides lab-statistics.ts: the lab read, and the profession-wide figures of one year. */
 import { type Kysely, sql } from 'kysely'
 import type { DB } from '../../platform/db/schema.ts'
-import type { Db } from '../core.ts'
+import type { Db } from './rows.ts'
 
 export const labOrganisation = (db: Db, labId: string) => db.selectFrom('organisations').select(['id', 'name']).where('id', '=', labId).where('role', '=', 'lab').executeTakeFirst()
 
