@@ -3,7 +3,8 @@ import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
-import { importActor, importAvailability, parseAvailability } from '../src/shortages/availability.ts'
+import { importActor, parseAvailability } from '../src/shortages/rules/availability-file.ts'
+import { importAvailability } from '../src/shortages/use-cases/availability-import.ts'
 import { ORG, testApp, type TestContext } from './helpers.ts'
 
 // Fixture files in the real format (Windows-1252, tab-separated, CRLF, no header) on the demo referential.

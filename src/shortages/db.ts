@@ -18,6 +18,8 @@ export interface ShortageChangeCounterTable {
   last_seq: number
 }
 
+export type DeclarationSource = 'lab' | 'bdpm'
+
 export interface ShortageDeclarationsTable {
   id: string
   lab_id: string
@@ -43,7 +45,7 @@ export interface ShortageDeclarationsTable {
   updated_at: Timestamp
   declared_at: Date | null
   closed_at: Date | null
-  /** 'lab' (through the API) or 'bdpm' (src/shortages/availability.ts); migrations/0011_availability.ts. */
+  /** 'lab' (through the API) or 'bdpm' (use-cases/availability-import.ts); migrations/0011_availability.ts. */
   source: Generated<'lab' | 'bdpm'>
 }
 
@@ -114,6 +116,22 @@ export interface ShortageLabSettingsTable {
   updated_at: Timestamp
 }
 
+/** What the availability import keeps of the line behind each declaration it made (use-cases/availability-import.ts). */
+export interface ShortageBdpmLinesTable {
+  declaration_id: string
+  cis: string
+  cip13: string
+  fingerprint: string
+  status_code: number
+  status_label: string
+  start_date: string | null
+  bdpm_updated_on: string | null
+  return_date: string | null
+  link: string | null
+  imported_at: Date
+  closed_reason: 'missing' | 'line' | null
+}
+
 declare module '../platform/db/schema.ts' {
   interface DB {
     shortage_change_counter: ShortageChangeCounterTable
@@ -123,5 +141,6 @@ declare module '../platform/db/schema.ts' {
     shortage_signals: ShortageSignalsTable
     shortage_automatic_responses: ShortageAutomaticResponsesTable
     shortage_lab_settings: ShortageLabSettingsTable
+    shortage_bdpm_lines: ShortageBdpmLinesTable
   }
 }

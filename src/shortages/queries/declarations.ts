@@ -76,8 +76,13 @@ export async function insertDeclaration(tx: Transaction<DB>, values: Insertable<
   await tx.insertInto('shortage_declarations').values(values).execute()
 }
 
-export async function insertItems(tx: Transaction<DB>, declarationId: string, cip13s: string[]) {
-  await tx.insertInto('shortage_declaration_items').values(cip13s.map((cip13) => ({ declaration_id: declarationId, cip13, active: true }))).execute()
+export async function insertItems(tx: Transaction<DB>, declarationId: string, cip13s: string[], active = true) {
+  await tx.insertInto('shortage_declaration_items').values(cip13s.map((cip13) => ({ declaration_id: declarationId, cip13, active }))).execute()
+}
+
+/** Presentations a declaration no longer covers. */
+export async function removeItems(tx: Transaction<DB>, declarationId: string, cip13s: string[]) {
+  await tx.deleteFrom('shortage_declaration_items').where('declaration_id', '=', declarationId).where('cip13', 'in', cip13s).execute()
 }
 
 export async function updateDeclaration(tx: Transaction<DB>, id: string, set: Updateable<ShortageDeclarationsTable>) {
