@@ -266,8 +266,9 @@ t.test('availability import', async (t) => {
   })
 })
 
-// The duplicate signal path answers from one prepared statement (src/shortages/signals.ts, openSignal): it must say
-// exactly what reading the signal says (the general path: signalQuery + answerFor), whatever the lab has set.
+// The duplicate signal path answers from one prepared statement (src/shortages/queries/signals.ts,
+// openSignalWithAnswer): it must say exactly what reading the signal says (the general path: signalQuery +
+// answerFor), whatever the lab has set.
 t.test('a repeated signal answers exactly as the signal read does', async (t) => {
   const ctx = await testApp(t)
   const { app, auth, clock } = ctx
