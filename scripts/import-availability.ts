@@ -4,13 +4,14 @@
 // downloaded from base-donnees-publique.medicaments.gouv.fr) in DATABASE_URL, or the embedded database.
 // Import the referential first (npm run import:bdpm): declarations go to the lab the referential gives as holder.
 // Rejected and skipped lines are listed and do not fail the run (exit 0); a missing file or a database error exits
-// 1 and changes nothing. See src/shortages/availability.ts for the mapping.
+// 1 and changes nothing. See src/shortages/rules/availability-file.ts for the mapping.
 import { readFile, stat } from 'node:fs/promises'
 import { userInfo } from 'node:os'
 import { basename, resolve } from 'node:path'
 import { loadConfig } from '../src/platform/config.ts'
 import { createDatabase } from '../src/platform/db/index.ts'
-import { importActor, importAvailability } from '../src/shortages/availability.ts'
+import { importActor } from '../src/shortages/rules/availability-file.ts'
+import { importAvailability } from '../src/shortages/use-cases/availability-import.ts'
 
 const args = process.argv.slice(2)
 const file = args.find((a) => !a.startsWith('-'))

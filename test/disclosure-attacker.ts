@@ -1,8 +1,8 @@
 /**
  * The attacker of the disclosure tests: given every figure a table publishes and what the public referential
  * says, it computes by linear programming the exact interval of every withheld figure. Written independently
- * of src/shortages/disclosure.ts: one variable per cell of the full month × ATC × MITM table (not the reduced
- * programme the service audits with), so a mistake in the service's reduction would show here.
+ * of src/shortages/rules/disclosure.ts: one variable per cell of the full month × ATC × MITM table (not the
+ * reduced programme the service audits with), so a mistake in the service's reduction would show here.
  */
 import { type Model, solve } from 'yalps'
 

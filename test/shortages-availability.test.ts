@@ -3,7 +3,8 @@ import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
-import { importActor, importAvailability, parseAvailability } from '../src/shortages/availability.ts'
+import { importActor, parseAvailability } from '../src/shortages/rules/availability-file.ts'
+import { importAvailability } from '../src/shortages/use-cases/availability-import.ts'
 import { ORG, testApp, type TestContext } from './helpers.ts'
 
 // Fixture files in the real format (Windows-1252, tab-separated, CRLF, no header) on the demo referential.
@@ -265,8 +266,9 @@ t.test('availability import', async (t) => {
   })
 })
 
-// The duplicate signal path answers from one prepared statement (src/shortages/signals.ts, openSignal): it must say
-// exactly what reading the signal says (the general path: signalQuery + answerFor), whatever the lab has set.
+// The duplicate signal path answers from one prepared statement (src/shortages/queries/signals.ts,
+// openSignalWithAnswer): it must say exactly what reading the signal says (the general path: signalQuery +
+// answerFor), whatever the lab has set.
 t.test('a repeated signal answers exactly as the signal read does', async (t) => {
   const ctx = await testApp(t)
   const { app, auth, clock } = ctx

@@ -4,7 +4,8 @@ import t from 'tap'
 import { SYSTEM } from '../src/platform/audit.ts'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { importBdpmDirectory } from '../src/referential/use-cases/bdpm-import.ts'
-import { AVAILABILITY_FILE, importActor, importAvailability } from '../src/shortages/availability.ts'
+import { AVAILABILITY_FILE, importActor } from '../src/shortages/rules/availability-file.ts'
+import { importAvailability } from '../src/shortages/use-cases/availability-import.ts'
 import { ORG, testApp } from './helpers.ts'
 
 const AMOX = '3400936128149' // CIS 61000017, Biogaran, MITM J01CA04: a supply tension in the demo BDPM file (from 2 Nov 2026)

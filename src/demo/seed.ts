@@ -37,7 +37,8 @@ export async function loadDemoData(db: Database): Promise<{ organisations: numbe
   const { importBdpmDirectory } = await import('../referential/use-cases/bdpm-import.ts')
   const report = await importBdpmDirectory(db, DEMO_BDPM_DIR, actorOf(null))
   // The country's shortages as the BDPM availability file gives them, as declarations of the products' labs.
-  const { importAvailability, importActor, AVAILABILITY_FILE } = await import('../shortages/availability.ts')
+  const { importActor, AVAILABILITY_FILE } = await import('../shortages/rules/availability-file.ts')
+  const { importAvailability } = await import('../shortages/use-cases/availability-import.ts')
   const { readFile } = await import('node:fs/promises')
   const path = await import('node:path')
   const shortages = await importAvailability(db, await readFile(path.join(DEMO_BDPM_DIR, AVAILABILITY_FILE)), { now: new Date(), actor: importActor('demo-seed'), file: AVAILABILITY_FILE, partial: false })

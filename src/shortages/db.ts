@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely'
+import type { ColumnType, Generated, Selectable } from 'kysely'
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>
 /** DATE columns are read as 'YYYY-MM-DD' strings on both drivers. */
@@ -17,6 +17,8 @@ export interface ShortageChangeCounterTable {
   id: number
   last_seq: number
 }
+
+export type DeclarationSource = 'lab' | 'bdpm'
 
 export interface ShortageDeclarationsTable {
   id: string
@@ -43,9 +45,13 @@ export interface ShortageDeclarationsTable {
   updated_at: Timestamp
   declared_at: Date | null
   closed_at: Date | null
-  /** 'lab' (through the API) or 'bdpm' (src/shortages/availability.ts); migrations/0011_availability.ts. */
+  /** 'lab' (through the API) or 'bdpm' (use-cases/availability-import.ts); migrations/0011_availability.ts. */
   source: Generated<'lab' | 'bdpm'>
 }
+
+export type DeclarationData = Selectable<ShortageDeclarationsTable>
+/** A declaration as the queries read it (queries/rows.ts declarationRows): with its lab's name. */
+export type DeclarationRow = DeclarationData & { lab_name: string }
 
 export interface ShortageDeclarationItemsTable {
   declaration_id: string
@@ -101,10 +107,29 @@ export interface ShortageAutomaticResponsesTable {
   updated_by: string | null
 }
 
+/** An automatic response as the queries read it (queries/rows.ts responseQuery): with its lab's name. */
+export type ResponseRow = Selectable<ShortageAutomaticResponsesTable> & { lab_name: string }
+
 export interface ShortageLabSettingsTable {
   lab_id: string
   signal_threshold: number | null
   updated_at: Timestamp
+}
+
+/** What the availability import keeps of the line behind each declaration it made (use-cases/availability-import.ts). */
+export interface ShortageBdpmLinesTable {
+  declaration_id: string
+  cis: string
+  cip13: string
+  fingerprint: string
+  status_code: number
+  status_label: string
+  start_date: string | null
+  bdpm_updated_on: string | null
+  return_date: string | null
+  link: string | null
+  imported_at: Date
+  closed_reason: 'missing' | 'line' | null
 }
 
 declare module '../platform/db/schema.ts' {
@@ -116,5 +141,6 @@ declare module '../platform/db/schema.ts' {
     shortage_signals: ShortageSignalsTable
     shortage_automatic_responses: ShortageAutomaticResponsesTable
     shortage_lab_settings: ShortageLabSettingsTable
+    shortage_bdpm_lines: ShortageBdpmLinesTable
   }
 }

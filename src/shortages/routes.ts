@@ -15,7 +15,8 @@ export type { ShortageOptions }
 /**
  * DP-Ruptures: pharmacy signals, lab declarations and automatic responses, the lab's view of the field,
  * the ANSM pull of MITM shortages, statistics. Registered with prefix '/v1'. Route files parse and shape;
- * use-cases/ hold the rules and transactions; queries/ (with core.ts) the SQL.
+ * use-cases/ hold the transactions and what they orchestrate; rules/ the rules that need no database; queries/
+ * the SQL.
  * Options: signalLapseDays (else SHORTAGE_SIGNAL_LAPSE_DAYS, default 30), publicMinPharmacies (default 3).
  */
 const shortageRoutes: RoutePlugin<ShortageOptions> = async (app, opts) => {

@@ -1,7 +1,7 @@
 /**
  * The BDPM files as published: their names and columns, how their bytes are decoded and split into fields, and how
  * their dates, prices, holders and availability lines are read. No database: the import (use-cases/bdpm-import.ts,
- * and shortages/availability.ts for the availability file) applies what is read here.
+ * and shortages/use-cases/availability-import.ts for the availability file) applies what is read here.
  *
  * Format of every file: Windows-1252, tab-separated, no header, CRLF, DD/MM/YYYY dates, decimal comma,
  * stray spaces around fields, occasional blank lines.
@@ -56,8 +56,8 @@ export function parseDate(s: string): string | null | undefined {
 
 /**
  * The field checks of a CIS_CIP_Dispo_Spec.txt line that both its importers share (the referential's BDPM import, the
- * shortage declarations in shortages/availability.ts). The sixth column is named by the caller: the two read
- * its meaning differently. `reason` is the first problem found, in French, or null.
+ * shortage declarations in shortages/rules/availability-file.ts). The sixth column is named by the caller: the two
+ * read its meaning differently. `reason` is the first problem found, in French, or null.
  */
 export function readAvailabilityFields(f: readonly string[], sixthColumn: string) {
   const [cis, cip13, code, label, start, sixth, returned, link] = f as [string, string, string, string, string, string, string, string]

@@ -1,12 +1,66 @@
 /**
- * The declarations' SQL beyond the shared reads of core.ts (declarationRows, itemsOf, recordVersion): locks,
- * writes and the list queries. A query scoped to a lab takes the lab and filters on it.
+ * The declarations' SQL beyond the shared reads of rows.ts (declarationRows, itemsOf): the change sequence and
+ * the versions, locks, writes and the list queries. A query scoped to a lab takes the lab and filters on it.
  */
 import type { Insertable, Transaction, Updateable } from 'kysely'
+import { sql } from 'kysely'
 import type { DB } from '../../platform/db/schema.ts'
-import { type Db, declarationRows } from '../core.ts'
-import type { DeclarationStatus, ShortageDeclarationsTable } from '../db.ts'
-import { type DeclarationFilter, filtered } from '../search.ts'
+import type { DeclarationStatus, ShortageDeclarationVersionsTable, ShortageDeclarationsTable } from '../db.ts'
+import { type Db, declarationRows } from './rows.ts'
+import { type DeclarationFilter, filtered } from './search.ts'
+
+/**
+ * The change sequence of a new declaration version. The single counter row is updated inside the writing
+ * transaction; its row lock is held until commit, so a transaction that gets N+1 can only commit after the
+ * one that got N. A reader that sees N therefore already sees every version below N: the ANSM pull can
+ * resume "after N" without skipping a version committed late (which a plain sequence or an updated_at
+ * keyset would allow: numbers are handed out in start order, not commit order). The cost is one writer at a
+ * time per instance of this counter, which the audit trail's own lock already imposes on every write.
+ */
+export async function nextChangeSeq(tx: Transaction<DB>): Promise<number> {
+  const row = await tx.updateTable('shortage_change_counter').set({ last_seq: sql`last_seq + 1` }).where('id', '=', 1).returning('last_seq').executeTakeFirstOrThrow()
+  return Number(row.last_seq)
+}
+
+/** MITM and ATC of the declaration's presentations, from the referential. */
+export async function referentialFlags(tx: Transaction<DB>, id: string) {
+  const r = await tx
+    .selectFrom('shortage_declaration_items as i')
+    .innerJoin('presentations as p', 'p.cip13', 'i.cip13')
+    .innerJoin('medicines as m', 'm.cis', 'p.cis')
+    .select((eb) => [eb.fn.max(sql<number>`case when m.mitm then 1 else 0 end`).as('mitm'), eb.fn.min('m.atc').as('atc')])
+    .where('i.declaration_id', '=', id)
+    .executeTakeFirst()
+  return { mitm: Number(r?.mitm ?? 0) === 1, atc: (r?.atc as string | null) ?? null }
+}
+
+/** A declaration just written in this transaction (it must be there). */
+export const writtenDeclaration = (tx: Transaction<DB>, id: string) => declarationRows(tx).where('d.id', '=', id).executeTakeFirstOrThrow()
+
+/** A declaration, the lab's own when labId is given. */
+export function declarationById(db: Db, id: string, labId: string | null) {
+  let q = declarationRows(db).where('d.id', '=', id)
+  if (labId) q = q.where('d.lab_id', '=', labId)
+  return q.executeTakeFirst()
+}
+
+export async function insertVersion(tx: Transaction<DB>, values: Insertable<ShortageDeclarationVersionsTable>) {
+  await tx.insertInto('shortage_declaration_versions').values(values).execute()
+}
+
+/** Every version of a declaration, in version order. */
+export const versionRows = (db: Db, id: string) => db.selectFrom('shortage_declaration_versions').selectAll().where('declaration_id', '=', id).orderBy('version').execute()
+
+/** The presentation's current (non-draft) declaration, whichever lab made it. */
+export const currentDeclarationOf = (db: Db, cip13: string) =>
+  db
+    .selectFrom('shortage_declaration_items as i')
+    .innerJoin('shortage_declarations as d', 'd.id', 'i.declaration_id')
+    .select(['d.id', 'd.kind', 'd.status', 'd.version', 'd.estimated_end', 'd.end_unknown', 'd.actual_end', 'd.allocation_in_place', 'd.advice', 'd.lab_id'])
+    .where('i.cip13', '=', cip13)
+    .where('i.active', '=', true)
+    .where('d.status', '<>', 'draft')
+    .executeTakeFirst()
 
 /** The lab's declaration, locked for the transaction; undefined when it is not the lab's. */
 export function lockOwnDeclaration(tx: Transaction<DB>, id: string, labId: string) {
@@ -22,8 +76,13 @@ export async function insertDeclaration(tx: Transaction<DB>, values: Insertable<
   await tx.insertInto('shortage_declarations').values(values).execute()
 }
 
-export async function insertItems(tx: Transaction<DB>, declarationId: string, cip13s: string[]) {
-  await tx.insertInto('shortage_declaration_items').values(cip13s.map((cip13) => ({ declaration_id: declarationId, cip13, active: true }))).execute()
+export async function insertItems(tx: Transaction<DB>, declarationId: string, cip13s: string[], active = true) {
+  await tx.insertInto('shortage_declaration_items').values(cip13s.map((cip13) => ({ declaration_id: declarationId, cip13, active }))).execute()
+}
+
+/** Presentations a declaration no longer covers. */
+export async function removeItems(tx: Transaction<DB>, declarationId: string, cip13s: string[]) {
+  await tx.deleteFrom('shortage_declaration_items').where('declaration_id', '=', declarationId).where('cip13', 'in', cip13s).execute()
 }
 
 export async function updateDeclaration(tx: Transaction<DB>, id: string, set: Updateable<ShortageDeclarationsTable>) {

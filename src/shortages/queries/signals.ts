@@ -6,8 +6,8 @@ import type { Insertable, Kysely, Selectable, Transaction } from 'kysely'
 import { sql } from 'kysely'
 import type { DatabaseHandle } from '../../platform/db/index.ts'
 import type { DB } from '../../platform/db/schema.ts'
-import type { Db } from '../core.ts'
 import type { Alternative, ShortageDeclarationsTable, ShortageSignalsTable, SignalStatus } from '../db.ts'
+import type { Db } from './rows.ts'
 
 export type SignalRow = Selectable<ShortageSignalsTable> & { product_name: string }
 /** What an answer shows of a signal. */
@@ -24,9 +24,9 @@ const signalQuery = (db: Db) =>
 /**
  * The duplicate path (every LGO retry takes it) in one prepared statement: the pharmacy's open signal on the
  * presentation with the product name, the presentation's current non-draft declaration and the automatic response
- * answerFor (core.ts) would give — the declaration's own, else the presentation's, from a subscribed lab (the
- * presentation's own only from the lab that exploits the product). Same answer as signalQuery + toSignal, in one
- * round trip planned once per connection instead of three planned on every call.
+ * answerFor (use-cases/answers.ts) would give — the declaration's own, else the presentation's, from a subscribed
+ * lab (the presentation's own only from the lab that exploits the product). Same answer as signalQuery + toSignal,
+ * in one round trip planned once per connection instead of three planned on every call.
  */
 const OPEN_SIGNAL_SQL = `
   with sig as (
@@ -127,6 +127,19 @@ export function insertOpenSignal(tx: Transaction<DB>, values: Insertable<Shortag
 
 export async function markFirstResponse(tx: Transaction<DB>, id: string, now: Date) {
   await tx.updateTable('shortage_signals').set({ first_response_at: now }).where('id', '=', id).execute()
+}
+
+/** The open signals on these presentations. */
+export const openSignalsOn = (tx: Transaction<DB>, cip13s: string[]) =>
+  tx.selectFrom('shortage_signals').select(['id', 'pharmacy_id']).where('cip13', 'in', cip13s).where('status', '=', 'open').execute()
+
+/** The open signals on these presentations, with the presentation of each. */
+export const openSignalsWithPresentation = (tx: Transaction<DB>, cip13s: string[]) =>
+  tx.selectFrom('shortage_signals').select(['id', 'pharmacy_id', 'cip13']).where('cip13', 'in', cip13s).where('status', '=', 'open').execute()
+
+/** These signals got their first answer now (those already answered keep their time). */
+export async function markFirstResponses(tx: Transaction<DB>, ids: string[], now: Date) {
+  await tx.updateTable('shortage_signals').set({ first_response_at: now }).where('id', 'in', ids).where('first_response_at', 'is', null).execute()
 }
 
 /** The pharmacy's signal, locked for the transaction. */

@@ -1,7 +1,7 @@
 /**
  * The ANSM pull: every MITM declaration (never a draft) whose current version changed after a cursor, in the
- * order of its change sequence (see nextChangeSeq in core.ts: assigned under a row lock, so sequences become
- * visible in increasing order and "after N" never skips a late commit).
+ * order of its change sequence (see nextChangeSeq in queries/declarations.ts: assigned under a row lock, so
+ * sequences become visible in increasing order and "after N" never skips a late commit).
  *
  * Why not updated_at + id with a safety margin: timestamps come from the application clocks of several
  * instances and from transactions that commit in another order than they started; a margin only makes the
@@ -18,10 +18,11 @@ import type { Static } from 'typebox'
 import { decodeCursor, encodeCursor } from '../../platform/cursor.ts'
 import { AppError } from '../../platform/errors.ts'
 import type { Lang } from '../../platform/i18n.ts'
-import { fieldError, loadDeclarations } from '../core.ts'
 import * as q from '../queries/declarations.ts'
+import { fieldError } from '../rules/common.ts'
 import type { DeclarationSnapshot } from '../schemas.ts'
 import type { Deps } from './context.ts'
+import { loadDeclarations } from './declaration-reads.ts'
 
 export type PullQuery = q.MitmFilter & { limit?: number | undefined; cursor?: string | undefined }
 

@@ -6,28 +6,18 @@ import type { DB } from '../../platform/db/schema.ts'
 import { decodeCursor, encodeCursor } from '../../platform/cursor.ts'
 import { AppError, notFound } from '../../platform/errors.ts'
 import { parisDay } from '../../platform/paris-time.ts'
-import {
-  assertTransition,
-  checkDeclaration,
-  declarationNotFound,
-  type DeclarationState,
-  fieldError,
-  futureActualDate,
-  getDeclaration,
-  isClosed,
-  itemsOf,
-  loadDeclarations,
-  presentationInfo,
-  recordVersion,
-  snapshotOf,
-  versionsOf,
-} from '../core.ts'
 import { cip13Of, unknownProduct } from '../../referential/rules/product-code.ts'
 import type { DeclarationStatus } from '../db.ts'
 import * as q from '../queries/declarations.ts'
+import { itemsOf, presentationInfo } from '../queries/rows.ts'
+import { fieldError } from '../rules/common.ts'
+import { assertTransition, checkDeclaration, declarationNotFound, type DeclarationState, futureActualDate, isClosed } from '../rules/declarations.ts'
+import { snapshotOf } from '../rules/views.ts'
 import type { DeclarationInput, DeclarationPatch, TransitionInput } from '../schemas.ts'
-import type { DeclarationFilter } from '../search.ts'
+import type { DeclarationFilter } from '../queries/search.ts'
 import { actor, assertSubscribed, type Deps, type Who } from './context.ts'
+import { getDeclaration, loadDeclarations } from './declaration-reads.ts'
+import { recordVersion, versionsOf } from './versions.ts'
 import { inTransaction } from '../../platform/db/transaction.ts'
 
 /** Alternatives may name a presentation by CIP13 or GTIN-14: kept as the CIP13. */

@@ -2,9 +2,9 @@
 import { audit } from '../../platform/audit.ts'
 import { REGIONS } from '../../platform/identifiers.ts'
 import { DAY, HOUR, parisDay, parisStartOfDay } from '../../platform/paris-time.ts'
-import { fieldError } from '../core.ts'
 import { cip13Of, unknownProduct } from '../../referential/rules/product-code.ts'
 import * as q from '../queries/signals.ts'
+import { fieldError } from '../rules/common.ts'
 import { actor, assertSubscribed, type Deps, type Who } from './context.ts'
 import { inTransaction } from '../../platform/db/transaction.ts'
 

@@ -6,12 +6,12 @@ import type { Static } from 'typebox'
 import { decodeCursor, encodeCursor } from '../../platform/cursor.ts'
 import { AppError } from '../../platform/errors.ts'
 import type { Lang } from '../../platform/i18n.ts'
-import { type Db, type DeclarationRow, itemsOf } from '../core.ts'
 import { cip13Of } from '../../referential/rules/product-code.ts'
-import type { DeclarationKind, DeclarationStatus } from '../db.ts'
+import type { DeclarationKind, DeclarationRow, DeclarationStatus } from '../db.ts'
 import * as q from '../queries/declarations.ts'
+import { type Db, itemsOf } from '../queries/rows.ts'
 import { CAUSES, type CauseCode, KIND_LABELS, KINDS, PUBLIC_STATUSES, type PublicShortage, STATUS_LABELS } from '../schemas.ts'
-import type { DeclarationFilter } from '../search.ts'
+import type { DeclarationFilter } from '../queries/search.ts'
 
 export interface PublicQuery {
   cip13?: string | undefined

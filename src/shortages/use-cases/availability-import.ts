@@ -1,25 +1,8 @@
 /**
  * DP-Ruptures item 7: the BDPM availability file (CIS_CIP_Dispo_Spec.txt) seeds and reconciles shortage
- * declarations, so that an instance starts with the country's real situation.
- *
- * Format (as published, and as src/referential/rules/bdpm-format.ts reads it): Windows-1252, tab-separated, no header, CRLF,
- * DD/MM/YYYY dates. Columns: CIS · CIP13 (empty = every presentation of the CIS) · status code (1 rupture de stock,
- * 2 tension d'approvisionnement, 3 arrêt de commercialisation, 4 remise à disposition) · status label · start date ·
- * 6th date · return date (remise à disposition) · link to the ANSM notice (optional).
- * The 6th column is "date de mise à jour" in the BDPM's own description of its files, and a planned end in some
- * third-party descriptions (and in the `planned_end_date` column of the referential's copy). Real lines (a tension
- * started in 2023 with a 6th date of last week) read as an update date, so it is kept for information only and is
- * never presented to pharmacists as an estimated end: imported rupture/tension declarations say "end unknown".
- *
- * Mapping (one line = one declaration, owned by the lab the referential gives as the medicine's holder):
- * - 1 rupture de stock → kind `observed`, status `ongoing`, actual start = start date;
- * - 2 tension d'approvisionnement → kind `anticipated` (risque de rupture: supplies are strained, the product is
- *   still delivered, as KIND_LABELS already pairs BDPM code 2 with `anticipated`), status `declared`;
- * - 3 arrêt de commercialisation → kind `discontinuation`; `discontinued` (closed, actual end = start date) once
- *   the date is reached in Paris, `declared` while it is announced for later;
- * - 4 remise à disposition → the line's open declaration is `resolved` (actual end = return date, else start date);
- *   without one there is nothing to do (counted as `ignored`).
- * Cause: `other`, with the BDPM label as text (the file gives no cause); advice: the ANSM link when there is one.
+ * declarations, so that an instance starts with the country's real situation. The file's format and the
+ * declaration each line stands for: rules/availability-file.ts; the import's statements:
+ * queries/availability-import.ts and queries/declarations.ts.
  *
  * Rules:
  * - the import only changes declarations it created (source `bdpm`) and whose latest version it wrote: as soon as
@@ -34,73 +17,38 @@
  * - idempotent: the same file again changes no declaration, version, event or line record;
  * - a line that cannot be used (bad format, unknown CIS or CIP13, holder mapped to no lab…) is reported with its
  *   reason and skipped; the run is one transaction (a database error changes nothing).
- * Every change goes through recordVersion (core.ts): version, history, audit and the events to pharmacies with an
- * open signal, exactly as a lab's change through the API. The actor is a system actor (`bdpm-availability…`).
+ * Every change goes through recordVersion (use-cases/versions.ts): version, history, audit and the events to
+ * pharmacies with an open signal, exactly as a lab's change through the API. The actor is a system actor
+ * (`bdpm-availability…`).
  */
 import { randomUUID } from 'node:crypto'
-import type { Generated, Kysely } from 'kysely'
-import { sql } from 'kysely'
-import { type Actor, audit, SYSTEM } from '../platform/audit.ts'
-import type { DB } from '../platform/db/schema.ts'
-import { decodeBdpm, readAvailabilityFields } from '../referential/rules/bdpm-format.ts'
-import { checkDeclaration, declarationRows, type DeclarationRow, itemsOf, recordVersion, snapshotOf } from './core.ts'
-import type { DeclarationKind, DeclarationStatus } from './db.ts'
-import { TRANSITIONS } from './schemas.ts'
-import { parisDay } from '../platform/paris-time.ts'
-import { inTransaction } from '../platform/db/transaction.ts'
-
-export type DeclarationSource = 'lab' | 'bdpm'
-
-
-export interface ShortageBdpmLinesTable {
-  declaration_id: string
-  cis: string
-  cip13: string
-  fingerprint: string
-  status_code: number
-  status_label: string
-  start_date: string | null
-  bdpm_updated_on: string | null
-  return_date: string | null
-  link: string | null
-  imported_at: Date
-  closed_reason: 'missing' | 'line' | null
-}
-
-declare module '../platform/db/schema.ts' {
-  interface DB {
-    shortage_bdpm_lines: ShortageBdpmLinesTable
-  }
-}
-
-export const AVAILABILITY_FILE = 'CIS_CIP_Dispo_Spec.txt'
-/** Versions written by the import carry this user (with the operator's name after a colon when known). */
-export const IMPORT_USER = 'bdpm-availability'
-/** Serialises availability imports. */
-const AVAILABILITY_LOCK = 7_203_116
-
-export const importActor = (operator?: string): Actor => ({ ...SYSTEM, user: operator ? `${IMPORT_USER}:${operator}` : IMPORT_USER })
-
-export interface AvailabilityLine {
-  /** 1-based line number in the file, counting blank lines. */
-  no: number
-  cis: string
-  /** '' when the line covers every presentation of the CIS. */
-  cip13: string
-  code: 1 | 2 | 3 | 4
-  label: string
-  start: string | null
-  updatedOn: string | null
-  returned: string | null
-  link: string | null
-}
-
-export interface LineNote {
-  line: number
-  cis: string
-  cip13: string | null
-  reason: string
-}
+import type { Kysely } from 'kysely'
+import { type Actor, audit } from '../../platform/audit.ts'
+import type { DB } from '../../platform/db/schema.ts'
+import { inTransaction } from '../../platform/db/transaction.ts'
+import { parisDay } from '../../platform/paris-time.ts'
+import type { DeclarationRow } from '../db.ts'
+import * as q from '../queries/availability-import.ts'
+import { deactivateItems, insertDeclaration, insertItems, removeItems, updateDeclaration } from '../queries/declarations.ts'
+import { itemsOf } from '../queries/rows.ts'
+import {
+  AVAILABILITY_FILE,
+  type AvailabilityLine,
+  fingerprintOf,
+  IMPORT_USER,
+  importActor,
+  type LineNote,
+  lineValues,
+  parseAvailability,
+  sameSet,
+  sameTarget,
+  type Target,
+  targetOf,
+} from '../rules/availability-file.ts'
+import { checkDeclaration, isClosed } from '../rules/declarations.ts'
+import { snapshotOf } from '../rules/views.ts'
+import { TRANSITIONS } from '../schemas.ts'
+import { recordVersion } from './versions.ts'
 
 export interface AvailabilityReport {
   /** The run's time (the clock given), also the audit entry's objectId. */
@@ -128,97 +76,6 @@ export interface AvailabilityReport {
   changes: Array<{ declarationId: string; action: 'created' | 'updated' | 'resolved'; line: number | null; cis: string; cip13: string | null }>
 }
 
-// ---- parsing -------------------------------------------------------------------------------------------
-
-const COLUMNS = 8
-const MIN_COLUMNS = 7 // the link is optional
-
-/** Reads the file; lines with a bad format are rejected (reason in French, as the BDPM import reports them). */
-export function parseAvailability(buf: Buffer, reject: (line: number, cis: string, cip13: string | null, reason: string) => void): { lines: AvailabilityLine[]; read: number } {
-  const out: AvailabilityLine[] = []
-  const seen = new Map<string, number>()
-  let read = 0
-  const text = decodeBdpm(buf).split(/\r\n|\n|\r/)
-  for (let i = 0; i < text.length; i++) {
-    const raw = text[i]!
-    if (raw.trim() === '') continue
-    read++
-    const no = i + 1
-    const f = raw.split('\t').map((x) => x.trim())
-    while (f.length > COLUMNS && f[f.length - 1] === '') f.pop()
-    if (f.length < MIN_COLUMNS || f.length > COLUMNS) {
-      reject(no, f[0] ?? '', null, `${COLUMNS} colonnes attendues, ${f.length} trouvée${f.length > 1 ? 's' : ''}`)
-      continue
-    }
-    while (f.length < COLUMNS) f.push('')
-    const { cis, cip13, code, label, link, dates, reason: fieldProblem } = readAvailabilityFields(f, 'de mise à jour')
-    const key = `${cis}|${cip13}`
-    const reason =
-      fieldProblem ??
-      (code !== '4' && !dates.start
-        ? 'date de début absente'
-        : seen.has(key)
-          ? `statut en double pour CIS ${cis}${cip13 ? ` CIP13 ${cip13}` : ''} (déjà ligne ${seen.get(key)})`
-          : null)
-    if (reason) {
-      reject(no, cis, cip13 || null, reason)
-      continue
-    }
-    seen.set(key, no)
-    out.push({
-      no, cis, cip13, code: Number(code) as AvailabilityLine['code'], label,
-      start: dates.start ?? null, updatedOn: dates.sixth ?? null, returned: dates.returned ?? null, link: link || null,
-    })
-  }
-  return { lines: out, read }
-}
-
-// ---- mapping -------------------------------------------------------------------------------------------
-
-interface Target {
-  kind: DeclarationKind
-  status: DeclarationStatus
-  anticipated_start: string | null
-  actual_start: string | null
-  estimated_end: null
-  end_unknown: boolean
-  actual_end: string | null
-  cause: 'other'
-  cause_text: string
-  advice: string | null
-}
-
-const fingerprintOf = (l: AvailabilityLine) => JSON.stringify([l.code, l.label, l.start, l.returned, l.link])
-
-/** What the declaration says for a rupture, tension or arrêt line (code 4 resolves instead). */
-function targetOf(l: AvailabilityLine, today: string, current: DeclarationRow | null): Target {
-  const common = {
-    estimated_end: null,
-    cause: 'other' as const,
-    cause_text: `Statut publié dans la base de données publique des médicaments (ANSM) : ${l.label}`,
-    advice: l.link ? `Information de l’ANSM : ${l.link}` : null,
-  }
-  const start = l.start!
-  if (l.code === 1) {
-    // A tension that became a rupture keeps its anticipated start.
-    const anticipated = current?.anticipated_start && current.anticipated_start <= start ? current.anticipated_start : null
-    return { ...common, kind: 'observed', status: 'ongoing', anticipated_start: anticipated, actual_start: start, end_unknown: true, actual_end: null }
-  }
-  if (l.code === 2) return { ...common, kind: 'anticipated', status: 'declared', anticipated_start: start, actual_start: null, end_unknown: true, actual_end: null }
-  // 3: arrêt de commercialisation, effective on its date.
-  const actualStart = current?.actual_start ?? null
-  if (start > today) return { ...common, kind: 'discontinuation', status: 'declared', anticipated_start: start, actual_start: actualStart, end_unknown: false, actual_end: null }
-  const end = actualStart && actualStart > start ? actualStart : start
-  return { ...common, kind: 'discontinuation', status: 'discontinued', anticipated_start: start, actual_start: actualStart, end_unknown: false, actual_end: end }
-}
-
-const TARGET_FIELDS = ['kind', 'status', 'anticipated_start', 'actual_start', 'estimated_end', 'end_unknown', 'actual_end', 'cause', 'cause_text', 'advice'] as const
-const sameTarget = (row: DeclarationRow, t: Target) => TARGET_FIELDS.every((k) => (row[k] ?? null) === (t[k] ?? null))
-const closed = (s: DeclarationStatus) => s === 'resolved' || s === 'avoided' || s === 'discontinued'
-const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join() === [...b].sort().join()
-
-// ---- import --------------------------------------------------------------------------------------------
-
 /**
  * Seeds or reconciles the declarations from the availability file, in one transaction. `now` is the run's
  * time (the application's clock); `actor` should come from importActor().
@@ -245,29 +102,22 @@ export async function importAvailability(
   report.read = parsed.read
 
   return inTransaction(db, async (tx) => {
-    await sql`select pg_advisory_xact_lock(${AVAILABILITY_LOCK})`.execute(tx)
+    await q.lockAvailabilityImports(tx)
 
     // ---- the referential for the file's CIS --------------------------------------------------------------
     const cisList = [...new Set(parsed.lines.map((l) => l.cis))]
     const medicines = new Map<string, { lab_id: string | null; holder: string | null }>()
     const presentationsOf = new Map<string, Array<{ cip13: string; withdrawn: boolean }>>()
     const cisOfPresentation = new Map<string, string>()
-    for (const part of chunks(cisList)) {
-      for (const m of await tx.selectFrom('medicines').select(['cis', 'lab_id', 'holder']).where('cis', 'in', part).execute()) medicines.set(m.cis, m)
-    }
+    for (const m of await q.medicinesOf(tx, cisList)) medicines.set(m.cis, m)
     const explicit = [...new Set(parsed.lines.filter((l) => l.cip13).map((l) => l.cip13))]
-    for (const part of chunks(cisList)) {
-      const rows = await tx.selectFrom('presentations').select(['cip13', 'cis', 'administrative_status']).where('cis', 'in', part).orderBy('cip13').execute()
-      for (const p of rows) {
-        const list = presentationsOf.get(p.cis) ?? []
-        list.push({ cip13: p.cip13, withdrawn: /abrog/i.test(p.administrative_status ?? '') })
-        presentationsOf.set(p.cis, list)
-        cisOfPresentation.set(p.cip13, p.cis)
-      }
+    for (const p of await q.presentationsOfCis(tx, cisList)) {
+      const list = presentationsOf.get(p.cis) ?? []
+      list.push({ cip13: p.cip13, withdrawn: /abrog/i.test(p.administrative_status ?? '') })
+      presentationsOf.set(p.cis, list)
+      cisOfPresentation.set(p.cip13, p.cis)
     }
-    for (const part of chunks(explicit.filter((c) => !cisOfPresentation.has(c)))) {
-      for (const p of await tx.selectFrom('presentations').select(['cip13', 'cis']).where('cip13', 'in', part).execute()) cisOfPresentation.set(p.cip13, p.cis)
-    }
+    for (const p of await q.presentationsByCip13(tx, explicit.filter((c) => !cisOfPresentation.has(c)))) cisOfPresentation.set(p.cip13, p.cis)
     // Presentations a line names explicitly (and rightly): a line on the whole CIS leaves them to that line.
     const named = new Set(parsed.lines.filter((l) => l.cip13 && cisOfPresentation.get(l.cip13) === l.cis).map((l) => l.cip13))
 
@@ -297,25 +147,10 @@ export async function importAvailability(
 
     // ---- what the import already holds ----------------------------------------------------------------------
     // The latest line record per key, with its declaration and whether the import still owns it.
-    const links = await tx
-      .selectFrom('shortage_bdpm_lines as b')
-      .innerJoin('shortage_declarations as d', 'd.id', 'b.declaration_id')
-      .select(['b.declaration_id', 'b.cis', 'b.cip13', 'b.fingerprint', 'b.bdpm_updated_on', 'b.closed_reason', 'd.status', 'd.version'])
-      .select((eb) =>
-        eb
-          .selectFrom('shortage_declaration_versions as v')
-          .select('v.actor_user')
-          .whereRef('v.declaration_id', '=', 'd.id')
-          .whereRef('v.version', '=', 'd.version')
-          .where('v.actor_role', 'is', null)
-          .as('last_user'),
-      )
-      .orderBy('b.imported_at')
-      .orderBy('b.declaration_id')
-      .execute()
+    const links = await q.lineRecords(tx)
     const latest = new Map<string, (typeof links)[number]>()
     for (const b of links) latest.set(`${b.cis}|${b.cip13}`, b)
-    const owned = (b: (typeof links)[number]) => !closed(b.status) && (b.last_user ?? '').startsWith(IMPORT_USER)
+    const owned = (b: (typeof links)[number]) => !isClosed(b.status) && (b.last_user ?? '').startsWith(IMPORT_USER)
     const managed = new Map([...latest.values()].filter(owned).map((b) => [b.declaration_id, b]))
 
     const rows = new Map<string, DeclarationRow>()
@@ -324,12 +159,10 @@ export async function importAvailability(
     if (managed.size) {
       const ids = [...managed.keys()]
       const itemMap = await itemsOf(tx, ids)
-      for (const part of chunks(ids)) {
-        for (const r of await declarationRows(tx).where('d.id', 'in', part).forUpdate('d').execute()) {
-          rows.set(r.id, r)
-          previous.set(r.id, snapshotOf(r, itemMap.get(r.id) ?? []))
-          items.set(r.id, (itemMap.get(r.id) ?? []).map((i) => i.cip13))
-        }
+      for (const r of await q.lockDeclarations(tx, ids)) {
+        rows.set(r.id, r)
+        previous.set(r.id, snapshotOf(r, itemMap.get(r.id) ?? []))
+        items.set(r.id, (itemMap.get(r.id) ?? []).map((i) => i.cip13))
       }
     }
 
@@ -347,10 +180,7 @@ export async function importAvailability(
     // out of the imported ones.
     const wanted = [...new Set(usable.flatMap((u) => u.cip13s))]
     const heldBy = new Map<string, string>()
-    for (const part of chunks(wanted)) {
-      const held = await tx.selectFrom('shortage_declaration_items').select(['cip13', 'declaration_id']).where('cip13', 'in', part).where('active', '=', true).execute()
-      for (const h of held) if (!managed.has(h.declaration_id) || untouched.has(h.declaration_id)) heldBy.set(h.cip13, h.declaration_id)
-    }
+    for (const h of await q.activeItemsOn(tx, wanted)) if (!managed.has(h.declaration_id) || untouched.has(h.declaration_id)) heldBy.set(h.cip13, h.declaration_id)
 
     // ---- the plan -------------------------------------------------------------------------------------------
     /** The target, or null (line rejected) when it breaks a declaration rule: never the whole import. */
@@ -424,11 +254,11 @@ export async function importAvailability(
       const start = row.actual_start ?? row.anticipated_start
       let end = r.end ?? today
       if (start && end < start) end = start
-      await tx.updateTable('shortage_declarations').set({ status: 'resolved', actual_end: end, closed_at: now, version: row.version + 1, updated_at: now }).where('id', '=', r.id).execute()
-      await tx.updateTable('shortage_declaration_items').set({ active: false }).where('declaration_id', '=', r.id).execute()
+      await updateDeclaration(tx, r.id, { status: 'resolved', actual_end: end, closed_at: now, version: row.version + 1, updated_at: now })
+      await deactivateItems(tx, r.id)
       // A remise à disposition line becomes the key's record, so that the same file again finds it unchanged.
       const record = r.line?.code === 4 ? (({ imported_at: _i, ...rest }) => rest)(lineValues(r.line, now)) : {}
-      await tx.updateTable('shortage_bdpm_lines').set({ ...record, closed_reason: r.closedReason }).where('declaration_id', '=', r.id).execute()
+      await q.updateLineRecord(tx, r.id, { ...record, closed_reason: r.closedReason })
       await recordVersion(tx, r.id, { action: 'transition:resolved', reason: `Import BDPM : ${r.reason}`, actor, now, previous: previous.get(r.id)! })
       report.resolved++
       report.changes.push({ declarationId: r.id, action: 'resolved', line: r.line?.no ?? null, cis: r.line?.cis ?? managed.get(r.id)!.cis, cip13: (r.line?.cip13 ?? managed.get(r.id)!.cip13) || null })
@@ -438,7 +268,7 @@ export async function importAvailability(
     for (const p of plans) {
       if (p.op !== 'update') continue
       const gone = items.get(p.id)!.filter((c) => !p.cip13s.includes(c))
-      if (gone.length) await tx.deleteFrom('shortage_declaration_items').where('declaration_id', '=', p.id).where('cip13', 'in', gone).execute()
+      if (gone.length) await removeItems(tx, p.id, gone)
     }
 
     // ---- 3. updates -----------------------------------------------------------------------------------------
@@ -452,28 +282,24 @@ export async function importAvailability(
       if (fieldsSame && sameSet(before, p.cip13s)) {
         if (link.fingerprint !== lineRecord.fingerprint || link.bdpm_updated_on !== lineRecord.bdpm_updated_on) {
           const { imported_at: _i, ...rest } = lineRecord
-          await tx.updateTable('shortage_bdpm_lines').set(rest).where('declaration_id', '=', p.id).execute()
+          await q.updateLineRecord(tx, p.id, rest)
         }
         report.unchanged++
         continue
       }
       const added = p.cip13s.filter((c) => !before.includes(c))
-      const isClosing = closed(p.target.status)
-      if (added.length) await tx.insertInto('shortage_declaration_items').values(added.map((cip13) => ({ declaration_id: p.id, cip13, active: true }))).execute()
-      await tx
-        .updateTable('shortage_declarations')
-        .set({
-          ...p.target,
-          version: row.version + 1,
-          updated_at: now,
-          ...(row.status === 'draft' ? { declared_at: now } : {}),
-          ...(isClosing ? { closed_at: now } : {}),
-        })
-        .where('id', '=', p.id)
-        .execute()
-      if (isClosing) await tx.updateTable('shortage_declaration_items').set({ active: false }).where('declaration_id', '=', p.id).execute()
+      const isClosing = isClosed(p.target.status)
+      if (added.length) await insertItems(tx, p.id, added)
+      await updateDeclaration(tx, p.id, {
+        ...p.target,
+        version: row.version + 1,
+        updated_at: now,
+        ...(row.status === 'draft' ? { declared_at: now } : {}),
+        ...(isClosing ? { closed_at: now } : {}),
+      })
+      if (isClosing) await deactivateItems(tx, p.id)
       const { imported_at: _i, ...rest } = lineRecord
-      await tx.updateTable('shortage_bdpm_lines').set({ ...rest, closed_reason: isClosing ? 'line' : null }).where('declaration_id', '=', p.id).execute()
+      await q.updateLineRecord(tx, p.id, { ...rest, closed_reason: isClosing ? 'line' : null })
       const action = p.target.status !== row.status ? `transition:${p.target.status}` : 'updated'
       await recordVersion(tx, p.id, { action, reason: `Import BDPM : ${p.line.label} (ligne ${p.line.no})`, actor, now, previous: previous.get(p.id)! })
       report.updated++
@@ -484,30 +310,27 @@ export async function importAvailability(
     for (const p of plans) {
       if (p.op !== 'create') continue
       const id = randomUUID()
-      const isClosing = closed(p.target.status)
-      await tx
-        .insertInto('shortage_declarations')
-        .values({
-          id,
-          lab_id: p.lab,
-          source: 'bdpm',
-          ...p.target,
-          version: 1,
-          change_seq: -Date.now(), // replaced by recordVersion in this transaction
-          mitm: false,
-          atc: null,
-          stock_coverage_days: null,
-          allocation_in_place: false,
-          allocation_details: null,
-          alternatives: '[]',
-          created_at: now,
-          updated_at: now,
-          declared_at: now,
-          closed_at: isClosing ? now : null,
-        })
-        .execute()
-      await tx.insertInto('shortage_declaration_items').values(p.cip13s.map((cip13) => ({ declaration_id: id, cip13, active: !isClosing }))).execute()
-      await tx.insertInto('shortage_bdpm_lines').values({ declaration_id: id, ...lineValues(p.line, now), closed_reason: isClosing ? 'line' : null }).execute()
+      const isClosing = isClosed(p.target.status)
+      await insertDeclaration(tx, {
+        id,
+        lab_id: p.lab,
+        source: 'bdpm',
+        ...p.target,
+        version: 1,
+        change_seq: -Date.now(), // replaced by recordVersion in this transaction
+        mitm: false,
+        atc: null,
+        stock_coverage_days: null,
+        allocation_in_place: false,
+        allocation_details: null,
+        alternatives: '[]',
+        created_at: now,
+        updated_at: now,
+        declared_at: now,
+        closed_at: isClosing ? now : null,
+      })
+      await insertItems(tx, id, p.cip13s, !isClosing)
+      await q.insertLineRecord(tx, { declaration_id: id, ...lineValues(p.line, now), closed_reason: isClosing ? 'line' : null })
       const reason = `Import BDPM : ${p.line.label} (ligne ${p.line.no})${p.replaces ? `, remplace ${p.replaces}` : ''}`
       await recordVersion(tx, id, { action: 'created', reason, actor, now, previous: null })
       report.created++
@@ -532,21 +355,3 @@ export async function importAvailability(
     return report
   })
 }
-
-function lineValues(l: AvailabilityLine, now: Date) {
-  return {
-    cis: l.cis,
-    cip13: l.cip13,
-    fingerprint: fingerprintOf(l),
-    status_code: l.code,
-    status_label: l.label,
-    start_date: l.start,
-    bdpm_updated_on: l.updatedOn,
-    return_date: l.returned,
-    link: l.link,
-    imported_at: now,
-  }
-}
-
-const chunks = <T>(rows: T[], size = 500): T[][] => Array.from({ length: Math.ceil(rows.length / size) }, (_, i) => rows.slice(i * size, (i + 1) * size))
-

@@ -1,11 +1,11 @@
 /**
  * Filters of the declaration lists (the lab's and ANSM's list, the public list), applied in SQL to
- * declarationRows (core.ts). The tenancy filter (lab_id, drafts) is the caller's.
+ * declarationRows (rows.ts). The tenancy filter (lab_id, drafts) is the caller's.
  */
-import { escapeLike } from '../platform/db/like.ts'
-import { searchName } from '../referential/rules/search-name.ts'
-import type { declarationRows } from './core.ts'
-import type { DeclarationKind, DeclarationStatus } from './db.ts'
+import { escapeLike } from '../../platform/db/like.ts'
+import { searchName } from '../../referential/rules/search-name.ts'
+import type { DeclarationKind, DeclarationStatus } from '../db.ts'
+import type { declarationRows } from './rows.ts'
 
 export interface DeclarationFilter {
   status?: DeclarationStatus | DeclarationStatus[] | undefined
