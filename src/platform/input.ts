@@ -93,6 +93,27 @@ export function inputErrors(data: unknown, path = '', out: InputError[] = [], de
   return out
 }
 
+/**
+ * Whether inputErrors would find anything, without building the paths it reports: every request part goes through
+ * it, and almost none has anything to report, so the detailed walk runs only for those.
+ */
+function anyBadInput(data: unknown, depth = 0): boolean {
+  if (depth > 64) return false // where inputErrors stops looking
+  if (typeof data === 'number') return !Number.isFinite(data)
+  if (typeof data === 'string') return badString(data) !== null
+  if (Array.isArray(data)) {
+    for (let i = 0; i < data.length; i++) if (anyBadInput(data[i], depth + 1)) return true
+    return false
+  }
+  if (data && typeof data === 'object') {
+    for (const k in data) {
+      if (!Object.hasOwn(data, k)) continue
+      if (badString(k) !== null || anyBadInput((data as Record<string, unknown>)[k], depth + 1)) return true
+    }
+  }
+  return false
+}
+
 type Compile = ReturnType<ValidatorFactory>
 type Validate = ReturnType<Compile>
 
@@ -144,7 +165,7 @@ export function validatorFactory(): ValidatorFactory {
         function validate(this: unknown, data: unknown, ctx?: Parameters<Validate>[1]) {
           const ok = inner.call(this, data, ctx)
           const value = ctx ? (ctx.parentData as Record<string | number, unknown>)[ctx.parentDataProperty] : data
-          const bad = inputErrors(value)
+          const bad = anyBadInput(value) ? inputErrors(value) : []
           if (!bad.length) {
             wrapped.errors = inner.errors
             return ok
