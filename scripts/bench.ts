@@ -1,4 +1,4 @@
-// npm run bench [-- --duration 10 --connections 50 --only product-lookup --packs 2000000]
+// npm run bench [-- --duration 10 --connections 50 --only product-lookup --packs 2000000 --cpu-prof dir]
 // Runs, in one run and with the same connections, a bare Fastify hello world and the service's scenarios,
 // and prints one line per scenario: requests/s, p99 latency, ratio to the baseline, and the CPU time each process
 // (service, baseline server, PostgreSQL, load generator) spent per request.
@@ -13,6 +13,7 @@ import pg from 'pg'
 import { loadConfig } from '../src/platform/config.ts'
 import { signDevToken } from '../src/platform/tokens.ts'
 import { paced } from './bench/paced.ts'
+import { type ProfileWindow, summariseProfiles } from './bench/profile.ts'
 import { alertStormScenario, burstScenario } from './bench/burst.ts'
 import { ACK_PHARMACIES, broadcastBenchRecall, dispensationBody, seedBlockedBatches } from './bench/dispensation.ts'
 import { BENCH_PHARMACY, counter, decommissionRequest, decommissionRequests, findPgbench, type LoadedPacks, loadBenchPacks, pgbenchGroupScript, pgbenchScript, runPgbench, verifyRequests } from './bench/decommission.ts'
@@ -27,6 +28,8 @@ const { values } = parseArgs({
     // Packs loaded for pack-decommission (a few million: the table size the target is set for); pack-verify
     // alone loads 200,000. Only loaded when one of them runs, on PostgreSQL.
     packs: { type: 'string', default: '2000000' },
+    // Profile the service (node --cpu-prof): a .cpuprofile per run in this folder, summarised at the end.
+    'cpu-prof': { type: 'string' },
   },
 })
 const duration = Number(values.duration)
@@ -207,12 +210,12 @@ async function ceiling(helloUrl: string, serviceUrl: string, requests: autocanno
 /** The processes whose CPU time each run reports (Linux): set once they are started. */
 const cpuOf: { service?: number; baseline?: number } = {}
 const TICK_US = 1e6 / 100 // USER_HZ, 100 on Linux
-function ticks(pid: number): number {
+function ticks(pid: number, part: 'all' | 'system' = 'all'): number {
   try {
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return Number(f[11]) + Number(f[12])
+    return part === 'system' ? Number(f[12]) : Number(f[11]) + Number(f[12])
   } catch {
     return 0 // gone, or not Linux
   }
@@ -238,6 +241,9 @@ function cpuSnapshot() {
   return {
     service: cpuOf.service ? ticks(cpuOf.service) * TICK_US : 0,
     baseline: cpuOf.baseline ? ticks(cpuOf.baseline) * TICK_US : 0,
+    // The kernel's share (sockets, epoll, the loopback's TCP work): what a profile of JavaScript does not show.
+    serviceKernel: cpuOf.service ? ticks(cpuOf.service, 'system') * TICK_US : 0,
+    baselineKernel: cpuOf.baseline ? ticks(cpuOf.baseline, 'system') * TICK_US : 0,
     postgres: pg.reduce((sum, pid) => sum + ticks(pid), 0) * TICK_US,
     load: usage.user + usage.system,
   }
@@ -352,7 +358,7 @@ async function pushScenario(service: { child: ChildProcess; url: string }, datab
 /**
  * Decommission (supply), each request a different active pack of the loaded table: the service at full rate,
  * then pgbench with as many clients as the service has pooled connections, on other packs of the same table,
- * running a decommission's transaction (service.ts CHANGE_SQL, one pack: the target's reference), then the grouped
+ * running a decommission's transaction (serialization/queries/packs.ts, one pack: the target's reference), then the grouped
  * statement the service sends (informative); then the service held at 1,000 requests/s.
  */
 async function decommissionScenario(
@@ -382,7 +388,7 @@ async function decommissionScenario(
   }
   line('pack-decommission', full, ratio, `POST /v1/serialization/packs/state supply, a different active pack each of ${packs.count.toLocaleString('en')}; ${fullChanged} STATE_CHANGED, ${fullOther} other; ratio to ${pgNote} (target: ≥ 60% of pgbench)`)
   if (pgbench) {
-    // The service groups concurrent decommissions (change-batch.ts): the same comparison with the grouped statement,
+    // The service groups concurrent decommissions (serialization/queries/change-batch.ts): the same comparison with the grouped statement,
     // 10 packs per transaction (about what 50 connections and 4 statements in flight make), packs counted in the table.
     const group = 10
     const changedPacks = async () => {
@@ -429,6 +435,8 @@ async function decommissionScenario(
 
 const tsx = path.join('node_modules', '.bin', 'tsx')
 const children: ChildProcess[] = []
+// The measured run of each scenario, in seconds since the service was started: what the profile summary looks at.
+const profileWindows: ProfileWindow[] = []
 const cleanups: Array<() => Promise<void> | void> = []
 try {
   const hello = await start(process.execPath, ['--import', 'tsx', 'scripts/bench/hello.ts'], { PORT: '0' })
@@ -436,7 +444,7 @@ try {
   cpuOf.baseline = hello.child.pid
 
   // No per-organisation rate: the bench is one pharmacy at full speed.
-  const env: NodeJS.ProcessEnv = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DEMO_DATA: 'true', AUTO_MIGRATE: 'true', MAX_EVENT_LOOP_DELAY_MS: '0', SERIALIZATION_RATE_PER_MINUTE: '0' }
+  const env: NodeJS.ProcessEnv = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DEMO_DATA: 'true', AUTO_MIGRATE: 'true', MAX_EVENT_LOOP_DELAY_MS: '0', SERIALIZATION_RATE_PER_MINUTE: '0', DRAIN_DELAY_MS: '0' }
   let database = 'embedded'
   if (process.env.DATABASE_URL) {
     const name = `bench_${Date.now()}`
@@ -460,7 +468,9 @@ try {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
   }
   // Node itself (not the tsx wrapper) so that the memory read is the server's.
-  const service = await start(process.execPath, ['--import', 'tsx', 'src/server.ts'], env)
+  const profile = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['cpu-prof'])}`] : []
+  const serviceSpawnedAt = Date.now()
+  const service = await start(process.execPath, [...profile, '--import', 'tsx', 'src/server.ts'], env)
   children.push(service.child)
   cpuOf.service = service.child.pid
 
@@ -490,7 +500,9 @@ try {
     // A scenario with a target also gets the hello world measured just before it (the machine's speed drifts within
     // a run) and its ceiling just after it.
     const near = s.ceiling ? await run(hello.url, HELLO) : null
+    const from = (Date.now() - serviceSpawnedAt) / 1000
     const r = await run(service.url, requests)
+    profileWindows.push({ name: s.name, from, to: (Date.now() - serviceSpawnedAt) / 1000 })
     const top = s.ceiling ? await ceiling(hello.url, service.url, requests) : null
     // Latency at half the saturation rate, open loop (every request due at its time, queueing counted).
     // A first paced run warms the client's sockets and the JIT of both sides; only the second is reported.
@@ -527,7 +539,10 @@ try {
     else console.log('push                   skipped: needs DATABASE_URL (the broadcast is published from this process)')
   }
 } finally {
+  const exited = children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r))))
   for (const c of children) c.kill('SIGTERM')
-  await new Promise((r) => setTimeout(r, 500))
+  // The profile is written when the service exits (its graceful shutdown may wait for the drain).
+  await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, values['cpu-prof'] ? 30_000 : 500))])
+  if (values['cpu-prof']) summariseProfiles(path.resolve(values['cpu-prof']), profileWindows)
   for (const c of cleanups) await c()
 }
