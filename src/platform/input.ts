@@ -97,7 +97,7 @@ export function inputErrors(data: unknown, path = '', out: InputError[] = [], de
  * Whether inputErrors would find anything, without building the paths it reports: every request part goes through
  * it, and almost none has anything to report, so the detailed walk runs only for those.
  */
-function anyBadInput(data: unknown, depth = 0): boolean {
+export function anyBadInput(data: unknown, depth = 0): boolean {
   if (depth > 64) return false // where inputErrors stops looking
   if (typeof data === 'number') return !Number.isFinite(data)
   if (typeof data === 'string') return badString(data) !== null
