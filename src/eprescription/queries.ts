@@ -154,6 +154,16 @@ export async function accessLog(db: Db, prescriptionId: string) {
 // ---- wrong access codes ----------------------------------------------------------------------------------
 
 /** A caller's wrong codes since `since`: in all, and on this prescription. */
+/** Locks a prescription's row (an access alert is raised once per window); false when it is gone. */
+export async function lockPrescription(tx: Transaction<DB>, id: string) {
+  return (await tx.selectFrom('eprescriptions').select('id').where('id', '=', id).forUpdate().executeTakeFirst()) !== undefined
+}
+
+/** The stored hash of a prescription's access code, undefined for an unknown ID. */
+export function accessCodeOf(db: Db, id: string) {
+  return db.selectFrom('eprescriptions').select(['id', 'access_code_hash']).where('id', '=', id).executeTakeFirst()
+}
+
 export async function callerFailures(db: Db, client: string, prescriptionId: string | null, since: Date) {
   const rows = await db
     .selectFrom('eprescription_access_failures')
@@ -199,4 +209,14 @@ export async function purgeFailures(db: Db, before: Date) {
 export async function lastClosedAt(db: Db, prescriptionId: string): Promise<Date | null> {
   const r = await db.selectFrom('eprescription_dispensations').select((eb) => eb.fn.max('closed_at').as('last')).where('prescription_id', '=', prescriptionId).where('status', '=', 'closed').executeTakeFirst()
   return (r?.last as Date | null | undefined) ?? null
+}
+
+/** A receipt-signing public key, stored once (its kid) so that receipts stay verifiable after a key change. */
+export async function insertReceiptKey(tx: Transaction<DB>, kid: string, jwk: unknown, now: Date) {
+  await tx.insertInto('eprescription_receipt_keys').values({ kid, jwk: JSON.stringify(jwk), created_at: now }).onConflict((oc) => oc.column('kid').doNothing()).execute()
+}
+
+/** Every receipt-signing public key ever used, oldest first. */
+export function receiptKeys(db: Db) {
+  return db.selectFrom('eprescription_receipt_keys').select(['kid', 'jwk']).orderBy('created_at').execute()
 }

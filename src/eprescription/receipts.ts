@@ -3,6 +3,7 @@ import { calculateJwkThumbprint, CompactSign, exportJWK, generateKeyPair, import
 import type { Kysely, Transaction } from 'kysely'
 import { canonicalJson } from '../platform/canonical-json.ts'
 import type { DB } from '../platform/db/schema.ts'
+import * as q from './queries.ts'
 
 type KeyLike = Awaited<ReturnType<typeof generateKeyPair>>['privateKey']
 
@@ -44,11 +45,7 @@ let persisted = new WeakSet<SigningKey>()
 /** Stores the public key (once per process) in the caller's transaction. */
 export async function persistPublicKey(tx: Transaction<DB>, key: SigningKey, now: Date) {
   if (persisted.has(key)) return
-  await tx
-    .insertInto('eprescription_receipt_keys')
-    .values({ kid: key.kid, jwk: JSON.stringify(key.publicJwk), created_at: now })
-    .onConflict((oc) => oc.column('kid').doNothing())
-    .execute()
+  await q.insertReceiptKey(tx, key.kid, key.publicJwk, now)
 }
 export function markPersisted(key: SigningKey) {
   persisted.add(key)
@@ -58,7 +55,7 @@ export function resetPersisted() {
 }
 
 export async function publishedKeys(db: Kysely<DB>, current: SigningKey): Promise<{ keys: JWK[] }> {
-  const rows = await db.selectFrom('eprescription_receipt_keys').select(['kid', 'jwk']).orderBy('created_at').execute()
+  const rows = await q.receiptKeys(db)
   const keys = rows.map((r) => r.jwk as JWK)
   if (!keys.some((k) => k.kid === current.kid)) keys.push(current.publicJwk)
   return { keys }

@@ -15,7 +15,7 @@ import { applyBlocks, type RecallBlocks } from '../../recalls/use-cases/blocking
 import type { PipelineKind, RecallRow } from '../db.ts'
 import * as q from '../queries/messages.ts'
 import { addRecipients, markReminded, recipientStates } from '../queries/recipients.ts'
-import { closeRound } from '../rounds.ts'
+import { closeRound } from '../queries/rounds.ts'
 import { lagging } from '../rules/acknowledgements.ts'
 import { assertAction } from '../rules/actions.ts'
 import { targetDepartments } from '../rules/content.ts'

@@ -1,6 +1,7 @@
 /** The patient's operations, with ID + access code and no account: the PDF, the objection, the access log. */
 import { audit } from '../../platform/audit.ts'
-import { authenticateWithCode, type Caller } from '../access.ts'
+import type { Caller } from '../rules/access.ts'
+import { authenticateWithCode } from './access.ts'
 import { prescriptionPdf } from '../documents.ts'
 import * as q from '../queries.ts'
 import { type Deps, PATIENT, PATIENT_ACTOR } from './context.ts'

@@ -6,7 +6,7 @@
 import type { Kysely } from 'kysely'
 import { audit, SYSTEM } from '../../platform/audit.ts'
 import type { DB } from '../../platform/db/schema.ts'
-import { THROTTLE } from '../access.ts'
+import { THROTTLE } from '../rules/access.ts'
 import * as q from '../queries.ts'
 import { purgeAt } from '../rules/retention.ts'
 import { effectiveStatus } from '../views.ts'
