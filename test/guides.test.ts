@@ -20,6 +20,10 @@ import { registerFaxJobs } from '../src/platform/fax/job.ts'
 import { JobRunner } from '../src/platform/jobs.ts'
 import { testApp, type TestContext } from './helpers.ts'
 
+// 87 commands, each a shell and a curl, in order (each guide's ids come from its earlier answers): on a loaded CI
+// machine running four test files at a time this takes minutes, not the default file timeout.
+t.setTimeout(600_000)
+
 const run = promisify(execFile)
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 const GUIDES = new URL('../openapi/guides/', import.meta.url)
