@@ -60,31 +60,45 @@ export function lockRepeats(tx: Transaction<DB>, cip13: string, serial: string, 
   return sql`select pg_advisory_xact_lock(hashtext(${`${cip13}/${serial}/${org}/${code}`}))`.execute(tx)
 }
 
-/** The open alert of the same failure seen since `since`. */
-export function openAlert(tx: Transaction<DB>, cip13: string, serial: string, org: string, code: string, since: Date) {
-  return tx
-    .selectFrom('serial_alerts')
-    .select(['seq', 'reference'])
-    .where('cip13', '=', cip13)
-    .where('serial', '=', serial)
-    .where('pharmacy_pseudonym', '=', org)
-    .where('code', '=', code)
-    .where('status', 'in', ['new', 'under_investigation'])
-    .where('last_seen_at', '>', since)
-    .executeTakeFirst()
-}
-
-/** The failure seen once more on its open alert. */
-export function countAgain(tx: Transaction<DB>, seq: number, now: Date) {
-  return tx.updateTable('serial_alerts').set({ occurrences: sql<number>`occurrences + 1`, last_seen_at: now }).where('seq', '=', seq).execute()
-}
-
-export function nextAlertSeq(tx: Transaction<DB>) {
-  return sql<{ seq: number }>`select nextval('serial_alert_seq')::bigint as seq`.execute(tx)
-}
-
-export function insertAlert(tx: Transaction<DB>, alert: Insertable<SerialAlertsTable>) {
-  return tx.insertInto('serial_alerts').values(alert).execute()
+/**
+ * The alert of a failure, in one statement after lockRepeats: counted once more on the open alert of the same
+ * failure seen since `since`, else raised with the next reference (ALR-<year>-<number>, six digits at least);
+ * the scan row is written with it either way. `created` tells which.
+ */
+export async function countAgainOrRaise(
+  tx: Transaction<DB>,
+  a: { scan: ScanRow; since: Date; lab: string; year: string; userPseudonym: string; scanned: string | null },
+): Promise<{ reference: string; created: boolean }> {
+  const s = a.scan
+  const { rows } = await sql<{ reference: string; created: boolean }>`
+    with open as (
+      select seq, reference from serial_alerts
+      where cip13 = ${s.cip13} and serial = ${s.serial} and pharmacy_pseudonym = ${s.pharmacy_pseudonym} and code = ${s.code}
+        and status in ('new', 'under_investigation') and last_seen_at > ${a.since}::timestamptz
+      limit 1
+    ), again as (
+      update serial_alerts set occurrences = occurrences + 1, last_seen_at = ${s.at}::timestamptz
+      where seq = (select seq from open)
+      returning reference
+    ), fresh as (
+      -- No FROM: the number is drawn only when the WHERE holds (no gap for a repeat).
+      select nextval('serial_alert_seq') as seq where not exists (select 1 from open)
+    ), raised as (
+      insert into serial_alerts (seq, reference, cip13, lab_id, serial, batch, expiry, code, action, pharmacy_pseudonym, user_pseudonym, scanned, created_at, updated_at, last_seen_at)
+      select seq, 'ALR-' || ${a.year}::text || '-' || lpad(seq::text, greatest(6, length(seq::text)), '0'), ${s.cip13}::text, ${a.lab}::text, ${s.serial}::text,
+        ${s.batch}::text, ${s.expiry}::date, ${s.code}::text, ${s.action}::text, ${s.pharmacy_pseudonym}::text, ${a.userPseudonym}::text, ${a.scanned}::text,
+        ${s.at}::timestamptz, ${s.at}::timestamptz, ${s.at}::timestamptz
+      from fresh
+      returning reference
+    ), chosen as (
+      select reference, false as created from again union all select reference, true from raised
+    ), logged as (
+      insert into serial_scans (cip13, id, at, serial, batch, expiry, action, code, role, pharmacy_pseudonym, transaction_id, alert_reference)
+      values (${s.cip13}, ${s.id}::uuid, ${s.at}::timestamptz, ${s.serial}, ${s.batch}, ${s.expiry}::date, ${s.action}, ${s.code}, ${s.role}, ${s.pharmacy_pseudonym},
+        ${s.transaction_id}::uuid, (select reference from chosen))
+    )
+    select reference, created from chosen`.execute(tx)
+  return rows[0]!
 }
 
 // ---- reading alerts ----------------------------------------------------------------------------------------

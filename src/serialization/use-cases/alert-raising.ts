@@ -83,19 +83,10 @@ export async function recordScan(database: DatabaseHandle, scanner: Scanner, ref
     // One alert for repeated identical failures (re-scans, retries, users racing on the same box): the lock
     // serializes them; the read after it sees the alert a concurrent request just committed.
     await q.lockRepeats(tx, cip13, ref.serial, scanner.org, outcome.code)
-    const open = await q.openAlert(tx, cip13, ref.serial, scanner.org, outcome.code, new Date(now.getTime() - REPEAT_WINDOW_MS))
-    if (open) {
-      await q.countAgain(tx, Number(open.seq), now)
-      await q.insertScan(tx, { ...scan, alert_reference: open.reference })
-      return { alertReference: open.reference }
-    }
-    const { seq } = (await q.nextAlertSeq(tx)).rows[0]!
-    const reference = `ALR-${parisDay(now).slice(0, 4)}-${String(Number(seq)).padStart(6, '0')}`
-    await q.insertAlert(tx, {
-      seq: Number(seq), reference, cip13, lab_id: lab, serial: ref.serial, batch: ref.batch, expiry: ref.expiry, code: outcome.code, action,
-      pharmacy_pseudonym: scanner.org, user_pseudonym: scanner.user, scanned: ref.scan?.raw ?? null, created_at: now, updated_at: now, last_seen_at: now,
+    const { reference, created } = await q.countAgainOrRaise(tx, {
+      scan, since: new Date(now.getTime() - REPEAT_WINDOW_MS), lab, year: parisDay(now).slice(0, 4), userPseudonym: scanner.user, scanned: ref.scan?.raw ?? null,
     })
-    await q.insertScan(tx, { ...scan, alert_reference: reference })
+    if (!created) return { alertReference: reference }
     // The audit trail names the pseudonyms: no FINESS in what serialization records.
     const actor: Actor = { role: scanner.role, org: scanner.org, user: scanner.user }
     await audit(tx, actor, { action: 'serialization.alert.raised', objectType: 'serial_alert', objectId: reference, changes: { product: cip13, serial: ref.serial, batch: ref.batch, code: outcome.code, action } }, now)
