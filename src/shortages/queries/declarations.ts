@@ -8,6 +8,7 @@ import type { DB } from '../../platform/db/schema.ts'
 import type { DeclarationStatus, ShortageDeclarationVersionsTable, ShortageDeclarationsTable } from '../db.ts'
 import { type Db, declarationRows } from './rows.ts'
 import { type DeclarationFilter, filtered } from './search.ts'
+import { escapeLike } from '../../platform/db/like.ts'
 
 /**
  * The change sequence of a new declaration version. The single counter row is updated inside the writing
@@ -126,7 +127,7 @@ export function mitmAfter(db: Db, afterSeq: number, filters: MitmFilter, limit: 
   let query = declarationRows(db).where('d.mitm', '=', true).where('d.status', '<>', 'draft').where('d.change_seq', '>', afterSeq).orderBy('d.change_seq').limit(limit + 1)
   if (filters.status) query = query.where('d.status', '=', filters.status)
   if (filters.labId) query = query.where('d.lab_id', '=', filters.labId)
-  if (filters.atc) query = query.where('d.atc', 'like', `${filters.atc.toUpperCase()}%`)
+  if (filters.atc) query = query.where('d.atc', 'like', `${escapeLike(filters.atc.toUpperCase())}%`)
   if (filters.changedSince) query = query.where('d.updated_at', '>', new Date(filters.changedSince))
   const start = (eb: any) => eb.fn.coalesce('d.actual_start', 'd.anticipated_start')
   if (filters.startFrom) query = query.where((eb) => eb(start(eb), '>=', filters.startFrom!))
