@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import { sql } from 'kysely'
+import { type Selectable, sql } from 'kysely'
 import type { DatabaseHandle } from '../platform/db/index.ts'
 import { createNotifier, type Notifier } from '../platform/events/notifier.ts'
 import type { BatchStatus } from '../serialization/db.ts'
+import type { DispensationBlocksTable } from './db.ts'
 import { CHANNEL_BLOCKS } from './queries.ts'
 import type { Blocking } from './rule.ts'
 import { normaliseBatch } from './rules/batch.ts'
@@ -79,18 +80,8 @@ interface ProductFacts {
   serialized: boolean
 }
 
-interface RecallRow {
-  cip13: string
-  batch: string
-  recall_id: string
-  reference: string
-  version: number
-  lab_id: string
-  expiry: string | null
-  message_fr: string
-  message_en: string | null
-  since: Date
-}
+/** A blocked batch as the facts' statements read it (the table's columns but its state, which only active rows have). */
+type RecallRow = Omit<Selectable<DispensationBlocksTable>, 'state'>
 interface StatusRow {
   cip13: string
   batch: string | null

@@ -97,10 +97,8 @@ export function completeDocument(doc: Doc): Doc {
           if (stream) stream['x-item-schema'] = { $ref: '#/components/schemas/FeedEvent' }
           const headers: Record<string, unknown> = {}
           if (s === 201 && LOCATION_OPERATIONS.has(op.operationId)) headers.location = { description: 'The address of what was created.', schema: { type: 'string' } }
-          if (idempotent) headers['idempotent-replayed'] = REPLAYED
-          if (op['x-rate-limited']) Object.assign(headers, RATE_HEADERS)
           if (Object.keys(response.content ?? {}).some((t) => /^(text\/csv|application\/pdf)/.test(t))) headers['content-disposition'] = { description: 'attachment; filename="…": the name to save the file under.', schema: { type: 'string' } }
-          response.headers = { ...response.headers, ...headers, 'x-request-id': { $ref: '#/components/headers/RequestId' } }
+          response.headers = { ...response.headers, ...headers }
         } else {
           const own = codes.filter((c) => ERRORS[c]?.status === s)
           response.content ??= { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } }
@@ -117,12 +115,14 @@ export function completeDocument(doc: Doc): Doc {
             if (!String(response.description ?? '').includes(line)) response.description = `${response.description ?? ''}\n\n${line}`.trim()
           }
           if (s === 429 || s === 503) response.headers = { ...response.headers, 'retry-after': RETRY_AFTER }
-          // Counted once authenticated, whatever the answer: the refusals after that carry the counts too.
-          if (op['x-rate-limited'] && s !== 401 && s !== 403) response.headers = { ...response.headers, ...RATE_HEADERS }
-          // Refusals are stored and replayed too (idempotency.ts): all but 429 and 5xx, which the client may retry.
-          if (idempotent && s < 500 && s !== 429) response.headers = { ...response.headers, 'idempotent-replayed': REPLAYED }
-          response.headers = { ...response.headers, 'x-request-id': { $ref: '#/components/headers/RequestId' } }
         }
+        // Headers of answers whatever their status. The rate counts: once authenticated (the refusals after that
+        // carry them too). Idempotent-Replayed: successes and refusals are stored and replayed (idempotency.ts), all
+        // but 429 and 5xx, which the client may retry.
+        const headers: Record<string, unknown> = {}
+        if (op['x-rate-limited'] && s !== 401 && s !== 403) Object.assign(headers, RATE_HEADERS)
+        if (idempotent && s < 500 && s !== 429) headers['idempotent-replayed'] = REPLAYED
+        response.headers = { ...response.headers, ...headers, 'x-request-id': { $ref: '#/components/headers/RequestId' } }
       }
     }
   }
