@@ -1,5 +1,6 @@
 import t from 'tap'
 import { sql } from 'kysely'
+import fc from 'fast-check'
 import { createHash } from 'node:crypto'
 import { AUDIT_CHAINS, audit, verifyAudit } from '../src/platform/audit.ts'
 import { canonicalJson } from '../src/platform/canonical-json.ts'
@@ -74,6 +75,34 @@ t.test('audit trail', async (t) => {
     }
     t.equal(new Set(rows.map((x) => x.seq)).size, rows.length, 'the overall order numbers every entry once')
     t.equal(r.checked, rows.length)
+  })
+
+  // The hash is computed by SQL when an entry is written and by JavaScript when the chain is verified: whatever an
+  // entry holds (any text, numbers, nesting, null actors), the two must agree, or the operator's check would report
+  // tampering that never happened.
+  t.test('whatever an entry holds, the hash written is the one the verifier recomputes (property)', async (t) => {
+    // Without NUL and lone surrogates: text that PostgreSQL cannot store and the API refuses (platform/input.ts).
+    const storable = (v: unknown) => !/\\u0000|\\ud[89a-f]/i.test(JSON.stringify(v))
+    const text = fc.string({ unit: 'grapheme', maxLength: 12 }).filter(storable)
+    const json = fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.parse(JSON.stringify(v))).filter(storable)
+    const entry = fc.record({
+      actor: fc.record({ role: fc.option(text), org: fc.option(text), user: fc.option(text), requestId: fc.option(text) }),
+      action: text,
+      objectId: text,
+      changes: json,
+      at: fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-31T23:59:59Z'), noInvalidDate: true }),
+    })
+    let written = 0
+    await fc.assert(
+      fc.asyncProperty(entry, async (e) => {
+        const r = await db.transaction().execute((tx) => audit(tx, e.actor, { action: e.action, objectType: 'test.property', objectId: e.objectId, changes: e.changes }, e.at))
+        written++
+        const v = await verifyAudit(db)
+        if (!v.ok) throw new Error(`chain ${r.chain} broken at ${JSON.stringify(v.broken)} after ${JSON.stringify(e)}`)
+      }),
+      { seed: 20261207, numRuns: 60 },
+    )
+    t.equal(written, 60)
   })
 
   t.test('one transaction keeps to one chain, whoever acts in it', async (t) => {

@@ -50,7 +50,23 @@ function chainFor(tx: Transaction<DB>, actor: Actor): number {
   return chain
 }
 
-function entryHash(prevHash: string, e: { seq: number; at: Date; actor_role: string | null; actor_org: string | null; actor_user: string | null; action: string; object_type: string; object_id: string; changes: unknown; request_id: string | null }) {
+/** The canonical text an entry's hash covers; `seq` sorts last of its keys, so the text ends with it. */
+type HashedFields = { seq: number; at: Date; actor_role: string | null; actor_org: string | null; actor_user: string | null; action: string; object_type: string; object_id: string; changes: unknown; request_id: string | null }
+function canonicalEntry(e: Omit<HashedFields, 'seq'>): string {
+  return canonicalJson({
+    at: e.at.toISOString(),
+    actor_role: e.actor_role,
+    actor_org: e.actor_org,
+    actor_user: e.actor_user,
+    action: e.action,
+    object_type: e.object_type,
+    object_id: e.object_id,
+    changes: e.changes ?? null,
+    request_id: e.request_id,
+  })
+}
+/** The hash as the verifier recomputes it: SHA-256 of the previous hash, a newline and the canonical entry with its seq. */
+function entryHash(prevHash: string, e: HashedFields) {
   const canonical = canonicalJson({
     seq: e.seq,
     at: e.at.toISOString(),
@@ -66,20 +82,22 @@ function entryHash(prevHash: string, e: { seq: number; at: Date; actor_role: str
   return createHash('sha256').update(prevHash).update('\n').update(canonical).digest('hex')
 }
 
-/** Appends to the audit trail inside the caller's transaction: the record commits or rolls back with the change. */
+/**
+ * Appends to the audit trail inside the caller's transaction: the record commits or rolls back with the change.
+ *
+ * Two statements: the chain's lock, then one that reads the chain's head, draws the entry's number and writes the
+ * entry with its hash. The hash is computed there, by SQL, from the canonical text prepared here: `seq` is the
+ * last key of the canonical form, so the text is this prefix, the number PostgreSQL draws, and "}". (It was three
+ * statements, the hash computed here between a read and the insert: a round trip more while the chain's lock is
+ * held, and every audited transaction of the service holds one.) The verifier recomputes it in JavaScript
+ * (entryHash), and the audit tests check that the two agree.
+ */
 export async function audit(tx: Transaction<DB>, actor: Actor, input: AuditInput, at: Date = new Date()) {
   const chain = chainFor(tx, actor)
   await sql`select pg_advisory_xact_lock(${AUDIT_LOCK}::int, ${chain}::int)`.execute(tx)
-  // After the lock (a statement of its own, so that this one sees the chain's latest committed entry).
-  const { rows } = await sql<{ seq: number; chain_seq: number | null; hash: string | null }>`
-    select nextval('audit_log_seq') as seq, head.chain_seq, head.hash
-    from (select 1) one
-    left join lateral (select chain_seq, hash from audit_log where chain = ${chain} order by chain_seq desc limit 1) head on true`.execute(tx)
-  const head = rows[0]!
   // JSON round trip: what is hashed is exactly what jsonb will give back (no undefined, dates as strings).
   const changes = JSON.parse(JSON.stringify(input.changes ?? null))
   const row = {
-    seq: Number(head.seq),
     at: new Date(Math.floor(at.getTime())),
     actor_role: actor.role,
     actor_org: actor.org,
@@ -90,11 +108,23 @@ export async function audit(tx: Transaction<DB>, actor: Actor, input: AuditInput
     changes,
     request_id: actor.requestId ?? null,
   }
-  const prev_hash = head.hash ?? GENESIS
-  const hash = entryHash(prev_hash, row)
-  const chain_seq = Number(head.chain_seq ?? 0) + 1
-  await tx.insertInto('audit_log').values({ ...row, chain, chain_seq, changes: JSON.stringify(changes), prev_hash, hash }).execute()
-  return { seq: row.seq, chain, chainSeq: chain_seq, hash }
+  const canonical = canonicalEntry(row)
+  const prefix = `${canonical.slice(0, -1)},"seq":`
+  // After the lock (a statement of its own, so that this one sees the chain's latest committed entry).
+  const { rows } = await sql<{ seq: string | number; chain_seq: string | number; hash: string }>`
+    with head as (
+      select nextval('audit_log_seq') as seq, coalesce(h.chain_seq, 0) + 1 as chain_seq, coalesce(h.hash, ${GENESIS}::text) as prev_hash
+      from (select 1) one
+      left join lateral (select chain_seq, hash from audit_log where chain = ${chain}::int order by chain_seq desc limit 1) h on true
+    )
+    insert into audit_log (seq, at, actor_role, actor_org, actor_user, action, object_type, object_id, changes, request_id, chain, chain_seq, prev_hash, hash)
+    select seq, ${row.at}::timestamptz, ${row.actor_role}, ${row.actor_org}, ${row.actor_user}, ${row.action}, ${row.object_type}, ${row.object_id},
+      ${JSON.stringify(changes)}::jsonb, ${row.request_id}, ${chain}::int, chain_seq, prev_hash,
+      encode(sha256(convert_to(prev_hash || chr(10) || ${prefix}::text || seq::text || '}', 'UTF8')), 'hex')
+    from head
+    returning seq, chain_seq, hash`.execute(tx)
+  const r = rows[0]!
+  return { seq: Number(r.seq), chain, chainSeq: Number(r.chain_seq), hash: r.hash }
 }
 
 export interface ChainVerification {

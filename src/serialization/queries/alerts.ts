@@ -48,20 +48,24 @@ export function packBatch(db: Kysely<DB>, cip13: string, serial: string) {
 }
 
 /** The lab that exploits the product (referential), else the one that uploaded its packs. */
-export async function labOfProduct(db: Db, cip13: string): Promise<string | null> {
-  const m = await db.selectFrom('presentations as p').innerJoin('medicines as m', 'm.cis', 'p.cis').select('m.lab_id').where('p.cip13', '=', cip13).executeTakeFirst()
-  if (m?.lab_id) return m.lab_id
-  const b = await db.selectFrom('serial_batches').select('lab_id').where('cip13', '=', cip13).limit(1).executeTakeFirst()
-  return b?.lab_id ?? null
-}
-
-/** Serializes, until the transaction ends, the failures of one pharmacy on one pack with one code. */
-export function lockRepeats(tx: Transaction<DB>, cip13: string, serial: string, org: string, code: string) {
-  return sql`select pg_advisory_xact_lock(hashtext(${`${cip13}/${serial}/${org}/${code}`}))`.execute(tx)
+/**
+ * The lab to alert about a product (its medicine's holder, else the lab that uploaded its batches), and, in the same
+ * statement, the lock that serializes, until the transaction ends, the failures of one pharmacy on one pack with one
+ * code: one round trip where there were two or three, in a transaction that a storm of alerts runs many times.
+ * The lab is read whatever the lock's wait: it does not depend on it.
+ */
+export async function lockRepeatsAndFindLab(tx: Transaction<DB>, r: { cip13: string; serial: string; org: string; code: string }): Promise<string | null> {
+  const { rows } = await sql<{ lab: string | null }>`
+    select pg_advisory_xact_lock(hashtext(${`${r.cip13}/${r.serial}/${r.org}/${r.code}`})) as locked,
+      coalesce(
+        (select m.lab_id from presentations p join medicines m on m.cis = p.cis where p.cip13 = ${r.cip13} limit 1),
+        (select b.lab_id from serial_batches b where b.cip13 = ${r.cip13} limit 1)
+      ) as lab`.execute(tx)
+  return rows[0]?.lab ?? null
 }
 
 /**
- * The alert of a failure, in one statement after lockRepeats: counted once more on the open alert of the same
+ * The alert of a failure, in one statement after lockRepeatsAndFindLab: counted once more on the open alert of the same
  * failure seen since `since`, else raised with the next reference (ALR-<year>-<number>, six digits at least);
  * the scan row is written with it either way. `created` tells which.
  */

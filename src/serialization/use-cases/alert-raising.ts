@@ -75,21 +75,17 @@ export async function recordScan(database: DatabaseHandle, scanner: Scanner, ref
     }
   }
   return withAlertSlot(database, () => inTransaction(database.db, async (tx) => {
-    const lab = await q.labOfProduct(tx, cip13)
+    // One alert for repeated identical failures (re-scans, retries, users racing on the same box): the lock
+    // serializes them; the read after it sees the alert a concurrent request just committed.
+    const lab = await q.lockRepeatsAndFindLab(tx, { cip13, serial: ref.serial, org: scanner.org, code: outcome.code })
     if (!lab) {
       await q.insertScan(tx, { ...scan, alert_reference: null })
       return {}
     }
-    // One alert for repeated identical failures (re-scans, retries, users racing on the same box): the lock
-    // serializes them; the read after it sees the alert a concurrent request just committed.
-    await q.lockRepeats(tx, cip13, ref.serial, scanner.org, outcome.code)
     const { reference, created } = await q.countAgainOrRaise(tx, {
       scan, since: new Date(now.getTime() - REPEAT_WINDOW_MS), lab, year: parisDay(now).slice(0, 4), userPseudonym: scanner.user, scanned: ref.scan?.raw ?? null,
     })
     if (!created) return { alertReference: reference }
-    // The audit trail names the pseudonyms: no FINESS in what serialization records.
-    const actor: Actor = { role: scanner.role, org: scanner.org, user: scanner.user }
-    await audit(tx, actor, { action: 'serialization.alert.raised', objectType: 'serial_alert', objectId: reference, changes: { product: cip13, serial: ref.serial, batch: ref.batch, code: outcome.code, action } }, now)
     // To the lab: the pseudonym, never the pharmacy (no FINESS, no user, no sender).
     await publish(
       tx,
@@ -105,6 +101,10 @@ export async function recordScan(database: DatabaseHandle, scanner: Scanner, ref
       },
       now,
     )
+    // Last: the audit entry takes its chain's lock until the commit; the statements before it do not wait on it.
+    // The audit trail names the pseudonyms: no FINESS in what serialization records.
+    const actor: Actor = { role: scanner.role, org: scanner.org, user: scanner.user }
+    await audit(tx, actor, { action: 'serialization.alert.raised', objectType: 'serial_alert', objectId: reference, changes: { product: cip13, serial: ref.serial, batch: ref.batch, code: outcome.code, action } }, now)
     return { alertReference: reference }
   }))
 }
