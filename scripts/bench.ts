@@ -493,6 +493,14 @@ try {
   }
   if (env.DATABASE_URL && selected('dispensation-check')) await seedBlockedBatches(env.DATABASE_URL)
   const recallId = selected('recall-acknowledgement') ? await broadcastBenchRecall(service.url, token, env.DATABASE_URL) : null
+  if (env.DATABASE_URL) {
+    // The set-up's dirty pages (migrations, demo data, loaded packs) written now: a checkpoint that the set-up's WAL
+    // triggers during a measured run stalls its commits, a cost of the bench's own load.
+    const c = new pg.Client({ connectionString: env.DATABASE_URL })
+    await c.connect()
+    await c.query('checkpoint')
+    await c.end()
+  }
   for (const s of scenarios) {
     if (!selected(s.name)) continue
     const requests = s.requests({ token, packs, recallId })

@@ -3,6 +3,7 @@ import { Validator } from '@seriousme/openapi-schema-validator'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import t from 'tap'
+import { COMPILED_AT_START } from '../src/app.ts'
 import { ERRORS } from '../src/platform/errors.ts'
 import { EVENT_TYPE_NAMES } from '../src/platform/events/event-types.ts'
 import { isCip13 } from '../src/platform/identifiers.ts'
@@ -174,6 +175,11 @@ t.test('the OpenAPI document', async (t) => {
     t.notMatch(doc.info.description, /# Getting started/, 'and not in the contract')
   })
 
+})
+
+t.test('the routes whose answers are compiled at start exist (a renamed one would silently go back to compiling on its first answer)', async (t) => {
+  const { app } = await testApp(t, { seed: false })
+  for (const url of COMPILED_AT_START) t.ok(app.hasRoute({ method: 'POST', url }), `POST ${url}`)
 })
 
 t.test('health', async (t) => {
