@@ -273,6 +273,15 @@ async function run(url: string, requests: autocannon.Request[]) {
   }
 }
 
+/** A paced run (open loop) and the CPU time each process spent per completed request meanwhile. */
+async function pacedWithCpu(url: string, rate: number, request: ReturnType<typeof oneRequest>) {
+  const before = cpuSnapshot()
+  const p = await paced({ url, rate, seconds: duration, request })
+  const after = cpuSnapshot()
+  const per = (k: keyof typeof after) => (after[k] - before[k]) / Math.max(1, p.completed)
+  return { ...p, cpu: { service: per('service'), serviceKernel: per('serviceKernel'), baseline: per('baseline'), baselineKernel: per('baselineKernel') } }
+}
+
 /** One request of a scenario, built as autocannon would (for the paced, open-loop runs). */
 function oneRequest(requests: autocannon.Request[]) {
   const first: any = requests[0]!
@@ -516,7 +525,13 @@ try {
     // A first paced run warms the client's sockets and the JIT of both sides; only the second is reported.
     const halfRate = Math.max(1, Math.round(r.rps / 2))
     if (s.maxHalfP99) await paced({ url: service.url, rate: halfRate, seconds: 3, request: oneRequest(requests) })
-    const half = s.maxHalfP99 ? await paced({ url: service.url, rate: halfRate, seconds: duration, request: oneRequest(requests) }) : null
+    const half = s.maxHalfP99 ? await pacedWithCpu(service.url, halfRate, oneRequest(requests)) : null
+    // The ceiling at the same rate and with the same client: CPU per request at equal load. At saturation each side
+    // runs as fast as it can, and the kernel's share of a request (waking the load generator, which shares the two
+    // cores) grows when the server is slower: this second ratio shows how much of the gap that is.
+    const toFixed = (request: ReturnType<typeof oneRequest>) => () => ({ ...request(), path: '/fixed' })
+    if (half && top) await paced({ url: hello.url, rate: halfRate, seconds: 3, request: toFixed(oneRequest(requests)) })
+    const halfTop = half && top ? await pacedWithCpu(hello.url, halfRate, toFixed(oneRequest(requests))) : null
     if (near) line(`${s.name}-hello`, near, percent(near.rps, baseline.rps), 'the baseline again, just before the scenario')
     const ratios = near && top ? `; ${percent(r.rps, near.rps)} of the hello world just before it, ${percent(r.rps, top.rps)} of its ceiling` : ''
     line(s.name, r, percent(r.rps, baseline.rps), `${s.what}${s.target ? ` (target: ${s.target}${ratios})` : ''}`)
@@ -528,6 +543,12 @@ try {
       console.log(
         `${`${s.name}-ratio`.padEnd(22)} service CPU ${r.cpuUs.service.toFixed(0)} µs / ceiling ${top.cpuUs.baseline.toFixed(0)} µs per request = ${ratio.toFixed(2)}× ${ratio <= s.maxCpuRatio ? 'within' : 'OVER'} ≤ ${s.maxCpuRatio}×${pgNote}${halfNote}`,
       )
+      if (half && halfTop) {
+        const equal = half.cpu.service / halfTop.cpu.baseline
+        console.log(
+          `${`${s.name}-equal-load`.padEnd(22)} at ${halfRate} req/s both, open loop, same client: service CPU ${half.cpu.service.toFixed(0)} µs (kernel ${half.cpu.serviceKernel.toFixed(0)}) / ceiling ${halfTop.cpu.baseline.toFixed(0)} µs (kernel ${halfTop.cpu.baselineKernel.toFixed(0)}) per request = ${equal.toFixed(2)}×   (informative: the ratio above, at saturation, is the target's)`,
+        )
+      }
     }
   }
   if (selected('pack-decommission')) {
