@@ -46,8 +46,42 @@ const eagerSerializers = SerializerSelector()
  * spent about 130 ms of its time compiling the answer's serializer).
  */
 export const COMPILED_AT_START: ReadonlySet<string> = new Set(['/v1/dispensation-checks', '/v1/serialization/packs/verify', '/v1/serialization/packs/verify-bulk', '/v1/serialization/packs/state', '/v1/serialization/packs/state-bulk'])
+/**
+ * The named schemas a response schema reaches through its $refs, transitively. fast-json-stringify reads every
+ * external schema it is given each time it compiles: given all of the shared ones (some 300), most of a route's
+ * first answer went into reading schemas it never uses (and most of the test suite's CPU time, each test file's
+ * app compiling the routes it calls).
+ */
+function reachedSchemas(schema: unknown, all: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit)
+    if (node === null || typeof node !== 'object') return
+    for (const [key, value] of Object.entries(node)) {
+      if (key !== '$ref' || typeof value !== 'string') visit(value)
+      else {
+        const id = value.split('#')[0]!
+        if (id && !(id in out) && id in all) {
+          out[id] = all[id]
+          visit(all[id])
+        }
+      }
+    }
+  }
+  visit(schema)
+  return out
+}
+
 function lazySerializers(externalSchemas: unknown, options: unknown) {
-  const compile = eagerSerializers(externalSchemas as never, options as never)
+  const all = (externalSchemas ?? {}) as Record<string, unknown>
+  const everything = eagerSerializers(externalSchemas as never, options as never)
+  const compile = (route: Parameters<typeof everything>[0]) => {
+    try {
+      return eagerSerializers(reachedSchemas(route.schema, all) as never, options as never)(route)
+    } catch {
+      return everything(route) // a reference this walk did not follow: compiled as before, with every schema
+    }
+  }
   return (route: Parameters<typeof compile>[0]) => {
     if (route.httpStatus === '200' && COMPILED_AT_START.has(route.url)) return compile(route) as (data: unknown) => string
     let serialize: ((data: unknown) => string) | undefined
