@@ -47,12 +47,11 @@ export function packBatch(db: Kysely<DB>, cip13: string, serial: string) {
   return db.selectFrom('packs').select('batch').where('cip13', '=', cip13).where('serial', '=', serial).executeTakeFirst()
 }
 
-/** The lab that exploits the product (referential), else the one that uploaded its packs. */
 /**
- * The lab to alert about a product (its medicine's holder, else the lab that uploaded its batches), and, in the same
- * statement, the lock that serializes, until the transaction ends, the failures of one pharmacy on one pack with one
- * code: one round trip where there were two or three, in a transaction that a storm of alerts runs many times.
- * The lab is read whatever the lock's wait: it does not depend on it.
+ * The lab to alert about a product (the one that exploits it in the referential, else the one that uploaded its
+ * packs) and, in the same statement, the lock that serializes until the transaction ends the failures of one
+ * pharmacy on one pack with one code: one round trip where there were two or three, in a transaction that a storm
+ * of alerts runs many times. The lab does not depend on the lock: it is read whatever the lock's wait.
  */
 export async function lockRepeatsAndFindLab(tx: Transaction<DB>, r: { cip13: string; serial: string; org: string; code: string }): Promise<string | null> {
   const { rows } = await sql<{ lab: string | null }>`
