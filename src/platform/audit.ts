@@ -50,25 +50,14 @@ function chainFor(tx: Transaction<DB>, actor: Actor): number {
   return chain
 }
 
-/** The canonical text an entry's hash covers; `seq` sorts last of its keys, so the text ends with it. */
 type HashedFields = { seq: number; at: Date; actor_role: string | null; actor_org: string | null; actor_user: string | null; action: string; object_type: string; object_id: string; changes: unknown; request_id: string | null }
-function canonicalEntry(e: Omit<HashedFields, 'seq'>): string {
-  return canonicalJson({
-    at: e.at.toISOString(),
-    actor_role: e.actor_role,
-    actor_org: e.actor_org,
-    actor_user: e.actor_user,
-    action: e.action,
-    object_type: e.object_type,
-    object_id: e.object_id,
-    changes: e.changes ?? null,
-    request_id: e.request_id,
-  })
-}
-/** The hash as the verifier recomputes it: SHA-256 of the previous hash, a newline and the canonical entry with its seq. */
-function entryHash(prevHash: string, e: HashedFields) {
+/**
+ * The canonical text an entry's hash covers, up to its number: `seq` sorts last of its keys, so the whole text is
+ * this, the number, and "}". The writer hands it to SQL, which appends the number it draws; the verifier appends
+ * the stored one.
+ */
+function canonicalBeforeSeq(e: Omit<HashedFields, 'seq'>): string {
   const canonical = canonicalJson({
-    seq: e.seq,
     at: e.at.toISOString(),
     actor_role: e.actor_role,
     actor_org: e.actor_org,
@@ -79,7 +68,11 @@ function entryHash(prevHash: string, e: HashedFields) {
     changes: e.changes ?? null,
     request_id: e.request_id,
   })
-  return createHash('sha256').update(prevHash).update('\n').update(canonical).digest('hex')
+  return `${canonical.slice(0, -1)},"seq":`
+}
+/** The hash as the verifier recomputes it: SHA-256 of the previous hash, a newline and the canonical entry. */
+function entryHash(prevHash: string, e: HashedFields) {
+  return createHash('sha256').update(prevHash).update('\n').update(`${canonicalBeforeSeq(e)}${e.seq}}`).digest('hex')
 }
 
 /**
@@ -108,8 +101,7 @@ export async function audit(tx: Transaction<DB>, actor: Actor, input: AuditInput
     changes,
     request_id: actor.requestId ?? null,
   }
-  const canonical = canonicalEntry(row)
-  const prefix = `${canonical.slice(0, -1)},"seq":`
+  const prefix = canonicalBeforeSeq(row)
   // After the lock (a statement of its own, so that this one sees the chain's latest committed entry).
   const { rows } = await sql<{ seq: string | number; chain_seq: string | number; hash: string }>`
     with head as (
