@@ -546,7 +546,7 @@ try {
       if (half && halfTop) {
         const equal = half.cpu.service / halfTop.cpu.baseline
         console.log(
-          `${`${s.name}-equal-load`.padEnd(22)} at ${halfRate} req/s both, open loop, same client: service CPU ${half.cpu.service.toFixed(0)} µs (kernel ${half.cpu.serviceKernel.toFixed(0)}) / ceiling ${halfTop.cpu.baseline.toFixed(0)} µs (kernel ${halfTop.cpu.baselineKernel.toFixed(0)}) per request = ${equal.toFixed(2)}×   (informative: the ratio above, at saturation, is the target's)`,
+          `${`${s.name}-equal-load`.padEnd(22)} at ${halfRate} req/s both, open loop, same client: service CPU ${half.cpu.service.toFixed(0)} µs (kernel ${half.cpu.serviceKernel.toFixed(0)}) / ceiling ${halfTop.cpu.baseline.toFixed(0)} µs (kernel ${halfTop.cpu.baselineKernel.toFixed(0)}) per request = ${equal.toFixed(2)}×; p99 ${half.p99} ms (p50 ${half.p50}) / ceiling's ${halfTop.p99} ms (p50 ${halfTop.p50})   (informative: the ratio above, at saturation, is the target's)`,
         )
       }
     }
@@ -559,8 +559,14 @@ try {
     if (!env.DATABASE_URL || !packs) console.log('pack-burst, alert-storm skipped: need DATABASE_URL (PostgreSQL) and loaded packs')
     else {
       const pharmacy = (org: string) => token('pharmacy', org)
-      if (selected('pack-burst')) await burstScenario(service.url, env.DATABASE_URL, packs, pharmacy)
-      if (selected('alert-storm')) await alertStormScenario(service.url, env.DATABASE_URL, packs, pharmacy, token('pharmacy', BENCH_PHARMACY), 1000)
+      // Profiled whole (set-up included): their own lines say which part is measured.
+      const profiled = async (name: string, fn: () => Promise<void>) => {
+        const from = (Date.now() - serviceSpawnedAt) / 1000
+        await fn()
+        profileWindows.push({ name, from, to: (Date.now() - serviceSpawnedAt) / 1000 })
+      }
+      if (selected('pack-burst')) await profiled('pack-burst', () => burstScenario(service.url, env.DATABASE_URL!, packs!, pharmacy))
+      if (selected('alert-storm')) await profiled('alert-storm', () => alertStormScenario(service.url, env.DATABASE_URL!, packs!, pharmacy, token('pharmacy', BENCH_PHARMACY), 1000, { cpu: cpuSnapshot }))
     }
   }
   if (!values.only || values.only.split(',').includes('push')) {

@@ -83,7 +83,7 @@ export async function burstScenario(url: string, databaseUrl: string, packs: Loa
  */
 export async function alertStormScenario(
   url: string, databaseUrl: string, packs: LoadedPacks, token: (org: string) => string, benchToken: string, verifyRate: number,
-  opts: { storm?: number; seconds?: number } = {},
+  opts: { storm?: number; seconds?: number; cpu?: () => Record<'service' | 'postgres' | 'load', number> } = {},
 ) {
   const storm = opts.storm ?? 2000
   const seconds = opts.seconds ?? 10
@@ -109,13 +109,21 @@ export async function alertStormScenario(
     }
   }
   const since = new Date()
+  const cpuBefore = opts.cpu?.()
+  const stormStarted = performance.now()
   const [during, raised] = await Promise.all([
     paced({ url, rate: verifyRate, seconds, request: verify }),
     paced({ url, rate: storm / seconds, seconds, request: attempt, onResponse: (_status, body) => (body.includes('"alert":true') ? alerted++ : undefined) }),
   ])
+  // Where the two cores went meanwhile, as a share of one core (µs of CPU per µs of the storm).
+  const cpuAfter = opts.cpu?.()
+  const stormUs = (performance.now() - stormStarted) * 1000
+  const cores = cpuBefore && cpuAfter
+    ? `   CPU during the storm, share of one core: ${(['service', 'postgres', 'load'] as const).map((k) => `${k} ${(((cpuAfter[k] - cpuBefore[k]) / stormUs) * 100).toFixed(0)}%`).join(', ')}`
+    : ''
   const { alerts, occurrences } = await countAlerts(databaseUrl, since)
   console.log(
     `${'alert-storm'.padEnd(22)} ${raised.completed}/${storm} attempts in ${seconds} s (p99 ${raised.p99} ms, ${raised.non2xx} non-2xx, ${alerted} answered alert: true; ${alerts} alerts recorded, ${occurrences} occurrences)   ` +
-      `verify at ${verifyRate}/s: p99 ${quiet.p99} ms before, ${during.p99} ms during the storm (max ${during.max} ms, ${during.non2xx} non-2xx)   (target: verify p99 ≤ 20 ms, no alert lost)`,
+      `verify at ${verifyRate}/s: p99 ${quiet.p99} ms before, ${during.p99} ms during the storm (max ${during.max} ms, ${during.non2xx} non-2xx)   (target: verify p99 ≤ 20 ms, no alert lost)${cores}`,
   )
 }
