@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { canonicalJson } from './canonical-json.ts'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Principal } from './auth.ts'
+import { executeNamed } from './db/named.ts'
 import type { DB } from './db/schema.ts'
 
 /** Who acted: a user of an organisation, or the system itself (jobs, imports). */
@@ -103,7 +104,7 @@ export async function audit(tx: Transaction<DB>, actor: Actor, input: AuditInput
   }
   const prefix = canonicalBeforeSeq(row)
   // After the lock (a statement of its own, so that this one sees the chain's latest committed entry).
-  const { rows } = await sql<{ seq: string | number; chain_seq: string | number; hash: string }>`
+  const { rows } = await executeNamed(tx, 'audit_append', sql<{ seq: string | number; chain_seq: string | number; hash: string }>`
     with head as (
       select nextval('audit_log_seq') as seq, coalesce(h.chain_seq, 0) + 1 as chain_seq, coalesce(h.hash, ${GENESIS}::text) as prev_hash
       from (select 1) one
@@ -114,7 +115,7 @@ export async function audit(tx: Transaction<DB>, actor: Actor, input: AuditInput
       ${JSON.stringify(changes)}::jsonb, ${row.request_id}, ${chain}::int, chain_seq, prev_hash,
       encode(sha256(convert_to(prev_hash || chr(10) || ${prefix}::text || seq::text || '}', 'UTF8')), 'hex')
     from head
-    returning seq, chain_seq, hash`.execute(tx)
+    returning seq, chain_seq, hash`)
   const r = rows[0]!
   return { seq: Number(r.seq), chain, chainSeq: Number(r.chain_seq), hash: r.hash }
 }

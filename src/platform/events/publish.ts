@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { DB, Role } from '../db/schema.ts'
+import { executeNamed } from '../db/named.ts'
 import { commitScope } from '../db/transaction.ts'
 import { enqueue } from '../jobs.ts'
 import { assertInCatalogue, checkEvents } from './catalogue-check.ts'
@@ -49,7 +50,19 @@ export async function publish(tx: Transaction<DB>, event: NewEvent, now: Date = 
   // one per recipient, and the event with their count. The deliveries' foreign key to the event is checked at the
   // end of the statement, when both are written.
   const faxCutoff = new Date(now.getTime() - FAX_INTEGRATION_DAYS * 86_400_000)
-  const inserted = await sql<{ org_id: string; fax: boolean }>`
+  // Named statements, one per shape of audience. To one organisation (an alert to its lab: the frequent case)
+  // PostgreSQL keeps one plan, the generic one; with an array of organisations or roles it plans each call for its
+  // audience (custom plans are then cheaper: a role may be thousands).
+  const shape = roles.length > 0 ? 'events_publish' : orgs.length === 1 ? 'events_publish_to_org' : 'events_publish_to_orgs'
+  const recipientsFilter = shape === 'events_publish_to_org'
+    ? sql`o.id = ${orgs[0]}::text`
+    : shape === 'events_publish_to_orgs'
+    ? sql`o.id = any(${orgs}::text[])`
+    : sql`(o.id = any(${orgs}::text[])
+        or (o.role = any(${roles}::text[])
+            and (cardinality(${departments}::text[]) = 0 or o.department = any(${departments}::text[]))
+            and (cardinality(${regions}::text[]) = 0 or o.region = any(${regions}::text[]))))`
+  const inserted = await executeNamed(tx, shape, sql<{ org_id: string; fax: boolean }>`
     with d as (
       insert into event_deliveries (event_id, org_id, role, department, region, fax, fax_status, created_at)
       select ${id}::uuid, o.id, o.role, o.department, o.region, f.fax, case when f.fax then 'queued' end, ${now}::timestamptz
@@ -62,19 +75,14 @@ export async function publish(tx: Transaction<DB>, event: NewEvent, now: Date = 
           and (o.feed_read_at is null or o.feed_read_at <= ${faxCutoff}::timestamptz)
           as fax
       ) f
-      where o.active and (
-        o.id = any(${orgs}::text[])
-        or (o.role = any(${roles}::text[])
-            and (cardinality(${departments}::text[]) = 0 or o.department = any(${departments}::text[]))
-            and (cardinality(${regions}::text[]) = 0 or o.region = any(${regions}::text[])))
-      )
+      where o.active and ${recipientsFilter}
       returning org_id, fax
     ), e as (
       insert into events (id, type, sender_org, subject_type, subject_id, payload, audience, recipients, created_at)
       select ${id}::uuid, ${event.type}, ${event.senderOrg ?? null}, ${event.subject?.type ?? null}, ${event.subject?.id ?? null},
         ${JSON.stringify(event.payload ?? null)}::jsonb, ${JSON.stringify(event.audience)}::jsonb, (select count(*) from d)::int, ${now}::timestamptz
     )
-    select org_id, fax from d`.execute(tx)
+    select org_id, fax from d`)
   const recipients = inserted.rows.length
   for (const r of inserted.rows) {
     if (r.fax) await enqueue(tx, 'fax.send', { eventId: id, orgId: r.org_id }, { singletonKey: `${id}:${r.org_id}`, maxAttempts: 5, runAt: now })

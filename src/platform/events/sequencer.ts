@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely'
 import type { DB } from '../db/schema.ts'
 import { CHANNEL_SEQUENCED } from './publish.ts'
+import { executeNamed } from '../db/named.ts'
 import { inTransaction } from '../db/transaction.ts'
 
 const SEQUENCER_LOCK = 7_203_115
@@ -25,7 +26,7 @@ export async function sequence(
   return inTransaction(db, async (tx) => {
     await sql`select pg_advisory_xact_lock(${SEQUENCER_LOCK})`.execute(tx)
     const { last_pos } = await tx.selectFrom('feed_sequence').select('last_pos').where('id', '=', 1).executeTakeFirstOrThrow()
-    const updated = await sql<{ pos: number; event_id: string; created_at: Date }>`
+    const updated = await executeNamed(tx, 'events_sequence', sql<{ pos: number; event_id: string; created_at: Date }>`
       update event_deliveries d set pos = ${last_pos}::bigint + p.rn
       from (
         select d.event_id, d.org_id, e.created_at, row_number() over (order by e.seq, d.org_id) as rn
@@ -35,7 +36,7 @@ export async function sequence(
         limit ${BATCH}
       ) p
       where d.event_id = p.event_id and d.org_id = p.org_id
-      returning d.pos, d.event_id, p.created_at`.execute(tx)
+      returning d.pos, d.event_id, p.created_at`)
     const assigned = updated.rows.length
     if (assigned === 0) return { assigned, lastPos: last_pos, published: [] }
     const byEvent = new Map<string, { at: Date; positions: number }>()
@@ -48,7 +49,7 @@ export async function sequence(
     const lastPos = last_pos + assigned
     await tx.updateTable('feed_sequence').set({ last_pos: lastPos }).where('id', '=', 1).execute()
     // Webhook deliveries for the newly sequenced events, and the job that sends each, in the same transaction.
-    await sql`
+    await executeNamed(tx, 'events_sequence_webhooks', sql`
       with created as (
         insert into webhook_deliveries (id, endpoint_id, event_id, org_id, status, next_attempt_at, created_at)
         select gen_random_uuid(), w.id, d.event_id, d.org_id, 'pending', ${now}::timestamptz, ${now}::timestamptz
@@ -62,7 +63,7 @@ export async function sequence(
       )
       insert into jobs (id, queue, payload, run_at, max_attempts, state, singleton_key, created_at)
       select gen_random_uuid(), ${WEBHOOK_QUEUE}, jsonb_build_object('deliveryId', id), ${now}::timestamptz, ${WEBHOOK_JOB_MAX_ATTEMPTS}, 'pending', id::text, ${now}::timestamptz
-      from created`.execute(tx)
+      from created`)
     await sql`select pg_notify(${CHANNEL_SEQUENCED}, ${String(lastPos)})`.execute(tx)
     return { assigned, lastPos, published }
   })

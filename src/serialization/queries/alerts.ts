@@ -5,6 +5,7 @@
 import { type Insertable, type Kysely, sql, type Transaction, type Updateable } from 'kysely'
 import type { Principal } from '../../platform/auth.ts'
 import type { DatabaseHandle } from '../../platform/db/index.ts'
+import { executeNamed } from '../../platform/db/named.ts'
 import type { DB } from '../../platform/db/schema.ts'
 import type { AlertConclusion, AlertStatus, AnsmConclusion, SerialAlertMessagesTable, SerialAlertsTable } from '../db.ts'
 import { pharmacyPseudonym } from '../rules/pseudonyms.ts'
@@ -54,12 +55,12 @@ export function packBatch(db: Kysely<DB>, cip13: string, serial: string) {
  * of alerts runs many times. The lab does not depend on the lock: it is read whatever the lock's wait.
  */
 export async function lockRepeatsAndFindLab(tx: Transaction<DB>, r: { cip13: string; serial: string; org: string; code: string }): Promise<string | null> {
-  const { rows } = await sql<{ lab: string | null }>`
+  const { rows } = await executeNamed(tx, 'serial_alert_lock_lab', sql<{ lab: string | null }>`
     select pg_advisory_xact_lock(hashtext(${`${r.cip13}/${r.serial}/${r.org}/${r.code}`})) as locked,
       coalesce(
         (select m.lab_id from presentations p join medicines m on m.cis = p.cis where p.cip13 = ${r.cip13} limit 1),
         (select b.lab_id from serial_batches b where b.cip13 = ${r.cip13} limit 1)
-      ) as lab`.execute(tx)
+      ) as lab`)
   return rows[0]?.lab ?? null
 }
 
@@ -73,7 +74,7 @@ export async function countAgainOrRaise(
   a: { scan: ScanRow; since: Date; lab: string; year: string; userPseudonym: string; scanned: string | null },
 ): Promise<{ reference: string; created: boolean }> {
   const s = a.scan
-  const { rows } = await sql<{ reference: string; created: boolean }>`
+  const { rows } = await executeNamed(tx, 'serial_alert_raise', sql<{ reference: string; created: boolean }>`
     with open as (
       select seq, reference from serial_alerts
       where cip13 = ${s.cip13} and serial = ${s.serial} and pharmacy_pseudonym = ${s.pharmacy_pseudonym} and code = ${s.code}
@@ -100,7 +101,7 @@ export async function countAgainOrRaise(
       values (${s.cip13}, ${s.id}::uuid, ${s.at}::timestamptz, ${s.serial}, ${s.batch}, ${s.expiry}::date, ${s.action}, ${s.code}, ${s.role}, ${s.pharmacy_pseudonym},
         ${s.transaction_id}::uuid, (select reference from chosen))
     )
-    select reference, created from chosen`.execute(tx)
+    select reference, created from chosen`)
   return rows[0]!
 }
 
