@@ -50,18 +50,7 @@ export async function publish(tx: Transaction<DB>, event: NewEvent, now: Date = 
   // one per recipient, and the event with their count. The deliveries' foreign key to the event is checked at the
   // end of the statement, when both are written.
   const faxCutoff = new Date(now.getTime() - FAX_INTEGRATION_DAYS * 86_400_000)
-  // Named statements, one per shape of audience. To one organisation (an alert to its lab: the frequent case)
-  // PostgreSQL keeps one plan, the generic one; with an array of organisations or roles it plans each call for its
-  // audience (custom plans are then cheaper: a role may be thousands).
-  const shape = roles.length > 0 ? 'events_publish' : orgs.length === 1 ? 'events_publish_to_org' : 'events_publish_to_orgs'
-  const recipientsFilter = shape === 'events_publish_to_org'
-    ? sql`o.id = ${orgs[0]}::text`
-    : shape === 'events_publish_to_orgs'
-    ? sql`o.id = any(${orgs}::text[])`
-    : sql`(o.id = any(${orgs}::text[])
-        or (o.role = any(${roles}::text[])
-            and (cardinality(${departments}::text[]) = 0 or o.department = any(${departments}::text[]))
-            and (cardinality(${regions}::text[]) = 0 or o.region = any(${regions}::text[]))))`
+  const { shape, recipientsFilter } = audienceFilter(orgs, roles, departments, regions)
   const inserted = await executeNamed(tx, shape, sql<{ org_id: string; fax: boolean }>`
     with d as (
       insert into event_deliveries (event_id, org_id, role, department, region, fax, fax_status, created_at)
@@ -101,6 +90,24 @@ export async function publish(tx: Transaction<DB>, event: NewEvent, now: Date = 
     await sql`select pg_notify(${CHANNEL_PUBLISHED}, '')`.execute(tx)
   }
   return { id, recipients }
+}
+
+/**
+ * Who receives, as a condition on `organisations o`, with the name of the publication's statement for that shape
+ * of audience. To one organisation (an alert to its lab: the frequent case) PostgreSQL keeps one plan, the generic
+ * one; with an array of organisations or roles it plans each call for its audience (custom plans are then cheaper:
+ * a role may be thousands).
+ */
+function audienceFilter(orgs: string[], roles: Role[], departments: string[], regions: string[]) {
+  if (roles.length === 0 && orgs.length === 1) return { shape: 'events_publish_to_org', recipientsFilter: sql`o.id = ${orgs[0]}::text` }
+  if (roles.length === 0) return { shape: 'events_publish_to_orgs', recipientsFilter: sql`o.id = any(${orgs}::text[])` }
+  return {
+    shape: 'events_publish',
+    recipientsFilter: sql`(o.id = any(${orgs}::text[])
+      or (o.role = any(${roles}::text[])
+          and (cardinality(${departments}::text[]) = 0 or o.department = any(${departments}::text[]))
+          and (cardinality(${regions}::text[]) = 0 or o.region = any(${regions}::text[]))))`,
+  }
 }
 
 /** The sequencer of the hub running on this instance, by the database it sequences (hub.ts registers it). */
