@@ -483,6 +483,14 @@ try {
   children.push(service.child)
   cpuOf.service = service.child.pid
 
+  /** Runs fn and records its time span as a profile window (what the --cpu-prof summary looks at). */
+  const profiled = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const from = (Date.now() - serviceSpawnedAt) / 1000
+    const result = await fn()
+    profileWindows.push({ name, from, to: (Date.now() - serviceSpawnedAt) / 1000 })
+    return result
+  }
+
   const config = loadConfig({ ...process.env, DATABASE_URL: undefined })
   const token = (role: 'pharmacy' | 'lab' | 'ansm' | 'ordre' | 'prescriber', org: string) => signDevToken(config, { role, org })
 
@@ -517,9 +525,7 @@ try {
     // A scenario with a target also gets the hello world measured just before it (the machine's speed drifts within
     // a run) and its ceiling just after it.
     const near = s.ceiling ? await run(hello.url, HELLO) : null
-    const from = (Date.now() - serviceSpawnedAt) / 1000
-    const r = await run(service.url, requests)
-    profileWindows.push({ name: s.name, from, to: (Date.now() - serviceSpawnedAt) / 1000 })
+    const r = await profiled(s.name, () => run(service.url, requests))
     const top = s.ceiling ? await ceiling(hello.url, service.url, requests) : null
     // Latency at half the saturation rate, open loop (every request due at its time, queueing counted).
     // A first paced run warms the client's sockets and the JIT of both sides; only the second is reported.
@@ -560,11 +566,6 @@ try {
     else {
       const pharmacy = (org: string) => token('pharmacy', org)
       // Profiled whole (set-up included): their own lines say which part is measured.
-      const profiled = async (name: string, fn: () => Promise<void>) => {
-        const from = (Date.now() - serviceSpawnedAt) / 1000
-        await fn()
-        profileWindows.push({ name, from, to: (Date.now() - serviceSpawnedAt) / 1000 })
-      }
       if (selected('pack-burst')) await profiled('pack-burst', () => burstScenario(service.url, env.DATABASE_URL!, packs!, pharmacy))
       if (selected('alert-storm')) await profiled('alert-storm', () => alertStormScenario(service.url, env.DATABASE_URL!, packs!, pharmacy, token('pharmacy', BENCH_PHARMACY), 1000, { cpu: cpuSnapshot }))
     }

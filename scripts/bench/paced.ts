@@ -34,7 +34,8 @@ interface Connection {
   /** The request in flight on it, if any. */
   job: Job | null
   received: Buffer | null
-  /** Length of the whole answer (head and body) once its head is read, else -1. */
+  /** Where the answer's body starts and its whole length, once its head is read (else -1). */
+  bodyAt: number
   length: number
   status: number
 }
@@ -76,7 +77,7 @@ export async function paced(opts: {
   const send = (c: Connection, job: Job) => {
     c.job = job
     c.received = null
-    c.length = -1
+    c.bodyAt = c.length = -1
     c.socket.write(job.bytes)
   }
   const release = (c: Connection) => {
@@ -94,19 +95,20 @@ export async function paced(opts: {
       // Every answer measured here has a length (JSON bodies): a chunked one would be a change to notice.
       const length = /\r\ncontent-length:\s*(\d+)/i.exec(head)
       if (!length) throw new Error(`paced: an answer without content-length (${head.split('\r\n')[0]})`)
-      c.length = end + 4 + Number(length[1])
+      c.bodyAt = end + 4
+      c.length = c.bodyAt + Number(length[1])
     }
     if (c.received.length < c.length) return
     latencies.push(performance.now() - c.job!.due)
     if (c.status < 200 || c.status >= 300) non2xx++
-    opts.onResponse?.(c.status, c.received.toString('utf8', c.received.indexOf('\r\n\r\n') + 4))
+    opts.onResponse?.(c.status, c.received.toString('utf8', c.bodyAt))
     c.job = null
     settle()
     release(c)
   }
   const connect = (job: Job) => {
     const socket = net.connect({ host: target.hostname, port: Number(target.port), noDelay: true })
-    const c: Connection = { socket, job: null, received: null, length: -1, status: 0 }
+    const c: Connection = { socket, job: null, received: null, bodyAt: -1, length: -1, status: 0 }
     all.add(c)
     socket.on('data', (chunk: Buffer) => onData(c, chunk))
     socket.on('error', () => {}) // counted on close

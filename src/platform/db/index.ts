@@ -58,15 +58,19 @@ export interface DatabaseOptions {
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
     const max = options.poolMax ?? 20
+    // The error listeners of both pools: an idle connection closed by the server (restart, failover) emits on the
+    // pool; without a listener it would end the process, and the pool drops it and opens a new one on the next
+    // query. A connection lent out (a transaction between two queries) has no listener of the pool's: the server
+    // ending it then (57P01) would be an uncaught exception; the transaction's next query fails instead (answered
+    // 503), and the pool drops the connection when it comes back.
+    const newPool = (config: pg.PoolConfig) => {
+      const p = new pg.Pool({ connectionString: options.databaseUrl, types: pgTypes, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000, ...config })
+      p.on('error', (err) => options.onIdleError?.(err))
+      p.on('connect', (client) => client.on('error', (err) => options.onIdleError?.(err)))
+      return p
+    }
     // NamingClient: the statements given to executeNamed (named.ts) are sent as named prepared statements.
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max, types: pgTypes, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000, Client: NamingClient })
-    // An idle connection closed by the server (restart, failover) emits here; without a listener it would end the
-    // process. The pool drops it and opens a new one on the next query.
-    pool.on('error', (err) => options.onIdleError?.(err))
-    // A connection lent out (a transaction between two queries) has no listener of the pool's: the server ending
-    // it then (restart, failover: 57P01) would be an uncaught exception. The transaction's next query fails
-    // instead (answered 503), and the pool drops the connection when it comes back.
-    pool.on('connect', (client) => client.on('error', (err) => options.onIdleError?.(err)))
+    const pool = newPool({ max, Client: NamingClient })
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
     // The hot path's named statements (prepared()) run on connections of their own, set to always use the generic
     // plan. Their parameters are mostly arrays (a batch of scans): by default PostgreSQL compares the generic plan
@@ -74,12 +78,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     // (measured with pg_stat_statements: 0.3-0.8 ms of planning per call, as much as the execution). On the general
     // pool the setting would also reach Kysely's unnamed statements, whose plans may need the values (optional
     // filters): it is not set there. Half the general pool's size: the batchers keep few statements in flight.
-    const hot = new pg.Pool({
-      connectionString: options.databaseUrl, max: Math.max(2, Math.ceil(max / 2)), types: pgTypes, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
-      options: '-c plan_cache_mode=force_generic_plan',
-    })
-    hot.on('error', (err) => options.onIdleError?.(err))
-    hot.on('connect', (client) => client.on('error', (err) => options.onIdleError?.(err)))
+    const hot = newPool({ max: Math.max(2, Math.ceil(max / 2)), options: '-c plan_cache_mode=force_generic_plan' })
     return {
       db,
       kind: 'postgres',

@@ -1,8 +1,8 @@
 import { type Kysely, sql } from 'kysely'
-import type { DB } from '../db/schema.ts'
-import { CHANNEL_SEQUENCED } from './publish.ts'
 import { executeNamed } from '../db/named.ts'
+import type { DB } from '../db/schema.ts'
 import { inTransaction } from '../db/transaction.ts'
+import { CHANNEL_SEQUENCED } from './publish.ts'
 
 const SEQUENCER_LOCK = 7_203_115
 /** The job queue that sends one webhook delivery (src/platform/webhooks). It reschedules itself between attempts. */
