@@ -207,7 +207,10 @@ t.test('the curls of the guides run against the service', async (t) => {
       // `X=$(curl …)`: run as written, and X keeps what it answered for the commands after it.
       const assigned = text.match(/^([A-Z_]+)=\$\(/)?.[1]
       const script = `curl() { command curl -sS -D "$HDR" "$@"; }\n${text}${assigned ? `\nprintf '%s' "$${assigned}"` : ''}`
-      const res = await run('bash', ['-c', script], { cwd: dir, env: { ...env, HDR: path.join(dir, 'headers') }, maxBuffer: 50 * 1024 * 1024 }).catch((e) => ({ stdout: String(e.stdout ?? ''), stderr: String(e.stderr ?? e.message) }))
+      // --norc: Node gives the child sockets for stdio, and bash then takes itself for a remote shell and reads the
+      // user's ~/.bashrc (whatever it starts: half a second per command on some machines), which a reader's
+      // terminal would not do for each command.
+      const res = await run('bash', ['--norc', '-c', script], { cwd: dir, env: { ...env, HDR: path.join(dir, 'headers') }, maxBuffer: 50 * 1024 * 1024 }).catch((e) => ({ stdout: String(e.stdout ?? ''), stderr: String(e.stderr ?? e.message) }))
       const headers = readFileSync(path.join(dir, 'headers'), 'utf8')
       const status = Number(headers.match(/^HTTP\/[\d.]+ (\d{3})/gm)?.pop()?.split(' ')[1] ?? 0)
       ran++
