@@ -37,8 +37,9 @@ async function main() {
     databaseUrl: config.DATABASE_URL,
     pgliteDir: config.PGLITE_DIR,
     poolMax: config.DATABASE_POOL_MAX,
+    poolMin: config.DATABASE_POOL_MIN,
     connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
-    onIdleError: (err) => console.error(JSON.stringify({ level: 50, msg: 'idle database connection failed', err: err.message })),
+    onConnectionError: (err) => console.error(JSON.stringify({ level: 50, msg: 'database connection failed outside a request', err: err.message })),
   })
   if (config.AUTO_MIGRATE) await migrateToLatest(database.db)
   const demo = config.DEMO_DATA ? await loadDemoData(database.db) : null

@@ -40,6 +40,14 @@ t.test('out-of-range and too-short values', async (t) => {
   t.throws(() => loadConfig({ IDEMPOTENCY_TTL_HOURS: '1' }), /IDEMPOTENCY_TTL_HOURS/)
 })
 
+t.test('the pool keeps at least DATABASE_POOL_MIN connections, never more than its maximum', async (t) => {
+  t.equal(loadConfig({}).DATABASE_POOL_MIN, 4)
+  t.equal(loadConfig({ DATABASE_POOL_MAX: '2' }).DATABASE_POOL_MIN, 2, 'the default follows a smaller maximum')
+  t.equal(loadConfig({ DATABASE_POOL_MIN: '0' }).DATABASE_POOL_MIN, 0)
+  const err = t.throws(() => loadConfig({ DATABASE_POOL_MIN: '30', DATABASE_POOL_MAX: '20' })) as ConfigError
+  t.match(err.problems, [/^DATABASE_POOL_MIN : au plus DATABASE_POOL_MAX \(20\) \(valeur reçue : 30\)$/])
+})
+
 t.test('production refuses the shared secret and needs issuer and audience', async (t) => {
   t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) }), /JWT_PUBLIC_KEY ou JWT_JWKS_URL/)
   t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_JWKS_URL: 'https://idp.example/jwks' }), /JWT_ISSUER et JWT_AUDIENCE/)

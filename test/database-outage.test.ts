@@ -97,7 +97,7 @@ interface Answer {
 
 t.test('a database restart under load: only 2xx and 503 with Retry-After; readiness says so; it recovers by itself', { skip: existsSync(path.join(BIN, 'initdb')) ? false : `no PostgreSQL binaries in ${BIN} (set PG_BIN)` }, async (t) => {
   const pg = await privatePostgres(t)
-  const database = await createDatabase({ databaseUrl: pg.url, poolMax: 8, connectTimeoutMs: 1000, onIdleError: () => {} })
+  const database = await createDatabase({ databaseUrl: pg.url, poolMax: 8, connectTimeoutMs: 1000, onConnectionError: () => {} })
   await migrateToLatest(database.db)
   await seedDemoOrganisations(database.db)
   const config = testConfig({ DATABASE_URL: pg.url })

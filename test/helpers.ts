@@ -49,7 +49,7 @@ async function createTestDatabase(upTo?: string): Promise<{ handle: DatabaseHand
   await admin.end()
   const dbUrl = new URL(url)
   dbUrl.pathname = `/${name}`
-  const handle = await createDatabase({ databaseUrl: dbUrl.toString(), poolMax: 10, onIdleError: () => {} })
+  const handle = await createDatabase({ databaseUrl: dbUrl.toString(), poolMax: 10, onConnectionError: () => {} })
   await migrate(handle.db)
   return {
     handle,

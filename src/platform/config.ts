@@ -13,6 +13,8 @@ export const ConfigSchema = Type.Object({
   /** PostgreSQL connection string. Absent: the embedded database (PGlite) in PGLITE_DIR. */
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATABASE_POOL_MAX: Type.Integer({ minimum: 1, maximum: 500, default: 20 }),
+  /** Connections opened at start and kept when idle (at most DATABASE_POOL_MAX). */
+  DATABASE_POOL_MIN: Type.Integer({ minimum: 0, maximum: 500, default: 4 }),
   PGLITE_DIR: Type.String({ minLength: 1, default: '.data/pglite' }),
   /** Apply pending migrations on start. Always on for the embedded database. */
   AUTO_MIGRATE: Type.Optional(Bool),
@@ -117,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings count as unset, as shells and compose files often produce them.
   const input: Record<string, unknown> = {}
   for (const k of known) if (env[k] !== undefined && env[k] !== '') input[k] = env[k]
+  const given = new Set(Object.keys(input)) // before the defaults fill `input` in
   const withDefaults = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, input))
   const problems = [
     ...new Set(
@@ -132,6 +135,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const raw = withDefaults as Raw
 
   const authModes = [raw.JWT_PUBLIC_KEY && 'pem', raw.JWT_JWKS_URL && 'jwks'].filter(Boolean) as Array<'pem' | 'jwks'>
+  // The default minimum follows a smaller maximum; a minimum set above the maximum is a mistake to name.
+  if (given.has('DATABASE_POOL_MIN') && raw.DATABASE_POOL_MIN > raw.DATABASE_POOL_MAX) {
+    problems.push(`DATABASE_POOL_MIN : au plus DATABASE_POOL_MAX (${raw.DATABASE_POOL_MAX}) (valeur reçue : ${raw.DATABASE_POOL_MIN})`)
+  }
+  raw.DATABASE_POOL_MIN = Math.min(raw.DATABASE_POOL_MIN, raw.DATABASE_POOL_MAX)
   if (authModes.length > 1) problems.push('JWT_PUBLIC_KEY et JWT_JWKS_URL : ne configurer que l’un des deux')
   const authMode = authModes[0] ?? 'secret'
   const production = raw.NODE_ENV === 'production'

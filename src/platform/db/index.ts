@@ -49,10 +49,12 @@ export interface DatabaseOptions {
   /** Start the embedded database from this dump of a data folder (PGlite's dumpDataDir) instead of an empty one. */
   pgliteLoadDataDir?: Blob
   poolMax?: number
+  /** Connections opened at once and kept when idle (pg closes idle ones after 10 s, down to this). Default 0. */
+  poolMin?: number
   /** Longest wait for a pooled connection (ms); the query then fails, and the request answers 503. */
   connectTimeoutMs?: number
-  /** Told when an idle pooled connection fails (logged by the server). */
-  onIdleError?: (err: Error) => void
+  /** Told when a connection fails outside a query: an idle pooled one, or one opened at start (logged by the server). */
+  onConnectionError?: (err: Error) => void
 }
 
 export async function createDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
@@ -65,12 +67,13 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     // 503), and the pool drops the connection when it comes back.
     const newPool = (config: pg.PoolConfig) => {
       const p = new pg.Pool({ connectionString: options.databaseUrl, types: pgTypes, connectionTimeoutMillis: options.connectTimeoutMs ?? 5000, ...config })
-      p.on('error', (err) => options.onIdleError?.(err))
-      p.on('connect', (client) => client.on('error', (err) => options.onIdleError?.(err)))
+      p.on('error', (err) => options.onConnectionError?.(err))
+      p.on('connect', (client) => client.on('error', (err) => options.onConnectionError?.(err)))
       return p
     }
     // NamingClient: the statements given to executeNamed (named.ts) are sent as named prepared statements.
-    const pool = newPool({ max, Client: NamingClient })
+    const min = Math.min(options.poolMin ?? 0, max)
+    const pool = newPool({ max, min, Client: NamingClient })
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
     // The hot path's named statements (prepared()) run on connections of their own, set to always use the generic
     // plan. Their parameters are mostly arrays (a batch of scans): by default PostgreSQL compares the generic plan
@@ -78,7 +81,11 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     // (measured with pg_stat_statements: 0.3-0.8 ms of planning per call, as much as the execution). On the general
     // pool the setting would also reach Kysely's unnamed statements, whose plans may need the values (optional
     // filters): it is not set there. Half the general pool's size: the batchers keep few statements in flight.
-    const hot = newPool({ max: Math.max(2, Math.ceil(max / 2)), options: '-c plan_cache_mode=force_generic_plan' })
+    const hot = newPool({ max: Math.max(2, Math.ceil(max / 2)), min: Math.ceil(min / 2), options: '-c plan_cache_mode=force_generic_plan' })
+    // pg opens connections only on demand: without this, the first requests after a start (or after a quiet spell)
+    // each wait for a connection to be opened. A database that cannot be reached now is reported, not fatal: the
+    // pool opens connections again on the next query, and readiness says what it finds.
+    await Promise.all([warm(pool, min), warm(hot, Math.ceil(min / 2))]).catch((err: Error) => options.onConnectionError?.(err))
     return {
       db,
       kind: 'postgres',
@@ -110,6 +117,13 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       await pglite.close()
     }),
   }
+}
+
+async function warm(pool: pg.Pool, n: number) {
+  const clients = await Promise.allSettled(Array.from({ length: n }, () => pool.connect()))
+  for (const c of clients) if (c.status === 'fulfilled') c.value.release()
+  const failed = clients.find((c) => c.status === 'rejected')
+  if (failed) throw failed.reason
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {
