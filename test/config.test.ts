@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import t from 'tap'
 import { ConfigError, DEV_JWT_SECRET, loadConfig } from '../src/platform/config.ts'
 
@@ -46,6 +47,25 @@ t.test('the pool keeps at least DATABASE_POOL_MIN connections, never more than i
   t.equal(loadConfig({ DATABASE_POOL_MIN: '0' }).DATABASE_POOL_MIN, 0)
   const err = t.throws(() => loadConfig({ DATABASE_POOL_MIN: '30', DATABASE_POOL_MAX: '20' })) as ConfigError
   t.match(err.problems, [/^DATABASE_POOL_MIN : au plus DATABASE_POOL_MAX \(20\) \(valeur reçue : 30\)$/])
+})
+
+t.test('whatever the two sizes, the minimum kept is the one given or refused, and never above the maximum', async () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 500 }), fc.option(fc.integer({ min: 0, max: 500 }), { nil: undefined }), (max, min) => {
+      const env = { DATABASE_POOL_MAX: String(max), ...(min === undefined ? {} : { DATABASE_POOL_MIN: String(min) }) }
+      if (min !== undefined && min > max) {
+        try {
+          loadConfig(env)
+        } catch (err) {
+          return err instanceof ConfigError && err.problems.length === 1 && err.problems[0]!.startsWith('DATABASE_POOL_MIN : au plus DATABASE_POOL_MAX')
+        }
+        return false
+      }
+      const c = loadConfig(env)
+      return c.DATABASE_POOL_MAX === max && c.DATABASE_POOL_MIN === (min ?? Math.min(4, max))
+    }),
+    { seed: 2026, numRuns: 300 },
+  )
 })
 
 t.test('production refuses the shared secret and needs issuer and audience', async (t) => {

@@ -3,28 +3,21 @@
 import t from 'tap'
 import net from 'node:net'
 import pg from 'pg'
-import { randomBytes } from 'node:crypto'
 import { createDatabase } from '../src/platform/db/index.ts'
+import { testDatabase } from './helpers.ts'
 
 const url = process.env.DATABASE_URL
 
 t.test('the minimum of connections is open before the first query', { skip: url ? false : 'needs DATABASE_URL (the embedded database has one connection)' }, async (t) => {
-  const name = `t_pool_${process.pid}_${randomBytes(4).toString('hex')}`
+  const database = await testDatabase(t, { poolMin: 4 })
+  const name = new URL(database.connectionString!).pathname.slice(1)
   const admin = new pg.Client({ connectionString: url })
   await admin.connect()
-  t.teardown(async () => {
-    await admin.query(`drop database if exists ${name} with (force)`)
-    await admin.end()
-  })
-  await admin.query(`create database ${name}`)
-  const dbUrl = new URL(url!)
-  dbUrl.pathname = `/${name}`
-  const database = await createDatabase({ databaseUrl: dbUrl.toString(), poolMax: 10, poolMin: 4 })
-  t.teardown(() => database.close())
+  t.teardown(() => admin.end())
   const count = async () => Number((await admin.query('select count(*) from pg_stat_activity where datname = $1', [name])).rows[0].count)
   t.same(database.usage(), { total: 4, idle: 4, waiting: 0, max: 10 }, 'the general pool: 4 open and idle')
   t.equal(await count(), 6, 'and 2 on the counter\'s pool (half), before any query')
-  await database.db.selectFrom('feed_sequence').select('last_pos').execute().catch(() => undefined)
+  await database.db.selectFrom('feed_sequence').select('last_pos').execute()
   t.equal(await count(), 6, 'a query takes one of them')
 })
 

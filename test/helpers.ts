@@ -23,14 +23,17 @@ interface Teardown {
  * A fresh, migrated database for one test file: a new PostgreSQL database when DATABASE_URL is set,
  * otherwise an in-memory embedded one. Dropped at the end of the file, so files run in parallel.
  */
-export async function testDatabase(t: Teardown, opts: { upTo?: string } = {}): Promise<DatabaseHandle> {
-  const { handle, drop } = await createTestDatabase(opts.upTo)
+export async function testDatabase(t: Teardown, opts: { upTo?: string; poolMin?: number } = {}): Promise<DatabaseHandle> {
+  const { handle, drop } = await createTestDatabase(opts.upTo, opts.poolMin)
   t.teardown(drop)
   return handle
 }
 
-/** `upTo`: stop after that migration (a test of a migration starts from the schema before it). */
-async function createTestDatabase(upTo?: string): Promise<{ handle: DatabaseHandle; drop: () => Promise<void> }> {
+/**
+ * `upTo`: stop after that migration (a test of a migration starts from the schema before it). `poolMin`: the
+ * pool's kept connections, on PostgreSQL (none by default).
+ */
+async function createTestDatabase(upTo?: string, poolMin = 0): Promise<{ handle: DatabaseHandle; drop: () => Promise<void> }> {
   const url = process.env.DATABASE_URL
   const migrate = async (db: DatabaseHandle['db']) => {
     if (!upTo) return void (await migrateToLatest(db))
@@ -49,7 +52,7 @@ async function createTestDatabase(upTo?: string): Promise<{ handle: DatabaseHand
   await admin.end()
   const dbUrl = new URL(url)
   dbUrl.pathname = `/${name}`
-  const handle = await createDatabase({ databaseUrl: dbUrl.toString(), poolMax: 10, onConnectionError: () => {} })
+  const handle = await createDatabase({ databaseUrl: dbUrl.toString(), poolMax: 10, poolMin, onConnectionError: () => {} })
   await migrate(handle.db)
   return {
     handle,

@@ -81,11 +81,12 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     // (measured with pg_stat_statements: 0.3-0.8 ms of planning per call, as much as the execution). On the general
     // pool the setting would also reach Kysely's unnamed statements, whose plans may need the values (optional
     // filters): it is not set there. Half the general pool's size: the batchers keep few statements in flight.
-    const hot = newPool({ max: Math.max(2, Math.ceil(max / 2)), min: Math.ceil(min / 2), options: '-c plan_cache_mode=force_generic_plan' })
+    const hotMin = Math.ceil(min / 2)
+    const hot = newPool({ max: Math.max(2, Math.ceil(max / 2)), min: hotMin, options: '-c plan_cache_mode=force_generic_plan' })
     // pg opens connections only on demand: without this, the first requests after a start (or after a quiet spell)
     // each wait for a connection to be opened. A database that cannot be reached now is reported, not fatal: the
     // pool opens connections again on the next query, and readiness says what it finds.
-    await Promise.all([warm(pool, min), warm(hot, Math.ceil(min / 2))]).catch((err: Error) => options.onConnectionError?.(err))
+    await Promise.all([warm(pool, min), warm(hot, hotMin)]).catch((err: Error) => options.onConnectionError?.(err))
     return {
       db,
       kind: 'postgres',
