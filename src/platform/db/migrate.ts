@@ -1,15 +1,15 @@
-import { promises as fs } from 'node:fs'
-import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { FileMigrationProvider, type MigrationResultSet, Migrator } from 'kysely'
+import { type MigrationResultSet, Migrator } from 'kysely'
 import type { Database } from './index.ts'
+import { MIGRATIONS } from './migrations.ts'
 
+/** Where the migrations' files are (their contents identify a migrated template in the tests). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations', import.meta.url))
 
 export function migrator(db: Database) {
   return new Migrator({
     db,
-    provider: new FileMigrationProvider({ fs, path, migrationFolder: MIGRATIONS_DIR }),
+    provider: { getMigrations: async () => MIGRATIONS },
   })
 }
 
