@@ -48,12 +48,13 @@ async function createTestDatabase(upTo?: string, poolMin = 0): Promise<{ handle:
   const name = `t_${process.pid}_${randomBytes(4).toString('hex')}`
   const admin = new pg.Client({ connectionString: url })
   await admin.connect()
-  await admin.query(`create database ${name}`)
-  await admin.end()
-  const dbUrl = new URL(url)
-  dbUrl.pathname = `/${name}`
-  const handle = await createDatabase({ databaseUrl: dbUrl.toString(), poolMax: 10, poolMin, onConnectionError: () => {} })
-  await migrate(handle.db)
+  try {
+    await admin.query(upTo ? `create database ${name}` : `create database ${name} template ${await migratedTemplateDatabase(admin, url)}`)
+  } finally {
+    await admin.end()
+  }
+  const handle = await createDatabase({ databaseUrl: databaseUrl(url, name), poolMax: 10, poolMin, onConnectionError: () => {} })
+  await migrate(handle.db) // nothing to do when copied from the template; kept as a guard
   return {
     handle,
     drop: async () => {
@@ -74,11 +75,9 @@ async function createTestDatabase(upTo?: string, poolMin = 0): Promise<{ handle:
 let template: Promise<Blob> | undefined
 function migratedTemplate(): Promise<Blob> {
   template ??= (async () => {
-    const key = createHash('sha256')
     const root = fileURLToPath(new URL('..', import.meta.url))
-    key.update(await readFile(path.join(root, 'node_modules/@electric-sql/pglite/package.json')).catch(() => Buffer.from('unknown')))
-    for (const name of (await readdir(MIGRATIONS_DIR)).sort()) key.update(name).update(await readFile(path.join(MIGRATIONS_DIR, name)))
-    const file = path.join(tmpdir(), `portail-dp-pglite-${key.digest('hex').slice(0, 20)}.tar`)
+    const pglite = await readFile(path.join(root, 'node_modules/@electric-sql/pglite/package.json')).catch(() => Buffer.from('unknown'))
+    const file = path.join(tmpdir(), `portail-dp-pglite-${await migrationsKey(pglite)}.tar`)
     const cached = await readFile(file).catch(() => null)
     if (cached) return new Blob([cached])
     const fresh = await createDatabase({ pgliteDir: 'memory://' })
@@ -92,6 +91,49 @@ function migratedTemplate(): Promise<Blob> {
     return dump
   })()
   return template
+}
+
+/** Names the migrations' current contents (and whatever else is given): a template made from others is not used. */
+async function migrationsKey(...more: Buffer[]): Promise<string> {
+  const key = createHash('sha256')
+  for (const m of more) key.update(m)
+  for (const name of (await readdir(MIGRATIONS_DIR)).sort()) key.update(name).update(await readFile(path.join(MIGRATIONS_DIR, name)))
+  return key.digest('hex').slice(0, 20)
+}
+
+function databaseUrl(serverUrl: string, name: string): string {
+  const u = new URL(serverUrl)
+  u.pathname = `/${name}`
+  return u.toString()
+}
+
+/**
+ * The PostgreSQL counterpart of the embedded template: a migrated database each test file's database is copied from
+ * (CREATE DATABASE … TEMPLATE), in a quarter of the time the migrations take, and less under load. Made by the first
+ * test process that needs it while the others wait on an advisory lock, under a temporary name until complete, and
+ * kept on the server for later runs (`tpl_portail_dp_*`: dropping it is harmless).
+ */
+async function migratedTemplateDatabase(admin: pg.Client, url: string): Promise<string> {
+  const name = `tpl_portail_dp_${await migrationsKey()}`
+  const exists = async () => (await admin.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1
+  if (await exists()) return name
+  await admin.query(`select pg_advisory_lock(hashtext('portail-dp test template'))`)
+  try {
+    if (await exists()) return name
+    const building = `${name}_building`
+    await admin.query(`drop database if exists ${building} with (force)`) // left by a run that was stopped
+    await admin.query(`create database ${building}`)
+    const handle = await createDatabase({ databaseUrl: databaseUrl(url, building), poolMax: 2, poolMin: 0, onConnectionError: () => {} })
+    try {
+      await migrateToLatest(handle.db)
+    } finally {
+      await handle.close() // a template cannot be copied while anyone is connected to it
+    }
+    await admin.query(`alter database ${building} rename to ${name}`)
+    return name
+  } finally {
+    await admin.query(`select pg_advisory_unlock(hashtext('portail-dp test template'))`)
+  }
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
