@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { type Kysely, sql, type Transaction } from 'kysely'
+import { type Kysely, sql, type Transaction, type UpdateObject } from 'kysely'
 import type { FastifyBaseLogger } from 'fastify'
 import type { DB } from './db/schema.ts'
 import type { Metrics } from './metrics.ts'
@@ -170,29 +170,28 @@ export class JobRunner {
   private async runOne(job: { id: string; queue: string; payload: unknown; attempts: number; max_attempts: number }, now: Date) {
     const { db, log } = this.opts
     const handler = this.handlers.get(job.queue)!
-    const mine = (qb: any) => qb.where('id', '=', job.id).where('locked_by', '=', this.instance)
+    // Only while this instance still holds the job: one whose lock lapsed may have been claimed again elsewhere.
+    const settle = (set: UpdateObject<DB, 'jobs'>) => db.updateTable('jobs').set(set).where('id', '=', job.id).where('locked_by', '=', this.instance).execute()
     const finished = (outcome: 'done' | 'rescheduled' | 'retry' | 'failed') => this.opts.metrics?.jobsFinished.inc({ queue: job.queue, outcome })
     this.active.set(job.queue, (this.active.get(job.queue) ?? 0) + 1)
     try {
       await handler(job.payload, { id: job.id, attempt: job.attempts, maxAttempts: job.max_attempts, now, log })
-      await mine(db.updateTable('jobs').set({ state: 'done', finished_at: new Date(), locked_until: null })).execute()
+      await settle({ state: 'done', finished_at: new Date(), locked_until: null })
       finished('done')
     } catch (err) {
       if (err instanceof RetryAt) {
-        await mine(db.updateTable('jobs').set({ state: 'pending', run_at: err.at, attempts: sql`attempts - 1`, last_error: err.message, locked_until: null })).execute()
+        await settle({ state: 'pending', run_at: err.at, attempts: sql`attempts - 1`, last_error: err.message, locked_until: null })
         finished('rescheduled')
         return
       }
       const message = err instanceof Error ? err.message : String(err)
       const last = job.attempts >= job.max_attempts
       log.warn({ job: job.id, queue: job.queue, attempt: job.attempts, err: message }, last ? 'job failed for good' : 'job failed, will retry')
-      await mine(
-        db.updateTable('jobs').set(
-          last
-            ? { state: 'failed', finished_at: new Date(), last_error: message, locked_until: null }
-            : { state: 'pending', run_at: new Date(now.getTime() + backoff(job.attempts)), last_error: message, locked_until: null },
-        ),
-      ).execute()
+      await settle(
+        last
+          ? { state: 'failed', finished_at: new Date(), last_error: message, locked_until: null }
+          : { state: 'pending', run_at: new Date(now.getTime() + backoff(job.attempts)), last_error: message, locked_until: null },
+      )
       finished(last ? 'failed' : 'retry')
     } finally {
       const n = (this.active.get(job.queue) ?? 1) - 1

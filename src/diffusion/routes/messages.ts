@@ -5,6 +5,7 @@ import { IdempotencyKeyHeader, problems } from '../../platform/openapi.ts'
 import { PageQuery } from '../../platform/schemas.ts'
 import { DiscardInput, RECALL_STATUSES } from '../schemas.ts'
 import { createMessage, discardMessage, editMessage, getMessage, listMessages } from '../use-cases/messages.ts'
+import type { ContentInput } from '../rules/content.ts'
 import { type AddRoutes, IdParams, READERS, whoOf } from './common.ts'
 
 export const create: AddRoutes = (app, { kind, S, N, base, tags, deps }) => {
@@ -28,7 +29,8 @@ export const create: AddRoutes = (app, { kind, S, N, base, tags, deps }) => {
       },
     },
     async (request, reply) => {
-      const out = await createMessage(deps, kind, whoOf(request), request.body as Record<string, unknown>)
+      // The kind's schema (recall or alert) has validated the body; ContentInput is both kinds' fields.
+      const out = await createMessage(deps, kind, whoOf(request), request.body as ContentInput)
       return reply.code(201).send(out as never)
     },
   )
@@ -92,7 +94,7 @@ export const edit: AddRoutes = (app, { kind, S, N, base, tags, deps }) => {
         response: { 200: S.View, ...problems(404, 409) },
       },
     },
-    async (request) => (await editMessage(deps, kind, whoOf(request), request.params.id, request.body as Record<string, unknown>)) as never,
+    async (request) => (await editMessage(deps, kind, whoOf(request), request.params.id, request.body as ContentInput)) as never,
   )
 }
 

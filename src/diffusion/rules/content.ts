@@ -10,11 +10,27 @@ export function fieldProblem(field: string, code: string, text: { fr: string; en
   return new AppError('VALIDATION_FAILED', { count: 1 }, { errors: [{ field, code, message: text[lang] }] })
 }
 
-type Input = Record<string, any>
+/**
+ * A draft's fields as a request gives them, recall's and alert's together (the kind's schema has already refused what
+ * the kind does not take); all optional, since a patch names only what it changes.
+ */
+export interface ContentInput {
+  title?: string
+  reason?: string
+  message?: string
+  messageEn?: string | null
+  action?: RecallContent['action']
+  recipients?: { categories: Category[]; regions?: string[]; departments?: string[] }
+  contacts?: Array<{ name: string; phone?: string | null; email?: string | null }>
+  batches?: Array<{ cip13: string; batch: string; expiry?: string | null }>
+  blockDispensation?: boolean
+  scheduledAt?: string | null
+  reminderDelaysHours?: number[]
+}
 
 /** The content of a version from the request (a whole draft, or a patch over a base). */
-export function buildContent(kind: PipelineKind, body: Input, base: RecallContent | null): RecallContent {
-  const pick = <K extends keyof RecallContent>(k: K, d: RecallContent[K]): RecallContent[K] => (body[k] !== undefined ? body[k] : base ? base[k] : d)
+export function buildContent(kind: PipelineKind, body: ContentInput, base: RecallContent | null): RecallContent {
+  const pick = <K extends keyof ContentInput & keyof RecallContent>(k: K, d: RecallContent[K]): RecallContent[K] => (body[k] !== undefined ? (body[k] as RecallContent[K]) : base ? base[k] : d)
   const rec = body.recipients
   return {
     title: pick('title', ''),
@@ -23,12 +39,12 @@ export function buildContent(kind: PipelineKind, body: Input, base: RecallConten
     messageEn: pick('messageEn', null) ?? null,
     action: kind === 'recall' ? pick('action', null) : null,
     recipients: rec
-      ? { categories: [...rec.categories] as Category[], regions: [...(rec.regions ?? [])], departments: kind === 'recall' ? [...(rec.departments ?? [])] : [] }
+      ? { categories: [...rec.categories], regions: [...(rec.regions ?? [])], departments: kind === 'recall' ? [...(rec.departments ?? [])] : [] }
       : (base?.recipients ?? { categories: [], regions: [], departments: [] }),
-    contacts: (body.contacts ?? base?.contacts ?? []).map((c: Input) => ({ name: c.name, phone: c.phone ?? null, email: c.email ?? null })),
+    contacts: (body.contacts ?? base?.contacts ?? []).map((c) => ({ name: c.name, phone: c.phone ?? null, email: c.email ?? null })),
     batches:
       kind === 'recall'
-        ? (body.batches ?? base?.batches ?? []).map((b: Input) => ({ cip13: b.cip13, batch: String(b.batch).trim().toUpperCase(), expiry: b.expiry ?? null }))
+        ? (body.batches ?? base?.batches ?? []).map((b) => ({ cip13: b.cip13, batch: String(b.batch).trim().toUpperCase(), expiry: b.expiry ?? null }))
         : [],
     blockDispensation: kind === 'recall' ? pick('blockDispensation', false) : false,
     scheduledAt: body.scheduledAt !== undefined ? (body.scheduledAt === null ? null : new Date(body.scheduledAt).toISOString()) : (base?.scheduledAt ?? null),
@@ -40,7 +56,7 @@ export function buildContent(kind: PipelineKind, body: Input, base: RecallConten
  * What the schema cannot say, short of the products: places exist, delays in order, a scheduled time ahead, and for
  * a recall valid products and no batch twice. The products are the lab's own: checkProducts, once they are read.
  */
-export function checkFields(kind: PipelineKind, c: RecallContent, lang: Lang, now: Date, touched: Input) {
+export function checkFields(kind: PipelineKind, c: RecallContent, lang: Lang, now: Date, touched: ContentInput) {
   for (const [i, r] of c.recipients.regions.entries()) {
     if (!REGIONS[r]) throw fieldProblem(`body.recipients.regions.${i}`, 'unknown', { fr: `région ${r} inconnue (codes INSEE)`, en: `unknown region ${r} (INSEE codes)` }, lang)
   }

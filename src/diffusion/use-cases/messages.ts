@@ -9,13 +9,13 @@ import * as q from '../queries/messages.ts'
 import { closeRound } from '../queries/rounds.ts'
 import { contentChanges } from '../rules/changes.ts'
 import { assertAction } from '../rules/actions.ts'
-import { buildContent, checkFields, checkProducts } from '../rules/content.ts'
+import { buildContent, checkFields, checkProducts, type ContentInput } from '../rules/content.ts'
 import { LABEL } from '../rules/kinds.ts'
 import { actor, type Deps, viewFor, type Who } from './context.ts'
 import { transition } from './transition.ts'
 import { inTransaction } from '../../platform/db/transaction.ts'
 
-type Body = Record<string, unknown>
+type Body = ContentInput
 
 /** What the schema cannot say: products are the lab's own, no batch twice, places exist, delays in order. */
 async function checkContent(db: q.Db, kind: PipelineKind, c: RecallContent, labId: string, lang: Lang, now: Date, touched: Body) {

@@ -2,7 +2,7 @@
  * The SQL of the events' coverage, recipients and sent lists (the feed itself is read in feed.ts). Sent events are
  * filtered by sender here; an event's coverage and recipients are read once its visibility has been checked.
  */
-import { type Kysely, sql } from 'kysely'
+import { type ExpressionBuilder, type Kysely, sql } from 'kysely'
 import type { DB, Role } from '../db/schema.ts'
 
 export async function findEvent(db: Kysely<DB>, eventId: string) {
@@ -11,7 +11,7 @@ export async function findEvent(db: Kysely<DB>, eventId: string) {
 
 /** The event's deliveries counted: in all, by role, by department, and its faxes by status. */
 export async function coverageCounts(db: Kysely<DB>, eventId: string) {
-  const counts = (eb: any) => [
+  const counts = (eb: ExpressionBuilder<DB, 'event_deliveries'>) => [
     eb.fn.countAll().as('recipients'),
     eb.fn.countAll().filterWhere('delivered_at', 'is not', null).as('delivered'),
     eb.fn.countAll().filterWhere('read_at', 'is not', null).as('read'),
