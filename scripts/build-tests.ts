@@ -44,6 +44,16 @@ function packageName(specifier: string): string {
   return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!
 }
 
+/** Node's own modules and the packages above are imported at run time, from where Node finds them. */
+const externals: esbuild.Plugin = {
+  name: 'externals',
+  setup(build) {
+    build.onResolve({ filter: /^[^./]/ }, (args) =>
+      args.kind !== 'entry-point' && (args.path.startsWith('node:') || EXTERNAL.has(packageName(args.path))) ? { path: args.path, external: true } : undefined,
+    )
+  },
+}
+
 /**
  * Keeps each module's own address: `import.meta.url` (and CommonJS's `__dirname`/`__filename`) would otherwise be the
  * bundle's, and the code that reads the migrations, the guides, fixtures or its package's files by a path relative
@@ -52,11 +62,6 @@ function packageName(specifier: string): string {
 const ownAddress: esbuild.Plugin = {
   name: 'own-address',
   setup(build) {
-    build.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.kind === 'entry-point') return undefined
-      if (args.path.startsWith('node:') || EXTERNAL.has(packageName(args.path))) return { path: args.path, external: true }
-      return undefined
-    })
     build.onLoad({ filter: /\.[cm]?[jt]s$/ }, async (args) => {
       const source = await readFile(args.path, 'utf8')
       const url = source.includes('import.meta.url')
@@ -83,7 +88,7 @@ await esbuild.build({
   platform: 'node',
   target: 'node20',
   sourcemap: 'linked', // a failing assertion's stack points into test/ and src/
-  plugins: [ownAddress],
+  plugins: [externals, ownAddress],
   // CommonJS packages in an ES module bundle still call require() for Node's modules.
   banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
   logLevel: 'warning',
