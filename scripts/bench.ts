@@ -1,4 +1,4 @@
-// npm run bench [-- --duration 10 --connections 50 --only product-lookup --packs 2000000 --cpu-prof dir]
+// npm run bench [-- --duration 10 --connections 50 --rounds 5 --only product-lookup --packs 2000000 --cpu-prof dir]
 // Runs, in one run and with the same connections, a bare Fastify hello world and the service's scenarios,
 // and prints one line per scenario: requests/s, p99 latency, ratio to the baseline, and the CPU time each process
 // (service, baseline server, PostgreSQL, load generator) spent per request.
@@ -22,6 +22,8 @@ const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
+    // A scenario with a ceiling: the service and the ceiling alternate, this many slices each (see alternated()).
+    rounds: { type: 'string', default: '5' },
     only: { type: 'string' },
     // The target is 25,000; a process may hold no more descriptors than its hard RLIMIT_NOFILE (printed when capped).
     streams: { type: 'string', default: '25000' },
@@ -34,6 +36,7 @@ const { values } = parseArgs({
 })
 const duration = Number(values.duration)
 const connections = Number(values.connections)
+const rounds = Math.max(1, Math.round(Number(values.rounds)))
 
 interface Scenario {
   name: string
@@ -192,10 +195,11 @@ function start(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ c
 }
 
 /**
- * The ceiling of a scenario, measured right after it: the baseline's bare Fastify reads the same requests (same
- * headers and bodies) and answers each with the answer the service gave to the first one, doing nothing else.
+ * The ceiling of a scenario: the baseline's bare Fastify reads the same requests (same headers and bodies) and
+ * answers each with the answer the service gave to the first one, doing nothing else. Returns those requests,
+ * once the ceiling has stored the answer and warmed up on them.
  */
-async function ceiling(helloUrl: string, serviceUrl: string, requests: autocannon.Request[]) {
+async function ceilingRequests(helloUrl: string, serviceUrl: string, requests: autocannon.Request[]) {
   const first: any = requests[0]!
   const req = first.setupRequest ? first.setupRequest({ ...first }, {}) : first
   const answer = await fetch(serviceUrl + req.path, { method: req.method, headers: req.headers, body: req.body })
@@ -204,7 +208,25 @@ async function ceiling(helloUrl: string, serviceUrl: string, requests: autocanno
   const toFixed = (r: any) => ({ ...r, path: '/fixed', ...(r.setupRequest ? { setupRequest: (x: any, c: any) => ({ ...r.setupRequest(x, c), path: '/fixed' }) } : {}) })
   const same = requests.map(toFixed) as autocannon.Request[]
   await autocannon({ url: helloUrl, connections, duration: 2, requests: same })
-  return run(helloUrl, same)
+  return same
+}
+
+/**
+ * The service and its ceiling measured in alternated slices (service, ceiling, service…), `rounds` of each, for
+ * `duration` seconds in all on each side. This machine's speed drifts by a third within minutes: two runs ten
+ * seconds apart could differ by that much for no reason of theirs, where slices of two seconds side by side
+ * share the machine's state. The ratio is taken on the totals; each round's own ratio shows the spread.
+ */
+async function alternated(serviceUrl: string, requests: autocannon.Request[], helloUrl: string, fixed: autocannon.Request[]) {
+  const slice = duration / rounds
+  const service: Measured[] = []
+  const ceiling: Measured[] = []
+  for (let i = 0; i < rounds; i++) {
+    service.push(await measure(serviceUrl, requests, slice))
+    ceiling.push(await measure(helloUrl, fixed, slice))
+  }
+  const each = service.map((m, i) => perRequest(m).service / perRequest(ceiling[i]!).baseline).sort((a, b) => a - b)
+  return { service: summary(service), ceiling: summary(ceiling), each }
 }
 
 /** The processes whose CPU time each run reports (Linux): set once they are started. */
@@ -252,26 +274,45 @@ function cpuSnapshot() {
 const HELLO: autocannon.Request[] = [{ method: 'GET', path: '/' }]
 const percent = (part: number, whole: number) => `${((part / whole) * 100).toFixed(0)}%`
 
-async function run(url: string, requests: autocannon.Request[]) {
+type Snapshot = ReturnType<typeof cpuSnapshot>
+/** One autocannon run: its result and the CPU time each process spent meanwhile. */
+interface Measured {
+  result: autocannon.Result
+  cpu: Snapshot
+}
+
+async function measure(url: string, requests: autocannon.Request[], seconds = duration): Promise<Measured> {
   const before = cpuSnapshot()
-  const result = await autocannon({ url, connections, duration, requests, pipelining: 1 })
+  const result = await autocannon({ url, connections, duration: seconds, requests, pipelining: 1 })
   const after = cpuSnapshot()
-  // Where the two cores went, per request answered: what a ratio to the baseline cannot show.
-  const count = Math.max(1, result.requests.total)
-  const cpu = (Object.keys(after) as Array<keyof typeof after>)
-    .map((k) => [k, (after[k] - before[k]) / count] as const)
-    .filter(([, us]) => us >= 1)
-    .map(([k, us]) => `${k} ${us.toFixed(0)}`)
-    .join(', ')
+  const cpu = Object.fromEntries((Object.keys(after) as Array<keyof Snapshot>).map((k) => [k, after[k] - before[k]])) as Snapshot
+  return { result, cpu }
+}
+
+/** CPU time per request answered, in µs, for each process group. */
+function perRequest(m: Measured): Snapshot {
+  const count = Math.max(1, m.result.requests.total)
+  return Object.fromEntries(Object.entries(m.cpu).map(([k, us]) => [k, us / count])) as Snapshot
+}
+
+/** One or several runs of the same requests, added up (the p99 is the worst run's). */
+function summary(runs: Measured[]) {
+  const total = (f: (m: Measured) => number) => runs.reduce((sum, m) => sum + f(m), 0)
+  const cpu = Object.fromEntries((Object.keys(runs[0]!.cpu) as Array<keyof Snapshot>).map((k) => [k, total((m) => m.cpu[k])])) as Snapshot
+  const all: Measured = { result: { ...runs[0]!.result, requests: { ...runs[0]!.result.requests, total: total((m) => m.result.requests.total) } }, cpu }
+  const per = perRequest(all)
   return {
-    rps: result.requests.average,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-    cpu,
-    cpuUs: { service: (after.service - before.service) / count, baseline: (after.baseline - before.baseline) / count, postgres: (after.postgres - before.postgres) / count },
+    rps: total((m) => m.result.requests.total) / total((m) => m.result.duration),
+    p99: Math.max(...runs.map((m) => m.result.latency.p99)),
+    errors: total((m) => m.result.errors + m.result.timeouts),
+    non2xx: total((m) => m.result.non2xx),
+    // Where the two cores went, per request answered: what a ratio to the baseline cannot show.
+    cpu: (Object.keys(per) as Array<keyof Snapshot>).filter((k) => per[k] >= 1).map((k) => `${k} ${per[k].toFixed(0)}`).join(', '),
+    cpuUs: per,
   }
 }
+
+const run = async (url: string, requests: autocannon.Request[]) => summary([await measure(url, requests)])
 
 /** A paced run (open loop) and the CPU time each process spent per completed request meanwhile. */
 async function pacedWithCpu(url: string, rate: number, request: ReturnType<typeof oneRequest>) {
@@ -525,8 +566,10 @@ try {
     // A scenario with a target also gets the hello world measured just before it (the machine's speed drifts within
     // a run) and its ceiling just after it.
     const near = s.ceiling ? await run(hello.url, HELLO) : null
-    const r = await profiled(s.name, () => run(service.url, requests))
-    const top = s.ceiling ? await ceiling(hello.url, service.url, requests) : null
+    const fixed = s.ceiling ? await ceilingRequests(hello.url, service.url, requests) : null
+    const both = fixed ? await profiled(s.name, () => alternated(service.url, requests, hello.url, fixed)) : null
+    const r = both ? both.service : await profiled(s.name, () => run(service.url, requests))
+    const top = both?.ceiling ?? null
     // Latency at half the saturation rate, open loop (every request due at its time, queueing counted).
     // A first paced run warms the client's sockets and the JIT of both sides; only the second is reported.
     const halfRate = Math.max(1, Math.round(r.rps / 2))
@@ -546,8 +589,9 @@ try {
       const ratio = r.cpuUs.service / top.cpuUs.baseline
       const pgNote = r.cpuUs.postgres >= 1 ? `; PostgreSQL ${r.cpuUs.postgres.toFixed(0)} µs per request` : ''
       const halfNote = half ? `; p99 ${half.p99} ms at ${Math.round(r.rps / 2)} req/s (half saturation, open loop; p50 ${half.p50} ms, ${half.non2xx + half.errors} failed) ${half.p99 <= s.maxHalfP99! ? 'within' : 'OVER'} ≤ ${s.maxHalfP99} ms` : ''
+      const spread = both && rounds > 1 ? ` (${rounds} alternated rounds of ${duration / rounds} s each: ${both.each[0]!.toFixed(2)}–${both.each.at(-1)!.toFixed(2)}×)` : ''
       console.log(
-        `${`${s.name}-ratio`.padEnd(22)} service CPU ${r.cpuUs.service.toFixed(0)} µs / ceiling ${top.cpuUs.baseline.toFixed(0)} µs per request = ${ratio.toFixed(2)}× ${ratio <= s.maxCpuRatio ? 'within' : 'OVER'} ≤ ${s.maxCpuRatio}×${pgNote}${halfNote}`,
+        `${`${s.name}-ratio`.padEnd(22)} service CPU ${r.cpuUs.service.toFixed(0)} µs / ceiling ${top.cpuUs.baseline.toFixed(0)} µs per request = ${ratio.toFixed(2)}× ${ratio <= s.maxCpuRatio ? 'within' : 'OVER'} ≤ ${s.maxCpuRatio}×${spread}${pgNote}${halfNote}`,
       )
       if (half && halfTop) {
         const equal = half.cpu.service / halfTop.cpu.baseline
