@@ -4,9 +4,13 @@
  */
 import { AppError, type FieldError } from '../platform/errors.ts'
 import type { Lang } from '../platform/i18n.ts'
+import { DATE_MAX, DATE_MIN } from '../platform/input.ts'
 import { fieldError } from './errors.ts'
 import type { CampaignRow } from './queries.ts'
 import { addDays, mondayOfLabel, parisDay, parisStartOfDay, weekOfMonday } from './time.ts'
+
+const FIRST_YEAR = Number(DATE_MIN.slice(0, 4))
+const LAST_YEAR = Number(DATE_MAX.slice(0, 4))
 
 export type CampaignStatus = 'scheduled' | 'open' | 'ended' | 'closed'
 
@@ -49,6 +53,11 @@ export function isPublished(c: CampaignRow, monday: string, now: Date) {
 
 /** The Monday of a `week` query parameter, or a 400 naming it. */
 export function mondayParam(label: string, lang: Lang) {
+  // The years of every date the service is given (platform/input.ts): a week of 0746 is a typing mistake.
+  const year = Number(label.slice(0, 4))
+  if (!(year >= FIRST_YEAR && year <= LAST_YEAR)) {
+    throw fieldError('querystring.week', 'week_range', { fr: `la semaine ${label} est hors des années ${FIRST_YEAR} à ${LAST_YEAR}`, en: `week ${label} is outside the years ${FIRST_YEAR} to ${LAST_YEAR}` }, lang)
+  }
   const monday = mondayOfLabel(label)
   if (!monday) throw fieldError('querystring.week', 'week', { fr: `la semaine ${label} n’existe pas`, en: `week ${label} does not exist` }, lang)
   return monday

@@ -35,7 +35,7 @@ export const nullable = <T extends TSchema>(s: T) => Type.Union([s, Type.Null()]
 const Day = (description: string) => Type.String({ format: 'date', description })
 export const WeekLabel = Type.String({
   pattern: '^\\d{4}-W\\d{2}$',
-  description: 'ISO week, Europe/Paris calendar: Monday 00:00 to the next Monday 00:00 Paris time.',
+  description: 'ISO week, Europe/Paris calendar: Monday 00:00 to the next Monday 00:00 Paris time. Years 2000 to 2100; a week that does not exist (2026-W54) or outside those years is a 400 naming the field.',
   'x-message': { fr: 'attendu : une semaine ISO AAAA-Www (ex. 2026-W47)', en: 'expected: an ISO week YYYY-Www (e.g. 2026-W47)' },
   examples: ['2026-W47'],
 })

@@ -25,21 +25,24 @@ export const mondayOf = (day: string) => addDays(day, 1 - isoDow(day))
 /** ISO week label of a week's Monday: 2026-W44 (the ISO year is the year of the week's Thursday). */
 export function weekLabel(monday: string): string {
   const thursday = addDays(monday, 3)
-  const year = Number(thursday.slice(0, 4))
-  const jan4 = `${year}-01-04`
-  const week1 = mondayOf(jan4)
+  const year = thursday.slice(0, 4)
+  const week1 = mondayOf(`${year}-01-04`)
   const n = Math.round((Date.parse(`${monday}T00:00:00Z`) - Date.parse(`${week1}T00:00:00Z`)) / (7 * DAY)) + 1
   return `${year}-W${String(n).padStart(2, '0')}`
 }
 
-/** The Monday of an ISO week label (2026-W44), or null when the label names no week (2026-W54). */
+/**
+ * The Monday of an ISO week label (2026-W44), or null when the label names no week (2026-W54). Any label of the
+ * form is read without failing: years 0001 to 9998 by the calendar (year 0 does not exist, and the last weeks of
+ * 9999 end in year 10000, which no date here can be written in); the service's own years are the caller's rule.
+ */
 export function mondayOfLabel(label: string): string | null {
   const m = /^(\d{4})-W(\d{2})$/.exec(label)
   if (!m) return null
   const year = Number(m[1])
   const n = Number(m[2])
-  if (n < 1) return null
-  const monday = addDays(mondayOf(`${year}-01-04`), (n - 1) * 7)
+  if (n < 1 || n > 53 || year < 1 || year > 9998) return null
+  const monday = addDays(mondayOf(`${m[1]}-01-04`), (n - 1) * 7)
   return weekLabel(monday) === label ? monday : null
 }
 
