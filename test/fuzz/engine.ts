@@ -620,8 +620,11 @@ function applyMutation(f: ContractFuzzer, op: Operation, auth: { role: Role; org
       parts.contentType = m.type
       break
     case 'query-hostile': {
-      if (!query.length) return null
-      const p = pick(query, m.at)
+      // Not the long-poll's wait: a "hostile" value the service rightly reads as a wait (039, 39 s) would be answered
+      // only when that wait is over, after the run's time limit for an answer (as in validRequest).
+      const hostile = query.filter((q) => q.name !== 'wait')
+      if (!hostile.length) return null
+      const p = pick(hostile, m.at)
       delete parts.query[p.name]
       parts.rawQuery = `${encodeURIComponent(p.name)}=${m.value}`
       break
@@ -644,7 +647,9 @@ function applyMutation(f: ContractFuzzer, op: Operation, auth: { role: Role; org
       break
     }
     case 'path-hostile': {
-      if (!pathParams.length) return null
+      // A dot segment (.., %2e%2e) is removed by URL normalisation (RFC 3986, 5.2.4) here as in every client: the
+      // request names another path (PUT /v1/lab-holders/.. is PUT /v1/), never this operation with that value.
+      if (!pathParams.length || /^(\.|%2e){1,2}$/i.test(m.value)) return null
       const p = pick(pathParams, m.at)
       parts.rawPath = { [p.name]: m.value === '' ? '%20' : m.value }
       break
