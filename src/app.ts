@@ -43,9 +43,10 @@ const eagerSerializers = SerializerSelector()
 /**
  * The counter's answers, compiled at start all the same: compiling one takes tens of milliseconds, which the first
  * pharmacies after a deploy would otherwise wait for (measured: the first burst of 200 decommissions of one pack
- * spent about 130 ms of its time compiling the answer's serializer).
+ * spent about 130 ms of its time compiling the answer's serializer). The dispensation check writes its own
+ * (dispensation/answer-json.ts).
  */
-export const COMPILED_AT_START: ReadonlySet<string> = new Set(['/v1/dispensation-checks', '/v1/serialization/packs/verify', '/v1/serialization/packs/verify-bulk', '/v1/serialization/packs/state', '/v1/serialization/packs/state-bulk'])
+export const COMPILED_AT_START: ReadonlySet<string> = new Set(['/v1/serialization/packs/verify', '/v1/serialization/packs/verify-bulk', '/v1/serialization/packs/state', '/v1/serialization/packs/state-bulk'])
 /**
  * The named schemas a response schema reaches through its $refs, transitively. fast-json-stringify reads every
  * external schema it is given each time it compiles: given all of the shared ones (some 300), most of a route's

@@ -10,6 +10,7 @@ import { component } from '../platform/schemas.ts'
 import { parisDay } from '../platform/paris-time.ts'
 import { RETURN_CODES } from '../serialization/rules/codes.ts'
 import { type BatchReading, batchReadings, PACK_AIS, type PackCode, parseDataMatrix, parseDataMatrixDetailed, parseProductAndBatch } from '../serialization/rules/gs1.ts'
+import { checkAnswerJson } from './answer-json.ts'
 import { BlockRegistry, type BoxFacts } from './registry.ts'
 import { BLOCKED_CODE, type Blocking, blockingOf } from './rule.ts'
 
@@ -257,7 +258,7 @@ export default fp(
           response: { 200: DispensationCheck, ...problems(400, 401, 403) },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const lang = langOf(request)
         const now = app.now()
         const input = request.body.boxes
@@ -275,6 +276,9 @@ export default fp(
         const generation = fallback.generation
         const lookup = fallback.lookup(wanted)
         const found = Array.isArray(lookup) ? lookup : await lookup
+        // Written by hand, as the schema says (answer-json.ts tells why); set last, so that an error is still a problem.
+        // With its own serializer, Fastify leaves the content type to the route.
+        reply.type('application/json; charset=utf-8').serializer(checkAnswerJson)
         return answer(reads, found, lang, Math.max(generation, 0), now)
       },
     )
