@@ -68,7 +68,8 @@ t.test('numbers: non-finite refused, every integer bounded', async (t) => {
   }
   const stats = await app.inject({ method: 'GET', url: '/v1/public/shortage-statistics?year=1e309' })
   t.equal(stats.statusCode, 400, 'public statistics, no token')
-  t.same(fields(problemOf(stats)), ['querystring.year:finite'])
+  // Not a plain decimal, said once: the reason is how it is written (input-checks.test.ts), before what it would be worth.
+  t.same(fields(problemOf(stats)), ['querystring.year:decimal'])
 
   const huge = `1${'0'.repeat(400)}`
   const settings = await app.inject({ method: 'PUT', url: '/v1/shortage-settings', headers: { ...lab, 'content-type': 'application/json' }, payload: `{"signalThreshold":${huge}}` })

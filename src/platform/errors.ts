@@ -323,6 +323,10 @@ function message(e: AjvError, lang: Lang): string {
         : t('contient un caractère Unicode invalide (demi-paire de substitution isolée)', 'holds an invalid Unicode character (lone surrogate)')
     case 'finite':
       return t('doit être un nombre fini (ni infini ni trop grand)', 'must be a finite number (neither infinite nor too large)')
+    case 'decimal':
+      return p.type === 'integer'
+        ? t('doit être un entier écrit en chiffres décimaux (ex. 50), sans espace, signe + ni notation 0x ou 1e2', 'must be an integer written in decimal digits (e.g. 50), with no space, + sign, 0x or 1e2 notation')
+        : t('doit être un nombre écrit en chiffres décimaux (ex. 2.5), sans espace, signe + ni notation 0x ou 1e2', 'must be a number written in decimal digits (e.g. 2.5), with no space, + sign, 0x or 1e2 notation')
     case 'minLength':
       return t(`doit contenir au moins ${p.limit} caractère(s)`, `must have at least ${p.limit} character(s)`)
     case 'maxLength':

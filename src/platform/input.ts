@@ -12,7 +12,9 @@ import ajvFormats from 'ajv-formats'
  * - integers without bounds are bounded to PostgreSQL's integer range (a 400-digit number would overflow the
  *   column and fail as a 500), shown as such in the contract;
  * - strings holding NUL or a lone surrogate are refused field by field (PostgreSQL stores neither in text or
- *   jsonb, and a lone surrogate is not Unicode).
+ *   jsonb, and a lone surrogate is not Unicode);
+ * - a number in the query string, a path parameter or a header is read only from plain decimal digits (Ajv's
+ *   coercion reads text as JavaScript does: "0x1F" would be 31, "1e1" 10, " 5" 5).
  */
 
 export const INT4_MIN = -2147483648
@@ -52,9 +54,9 @@ export function boundIntegers(schema: unknown, lookup: (id: string) => unknown, 
 }
 
 export interface InputError {
-  keyword: 'unicode' | 'finite'
+  keyword: 'unicode' | 'finite' | 'decimal'
   instancePath: string
-  params: { reason?: 'nul' | 'surrogate' }
+  params: { reason?: 'nul' | 'surrogate'; type?: 'integer' | 'number' }
   message: string
 }
 
@@ -114,6 +116,38 @@ export function anyBadInput(data: unknown, depth = 0): boolean {
   return false
 }
 
+/** How every client writes a number in a URL or a header. */
+const DECIMAL = { integer: /^-?\d+$/, number: /^-?\d+(\.\d+)?$/ } as const
+type NumericField = { name: string; type: keyof typeof DECIMAL }
+
+/** The numeric fields of a query string, path or headers schema (its own properties, or those of the schema it names). */
+function numericFields(schema: unknown, external: Record<string, unknown>): NumericField[] {
+  type Props = { $ref?: string; properties?: Record<string, { type?: unknown }> }
+  let s = schema as Props | undefined
+  if (typeof s?.$ref === 'string') {
+    const id = s.$ref.replace(/#.*$/, '')
+    s = (external[id] ?? Object.values(external).find((x) => (x as { $id?: string })?.$id === id)) as Props | undefined
+  }
+  const out: NumericField[] = []
+  for (const [name, p] of Object.entries(s?.properties ?? {})) {
+    const types = [p?.type].flat()
+    if (types.includes('integer')) out.push({ name, type: 'integer' })
+    else if (types.includes('number')) out.push({ name, type: 'number' })
+  }
+  return out
+}
+
+/** The numeric fields given as text that is not a plain decimal: read before Ajv coerces them. */
+function notDecimal(data: unknown, fields: NumericField[]): InputError[] | null {
+  if (!data || typeof data !== 'object') return null
+  let out: InputError[] | null = null
+  for (const f of fields) {
+    const v = (data as Record<string, unknown>)[f.name]
+    if (typeof v === 'string' && !DECIMAL[f.type].test(v)) (out ??= []).push({ keyword: 'decimal', instancePath: pointer(f.name), params: { type: f.type }, message: 'decimal' })
+  }
+  return out
+}
+
 type Compile = ReturnType<ValidatorFactory>
 type Validate = ReturnType<Compile>
 
@@ -160,17 +194,23 @@ export function validatorFactory(): ValidatorFactory {
     const { coercing, strict } = compilers(externalSchemas, options)
     return (route) => {
       const inner = (route.httpPart === 'body' ? strict : coercing)(route)
+      const numeric = route.httpPart === 'body' ? [] : numericFields(route.schema, externalSchemas as Record<string, unknown>)
       // Ajv's validators are type guards with their schema attached; the wrapper keeps both.
       const wrapped = Object.assign(
         function validate(this: unknown, data: unknown, ctx?: Parameters<Validate>[1]) {
+          const text = numeric.length ? notDecimal(data, numeric) : null // before Ajv's coercion rewrites the values
           const ok = inner.call(this, data, ctx)
           const value = ctx ? (ctx.parentData as Record<string | number, unknown>)[ctx.parentDataProperty] : data
           const bad = anyBadInput(value) ? inputErrors(value) : []
-          if (!bad.length) {
+          if (!bad.length && !text) {
             wrapped.errors = inner.errors
             return ok
           }
-          wrapped.errors = [...(inner.errors ?? []), ...bad.map((e) => ({ ...e, schemaPath: '#' }))]
+          // A field refused for its digits is reported once, for that reason.
+          const named = new Set(text?.map((e) => e.instancePath))
+          const others = (inner.errors ?? []).filter((e) => !named.has(e.instancePath))
+          const ours = [...(text ?? []), ...bad.filter((e) => !named.has(e.instancePath))]
+          wrapped.errors = [...others, ...ours.map((e) => ({ ...e, schemaPath: '#' }))]
           return false
         },
         { schema: inner.schema, schemaEnv: inner.schemaEnv, errors: null as Validate['errors'] },
