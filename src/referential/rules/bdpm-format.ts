@@ -105,8 +105,11 @@ export interface Line {
   f: string[]
 }
 
-/** Splits a file into trimmed fields per non-blank line; wrong column counts are rejected here. */
-export function splitLines(kind: BdpmFile, buf: Buffer, reject: (line: number, reason: string) => void): { lines: Line[]; read: number } {
+/**
+ * Splits a file into trimmed fields per non-blank line; wrong column counts are rejected here, with the line's first
+ * field (its CIS, in every BDPM file) for the report.
+ */
+export function splitLines(kind: BdpmFile, buf: Buffer, reject: (line: number, reason: string, first: string) => void): { lines: Line[]; read: number } {
   const spec = BDPM_FILES[kind]
   const lines: Line[] = []
   let read = 0
@@ -119,7 +122,7 @@ export function splitLines(kind: BdpmFile, buf: Buffer, reject: (line: number, r
     // Trailing empty columns beyond the expected ones are harmless (an extra tab at the end of a line).
     while (f.length > spec.columns && f[f.length - 1] === '') f.pop()
     if (f.length < spec.min || f.length > spec.columns) {
-      reject(i + 1, `${spec.columns} colonnes attendues, ${f.length} trouvée${f.length > 1 ? 's' : ''}`)
+      reject(i + 1, `${spec.columns} colonnes attendues, ${f.length} trouvée${f.length > 1 ? 's' : ''}`, f[0] ?? '')
       continue
     }
     while (f.length < spec.columns) f.push('')

@@ -22,7 +22,7 @@
  * Cause: `other`, with the BDPM label as text (the file gives no cause); advice: the ANSM link when there is one.
  */
 import { type Actor, SYSTEM } from '../../platform/audit.ts'
-import { decodeBdpm, readAvailabilityFields } from '../../referential/rules/bdpm-format.ts'
+import { readAvailabilityFields, splitLines } from '../../referential/rules/bdpm-format.ts'
 import type { DeclarationKind, DeclarationRow, DeclarationStatus } from '../db.ts'
 
 export const AVAILABILITY_FILE = 'CIS_CIP_Dispo_Spec.txt'
@@ -53,27 +53,13 @@ export interface LineNote {
 
 // ---- parsing -------------------------------------------------------------------------------------------
 
-const COLUMNS = 8
-const MIN_COLUMNS = 7 // the link is optional
-
-/** Reads the file; lines with a bad format are rejected (reason in French, as the BDPM import reports them). */
+/** Reads the file; lines with a bad format are rejected (reason in French, as the BDPM import reports them), in line order. */
 export function parseAvailability(buf: Buffer, reject: (line: number, cis: string, cip13: string | null, reason: string) => void): { lines: AvailabilityLine[]; read: number } {
   const out: AvailabilityLine[] = []
   const seen = new Map<string, number>()
-  let read = 0
-  const text = decodeBdpm(buf).split(/\r\n|\n|\r/)
-  for (let i = 0; i < text.length; i++) {
-    const raw = text[i]!
-    if (raw.trim() === '') continue
-    read++
-    const no = i + 1
-    const f = raw.split('\t').map((x) => x.trim())
-    while (f.length > COLUMNS && f[f.length - 1] === '') f.pop()
-    if (f.length < MIN_COLUMNS || f.length > COLUMNS) {
-      reject(no, f[0] ?? '', null, `${COLUMNS} colonnes attendues, ${f.length} trouvée${f.length > 1 ? 's' : ''}`)
-      continue
-    }
-    while (f.length < COLUMNS) f.push('')
+  const notes: Array<Parameters<typeof reject>> = []
+  const { lines, read } = splitLines('availability', buf, (line, reason, cis) => notes.push([line, cis, null, reason]))
+  for (const { no, f } of lines) {
     const { cis, cip13, code, label, link, dates, reason: fieldProblem } = readAvailabilityFields(f, 'de mise à jour')
     const key = `${cis}|${cip13}`
     const reason =
@@ -84,7 +70,7 @@ export function parseAvailability(buf: Buffer, reject: (line: number, cis: strin
           ? `statut en double pour CIS ${cis}${cip13 ? ` CIP13 ${cip13}` : ''} (déjà ligne ${seen.get(key)})`
           : null)
     if (reason) {
-      reject(no, cis, cip13 || null, reason)
+      notes.push([no, cis, cip13 || null, reason])
       continue
     }
     seen.set(key, no)
@@ -93,6 +79,7 @@ export function parseAvailability(buf: Buffer, reject: (line: number, cis: strin
       start: dates.start ?? null, updatedOn: dates.sixth ?? null, returned: dates.returned ?? null, link: link || null,
     })
   }
+  for (const n of notes.sort((a, b) => a[0] - b[0])) reject(...n)
   return { lines: out, read }
 }
 
