@@ -9,10 +9,10 @@
  *
  * The schema (DispensationCheck in routes.ts) still describes the answer in the contract. Each object is written
  * field by field in the compiled serializer's order (the schema's required fields, then its optional ones), and
- * only the schema's fields: the tests
- * hold this writer to it byte for byte, for answers of every shape (test/dispensation-answer-json.test.ts), so that
- * a field added to the schema and not here fails them.
+ * only the schema's fields: the tests hold this writer to it byte for byte, for answers of every shape
+ * (test/dispensation-answer-json.test.ts), so that a field added to the schema and not here fails them.
  */
+import type { LabStatus, ShownRecall as Recall } from './registry.ts'
 
 export interface CheckAnswer {
   blocked: boolean
@@ -22,20 +22,6 @@ export interface CheckAnswer {
   boxes: BoxAnswer[]
 }
 
-interface Recall {
-  reference: string
-  version: number
-  lab: string
-  message: string
-  expiry: string | null
-  since: string
-}
-interface LabStatus {
-  scope: string
-  status: string
-  reason: string | null
-  since: string
-}
 interface BoxError {
   field: string
   code: string
