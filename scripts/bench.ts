@@ -225,7 +225,9 @@ async function alternated(serviceUrl: string, requests: autocannon.Request[], he
     service.push(await measure(serviceUrl, requests, slice))
     ceiling.push(await measure(helloUrl, fixed, slice))
   }
-  const each = service.map((m, i) => perRequest(m).service / perRequest(ceiling[i]!).baseline).sort((a, b) => a - b)
+  const each = service
+    .map((m, i) => perRequest(m.cpu, m.result.requests.total).service / perRequest(ceiling[i]!.cpu, ceiling[i]!.result.requests.total).baseline)
+    .sort((a, b) => a - b)
   return { service: summary(service), ceiling: summary(ceiling), each }
 }
 
@@ -290,19 +292,19 @@ async function measure(url: string, requests: autocannon.Request[], seconds = du
 }
 
 /** CPU time per request answered, in µs, for each process group. */
-function perRequest(m: Measured): Snapshot {
-  const count = Math.max(1, m.result.requests.total)
-  return Object.fromEntries(Object.entries(m.cpu).map(([k, us]) => [k, us / count])) as Snapshot
+function perRequest(cpu: Snapshot, requests: number): Snapshot {
+  const count = Math.max(1, requests)
+  return Object.fromEntries(Object.entries(cpu).map(([k, us]) => [k, us / count])) as Snapshot
 }
 
 /** One or several runs of the same requests, added up (the p99 is the worst run's). */
 function summary(runs: Measured[]) {
   const total = (f: (m: Measured) => number) => runs.reduce((sum, m) => sum + f(m), 0)
   const cpu = Object.fromEntries((Object.keys(runs[0]!.cpu) as Array<keyof Snapshot>).map((k) => [k, total((m) => m.cpu[k])])) as Snapshot
-  const all: Measured = { result: { ...runs[0]!.result, requests: { ...runs[0]!.result.requests, total: total((m) => m.result.requests.total) } }, cpu }
-  const per = perRequest(all)
+  const requests = total((m) => m.result.requests.total)
+  const per = perRequest(cpu, requests)
   return {
-    rps: total((m) => m.result.requests.total) / total((m) => m.result.duration),
+    rps: requests / total((m) => m.result.duration),
     p99: Math.max(...runs.map((m) => m.result.latency.p99)),
     errors: total((m) => m.result.errors + m.result.timeouts),
     non2xx: total((m) => m.result.non2xx),
@@ -564,7 +566,7 @@ try {
     const requests = s.requests({ token, packs, recallId })
     await autocannon({ url: service.url, connections, duration: 2, requests })
     // A scenario with a target also gets the hello world measured just before it (the machine's speed drifts within
-    // a run) and its ceiling just after it.
+    // a run), and its ceiling measured in slices alternated with its own (alternated()).
     const near = s.ceiling ? await run(hello.url, HELLO) : null
     const fixed = s.ceiling ? await ceilingRequests(hello.url, service.url, requests) : null
     const both = fixed ? await profiled(s.name, () => alternated(service.url, requests, hello.url, fixed)) : null
