@@ -75,6 +75,30 @@ t.test('fast path and detailed reader agree on 20,000 generated inputs', async (
   t.ok(fast > 500, `the generator produces enough well-formed inputs to exercise the fast path (${fast})`)
 })
 
+// Whatever the scanner sends, the reader answers: a reading, or refusals that each say where (a position within the
+// input) and why (in French and English), without repeating what was scanned (messages are shown and logged).
+t.test('the reader answers every generated input with placed refusals that never echo it', async (t) => {
+  const r = rng(20261207)
+  const SECRET = 'QZXSECRETQZX' // a serial's content; set 82, so it may be read, never repeated
+  const bad: string[] = []
+  let refused = 0
+  for (let k = 0; k < 20_000; k++) {
+    let input = k % 2 === 0 ? pieces(r) : mutated(r)
+    if (k % 3 === 0) input = input.replace(/21/, `21${SECRET}`)
+    const result = parseDataMatrixDetailed(input, { now })
+    if (result.ok) continue
+    refused++
+    if (result.errors.length === 0) bad.push(`${JSON.stringify(input)}: refused without a reason`)
+    for (const e of result.errors) {
+      if (!Number.isInteger(e.position) || e.position < 0 || e.position > input.length) bad.push(`${JSON.stringify(input)}: ${e.code} at ${e.position}`)
+      if (!e.fr || !e.en) bad.push(`${JSON.stringify(input)}: ${e.code} without its messages`)
+      if (e.fr.includes(SECRET) || e.en.includes(SECRET)) bad.push(`${JSON.stringify(input)}: ${e.code} repeats the scanned serial`)
+    }
+  }
+  t.same(bad.slice(0, 5), [], 'every refusal placed, explained and without echo')
+  t.ok(refused > 5000, `enough refusals to exercise the reader (${refused})`)
+})
+
 t.test('typical scans take the fast path and read the same fields', async (t) => {
   for (const input of [
     `]d201034009494972942110000000001${GS}10LOT2026A${GS}17271231`,

@@ -240,22 +240,63 @@ function readWellFormed(input: unknown, options: ParseOptions): Gs1Result | null
   }
 }
 
-/** The full reader: every refusal with its code, position and messages. Exported for the tests. */
+type Fail = (code: Gs1ErrorCode, position: number, fr: string, en: string, ai?: string) => void
+/** An element as read, with the position of its AI in the input. */
+interface Field {
+  ai: string
+  value: string
+  at: number
+}
+
+/**
+ * The full reader: every refusal with its code, position and messages. Exported for the tests. In three steps:
+ * the input normalised to characters with their positions (normalise), its elements (readFields), then the AIs
+ * the caller requires (requireAis); every refusal of a step is reported, a step that cannot go on ends the reading.
+ */
 export function parseDataMatrixDetailed(input: unknown, options: ParseOptions = {}): Gs1Result {
   const errors: Gs1Error[] = []
-  const fail = (code: Gs1ErrorCode, position: number, fr: string, en: string, ai?: string) => {
+  const fail: Fail = (code, position, fr, en, ai) => {
     errors.push({ code, position, fr, en, ...(ai ? { ai } : {}) })
   }
+  const normalised = normalise(input, fail)
+  if (!normalised) return { ok: false, errors }
+  const now = options.now ?? new Date()
+  const fields = readFields(normalised.chars, fail, now)
+  requireAis(fields, options.require ?? PACK_AIS, errors, fail)
+  if (errors.length > 0) return { ok: false, errors }
+
+  const byAi = new Map(fields.map((a) => [a.ai, a.value]))
+  const gtin = byAi.get('01') ?? ''
+  const cip13 = gtin.startsWith('0') && isCip13(gtin.slice(1)) ? gtin.slice(1) : null
+  return {
+    ok: true,
+    value: {
+      gtin,
+      cip13,
+      serial: byAi.get('21') ?? null,
+      batch: byAi.get('10') ?? null,
+      expiry: byAi.has('17') ? expiryDate(byAi.get('17')!, now) : null,
+      nhrn: fields.filter((a) => a.ai.startsWith('71')).map(({ ai, value }) => ({ ai, value })),
+      ais: fields.map(({ ai, value }) => ({ ai, value })),
+      symbology: normalised.symbology,
+    },
+  }
+}
+
+/**
+ * The input as characters, each with its position as received: without its symbology identifier, its trailing
+ * Enter and a leading FNC1, written separators read as GS. Null (after reporting why) when nothing can be read:
+ * empty or too long, a foreign or corrupted symbology identifier, the ambiguous `<GS>`, an AZERTY-corrupted start.
+ */
+function normalise(input: unknown, fail: Fail): { chars: Char[]; symbology: PackCode['symbology'] } | null {
   if (typeof input !== 'string' || input.length === 0) {
     fail('INPUT_EMPTY', 0, 'Le code lu est vide : scannez de nouveau le DataMatrix.', 'The scanned code is empty: scan the DataMatrix again.')
-    return { ok: false, errors }
+    return null
   }
   if (input.length > MAX_INPUT_LENGTH) {
     fail('INPUT_TOO_LONG', 0, `Le code lu compte ${input.length} caractères (au plus ${MAX_INPUT_LENGTH}) : ce n’est pas un DataMatrix de boîte de médicament.`, `The scanned code has ${input.length} characters (at most ${MAX_INPUT_LENGTH}): this is not a medicine pack DataMatrix.`)
-    return { ok: false, errors }
+    return null
   }
-
-  // ---- normalise: symbology identifier, separators, trailing Enter; keep each character's original position
   let start = 0
   let symbology: PackCode['symbology'] = null
   if (input.startsWith(']')) {
@@ -265,10 +306,10 @@ export function parseDataMatrixDetailed(input: unknown, options: ParseOptions = 
       start = 3
     } else if (['d2', 'q3', 'c1'].includes(id.slice(1).toLowerCase())) {
       fail('SYMBOLOGY_CORRUPTED', 1, 'L’identifiant de symbologie a sa casse inversée (touche Verr. Maj. activée ?) : désactivez-la et scannez de nouveau.', 'The symbology identifier has its case swapped (Caps Lock on?): turn it off and scan again.')
-      return { ok: false, errors }
+      return null
     } else {
       fail('SYMBOLOGY_UNSUPPORTED', 1, 'Identifiant de symbologie non GS1 : le code lu n’est pas un DataMatrix GS1 (attendu ]d2, ]Q3 ou ]C1).', 'Not a GS1 symbology identifier: the code is not a GS1 DataMatrix (expected ]d2, ]Q3 or ]C1).')
-      return { ok: false, errors }
+      return null
     }
   }
   let end = input.length
@@ -293,7 +334,7 @@ export function parseDataMatrixDetailed(input: unknown, options: ParseOptions = 
     }
     if (rest.startsWith('<gs>')) {
       fail('SEPARATOR_AMBIGUOUS', i + 1, `Séparateur écrit « <GS> » au caractère ${i + 1} : ambigu (ces caractères sont admis dans un numéro de série). Configurez le lecteur pour transmettre le caractère ASCII 29.`, `Separator written "<GS>" at character ${i + 1}: ambiguous (these characters are legal in a serial). Configure the scanner to send ASCII 29.`)
-      return { ok: false, errors }
+      return null
     }
     const cp = input.codePointAt(i)!
     const c = String.fromCodePoint(cp)
@@ -303,136 +344,134 @@ export function parseDataMatrixDetailed(input: unknown, options: ParseOptions = 
   if (chars[0]?.c === GS) chars.shift() // FNC1 in first position
   if (chars.length === 0) {
     fail('INPUT_EMPTY', 0, 'Le code lu ne contient aucune donnée : scannez de nouveau le DataMatrix.', 'The scanned code holds no data: scan the DataMatrix again.')
-    return { ok: false, errors }
+    return null
   }
   // AZERTY keyboard without Shift: "01" arrives as "à&", "17" as "&è"…
   const head = chars.slice(0, 2).map((x) => x.c).join('')
   if (head.length === 2 && [...head].every((c) => AZERTY_DIGITS[c] !== undefined)) {
     fail('KEYBOARD_LAYOUT', chars[0]!.at, 'Les chiffres sont arrivés comme sur un clavier AZERTY sans Maj. (ex. « à& » au lieu de « 01 ») : configurez le lecteur (émulation clavier, disposition, Verr. Maj.) et scannez de nouveau.', 'The digits arrived as on an AZERTY keyboard without Shift (e.g. "à&" instead of "01"): configure the scanner (keyboard emulation, layout, Caps Lock) and scan again.')
-    return { ok: false, errors }
+    return null
   }
+  return { chars, symbology }
+}
 
-  // ---- fields
-  const ais: Array<{ ai: string; value: string; at: number }> = []
+const textOf = (chars: Char[], from: number, to: number) => chars.slice(from, to).map((x) => x.c).join('')
+/** The input position of the k-th character (of the last one past the end). */
+const positionOf = (chars: Char[], k: number) => chars[Math.min(k, chars.length - 1)]!.at
+
+/**
+ * The elements, in order, each with what is wrong with it reported. Reading stops at what cannot be an AI: the
+ * length of what follows it is unknown.
+ */
+function readFields(chars: Char[], fail: Fail, now: Date): Field[] {
+  const fields: Field[] = []
   const seen = new Set<string>()
   let i = 0
-  const text = (from: number, to: number) => chars.slice(from, to).map((x) => x.c).join('')
-  const posAt = (k: number) => chars[Math.min(k, chars.length - 1)]!.at
   while (i < chars.length) {
     if (chars[i]!.c === GS) {
       i++ // separator after a fixed-length field, or doubled: tolerated
       continue
     }
-    const aiStart = i
-    const two = text(i, i + 2)
-    let ai: string
-    if (/^\d\d$/.test(two) && (FIXED[two] || VARIABLE.has(two))) ai = two
-    else if (/^71[0-5]$/.test(text(i, i + 3))) ai = text(i, i + 3)
-    else {
-      const shown = two.length === 2 && /^\d\d$/.test(two) ? `AI ${two}` : null
-      if (shown) fail('UNKNOWN_AI', posAt(i), `Identifiant d’application ${two} inconnu au caractère ${posAt(i)} : seuls 01, 17, 10, 21 et 710–715 sont lus. Le code n’est pas celui d’une boîte de médicament, ou un séparateur manque.`, `Unknown application identifier ${two} at character ${posAt(i)}: only 01, 17, 10, 21 and 710–715 are read. Not a medicine pack code, or a separator is missing.`, two)
-      else {
-        const k = /^\d/.test(two) && two.length === 2 ? i + 1 : i
-        const bad = chars[k]!
-        const letter = /[a-z]/i.test(bad.c)
-        fail('AI_EXPECTED', bad.at, `Identifiant d’application (chiffres) attendu au caractère ${posAt(i)} ; trouvé ${describeChar(bad.c)} au caractère ${bad.at}${letter ? ' (lettre à la place d’un chiffre : disposition du clavier ou Verr. Maj. ?)' : ' (données en trop ou séparateur mal placé)'}.`, `Application identifier (digits) expected at character ${posAt(i)}; found ${describeChar(bad.c)} at character ${bad.at}${letter ? ' (a letter instead of a digit: keyboard layout or Caps Lock?)' : ' (trailing data or misplaced separator)'}.`)
-      }
-      break // the length of what follows is unknown: nothing more can be read
-    }
-    i += ai.length
-    if (seen.has(ai)) fail('DUPLICATE_AI', posAt(aiStart), `L’identifiant d’application ${ai} (${nameOf(ai).fr}) apparaît deux fois (caractère ${posAt(aiStart)}).`, `Application identifier ${ai} (${nameOf(ai).en}) appears twice (character ${posAt(aiStart)}).`, ai)
+    const ai = readAi(chars, i, fail)
+    if (!ai) break
+    const at = positionOf(chars, i)
+    if (seen.has(ai)) fail('DUPLICATE_AI', at, `L’identifiant d’application ${ai} (${nameOf(ai).fr}) apparaît deux fois (caractère ${at}).`, `Application identifier ${ai} (${nameOf(ai).en}) appears twice (character ${at}).`, ai)
     seen.add(ai)
-    const fixed = FIXED[ai]
-    let value: string
-    if (fixed) {
-      let len = fixed
-      // 13 digits then a separator or the end: a CIP13 given instead of the GTIN-14.
-      if (ai === '01') {
-        const thirteen = text(i, i + 13)
-        const after = chars[i + 13]?.c
-        if (/^\d{13}$/.test(thirteen) && (after === undefined || after === GS)) {
-          const problem = cip13Problem(thirteen)
-          if (problem) {
-            fail('CIP13_INVALID', posAt(aiStart), `Code produit (AI 01) de 13 chiffres, lu comme un CIP13 : ${problem.fr}.`, `13-digit product code (AI 01), read as a CIP13: ${problem.en}.`, ai)
-            i += 13
-            ais.push({ ai, value: `0${thirteen}`, at: posAt(aiStart) })
-            continue
-          }
-          len = 13
-        }
-      }
-      value = text(i, i + len)
-      if (value.includes(GS) || value.length < len) {
-        const got = value.includes(GS) ? value.indexOf(GS) : value.length
-        fail('FIELD_TOO_SHORT', posAt(aiStart), `${cap(nameOf(ai).fr)} (AI ${ai}) : ${fixed} caractères attendus, ${got} lus.`, `${cap(nameOf(ai).en)} (AI ${ai}): ${fixed} characters expected, ${got} read.`, ai)
-        value = value.split(GS)[0]!
-        i += value.length
-        ais.push({ ai, value, at: posAt(aiStart) })
-        continue
-      }
-      const bad = [...value].findIndex((c) => !/\d/.test(c))
-      if (bad >= 0) {
-        const where = posAt(i + bad)
-        if (ai === '01') fail('GTIN_NOT_NUMERIC', where, `Code produit (AI 01) : ${describeChar(value[bad]!)} au caractère ${where} au lieu d’un chiffre (disposition du clavier ou Verr. Maj. ?).`, `Product code (AI 01): ${describeChar(value[bad]!)} at character ${where} instead of a digit (keyboard layout or Caps Lock?).`, ai)
-        else fail('DATE_NOT_NUMERIC', where, `Date de péremption (AI 17) : ${describeChar(value[bad]!)} au caractère ${where} au lieu d’un chiffre.`, `Expiry date (AI 17): ${describeChar(value[bad]!)} at character ${where} instead of a digit.`, ai)
-      } else if (ai === '01') {
-        if (len === 13) value = `0${value}`
-        const expected = gs1CheckDigit(value.slice(0, 13))
-        if (Number(value[13]) !== expected) fail('GTIN_CHECK_DIGIT', posAt(i + len - 1), `Code produit (AI 01) : clé de contrôle ${value[13]} incorrecte (attendue : ${expected}) ; le code est mal lu ou falsifié.`, `Product code (AI 01): check digit ${value[13]} is wrong (expected ${expected}); misread or falsified code.`, ai)
-      } else {
-        const date = expiryDate(value, options.now ?? new Date())
-        if (!date) fail('DATE_INVALID', posAt(aiStart), `Date de péremption (AI 17) impossible : mois ${value.slice(2, 4)}, jour ${value.slice(4, 6)} (format AAMMJJ).`, `Impossible expiry date (AI 17): month ${value.slice(2, 4)}, day ${value.slice(4, 6)} (format YYMMDD).`, ai)
-      }
-      i += len
-      ais.push({ ai, value, at: posAt(aiStart) })
-      continue
-    }
-    // variable length: up to the separator or the end
-    let j = i
-    while (j < chars.length && chars[j]!.c !== GS) j++
-    value = text(i, j)
-    const length = j - i
-    if (length === 0) {
-      fail('FIELD_EMPTY', posAt(aiStart), `${cap(nameOf(ai).fr)} (AI ${ai}) vide au caractère ${posAt(aiStart)}.`, `Empty ${nameOf(ai).en} (AI ${ai}) at character ${posAt(aiStart)}.`, ai)
-    } else {
-      const badAt = chars.slice(i, j).findIndex((x) => !SET82.test(x.c))
-      if (badAt >= 0) {
-        const x = chars[i + badAt]!
-        fail('INVALID_CHARACTER', x.at, `${cap(nameOf(ai).fr)} (AI ${ai}) : caractère ${describeChar(x.c)} au caractère ${x.at} hors du jeu GS1 (lettres, chiffres et ponctuation simple).`, `${cap(nameOf(ai).en)} (AI ${ai}): character ${describeChar(x.c)} at character ${x.at} is outside the GS1 character set (letters, digits, simple punctuation).`, ai)
-      }
-      if (length > MAX_VARIABLE_LENGTH) {
-        const swallowed = swallowedAi(value, seen)
-        if (swallowed) fail('MISSING_SEPARATOR', posAt(aiStart), `${cap(nameOf(ai).fr)} (AI ${ai}) de ${length} caractères (au plus ${MAX_VARIABLE_LENGTH}) : il semble contenir l’AI ${swallowed} (${nameOf(swallowed).fr}) ; le séparateur GS manque. Configurez le lecteur pour transmettre le caractère ASCII 29.`, `${cap(nameOf(ai).en)} (AI ${ai}) of ${length} characters (at most ${MAX_VARIABLE_LENGTH}): it seems to contain AI ${swallowed} (${nameOf(swallowed).en}); the GS separator is missing. Configure the scanner to send ASCII 29.`, ai)
-        else fail('FIELD_TOO_LONG', posAt(aiStart), `${cap(nameOf(ai).fr)} (AI ${ai}) de ${length} caractères : au plus ${MAX_VARIABLE_LENGTH}.`, `${cap(nameOf(ai).en)} (AI ${ai}) of ${length} characters: at most ${MAX_VARIABLE_LENGTH}.`, ai)
-      }
-    }
-    ais.push({ ai, value, at: posAt(aiStart) })
-    i = j
+    const read = FIXED[ai] ? readFixed(chars, i + ai.length, ai, at, fail, now) : readVariable(chars, i + ai.length, ai, at, seen, fail)
+    fields.push({ ai, value: read.value, at })
+    i = read.next
   }
+  return fields
+}
 
-  const byAi = new Map(ais.map((a) => [a.ai, a.value]))
-  for (const ai of options.require ?? ['01', '21', '10', '17']) {
-    if (byAi.has(ai) || errors.some((e) => e.code === 'AI_EXPECTED' || e.code === 'UNKNOWN_AI')) continue
+/** The AI starting at character i, or null after reporting why there is none. */
+function readAi(chars: Char[], i: number, fail: Fail): string | null {
+  const two = textOf(chars, i, i + 2)
+  if (/^\d\d$/.test(two) && (FIXED[two] || VARIABLE.has(two))) return two
+  const three = textOf(chars, i, i + 3)
+  if (/^71[0-5]$/.test(three)) return three
+  const at = positionOf(chars, i)
+  if (two.length === 2 && /^\d\d$/.test(two)) {
+    fail('UNKNOWN_AI', at, `Identifiant d’application ${two} inconnu au caractère ${at} : seuls 01, 17, 10, 21 et 710–715 sont lus. Le code n’est pas celui d’une boîte de médicament, ou un séparateur manque.`, `Unknown application identifier ${two} at character ${at}: only 01, 17, 10, 21 and 710–715 are read. Not a medicine pack code, or a separator is missing.`, two)
+  } else {
+    const k = /^\d/.test(two) && two.length === 2 ? i + 1 : i
+    const bad = chars[k]!
+    const letter = /[a-z]/i.test(bad.c)
+    fail('AI_EXPECTED', bad.at, `Identifiant d’application (chiffres) attendu au caractère ${at} ; trouvé ${describeChar(bad.c)} au caractère ${bad.at}${letter ? ' (lettre à la place d’un chiffre : disposition du clavier ou Verr. Maj. ?)' : ' (données en trop ou séparateur mal placé)'}.`, `Application identifier (digits) expected at character ${at}; found ${describeChar(bad.c)} at character ${bad.at}${letter ? ' (a letter instead of a digit: keyboard layout or Caps Lock?)' : ' (trailing data or misplaced separator)'}.`)
+  }
+  return null
+}
+
+/** A fixed-length field (01, 17) starting at character i: its value and the character after it. */
+function readFixed(chars: Char[], i: number, ai: string, at: number, fail: Fail, now: Date): { value: string; next: number } {
+  const fixed = FIXED[ai]!
+  let len = fixed
+  // 13 digits then a separator or the end: a CIP13 given instead of the GTIN-14.
+  if (ai === '01') {
+    const thirteen = textOf(chars, i, i + 13)
+    const after = chars[i + 13]?.c
+    if (/^\d{13}$/.test(thirteen) && (after === undefined || after === GS)) {
+      const problem = cip13Problem(thirteen)
+      if (problem) {
+        fail('CIP13_INVALID', at, `Code produit (AI 01) de 13 chiffres, lu comme un CIP13 : ${problem.fr}.`, `13-digit product code (AI 01), read as a CIP13: ${problem.en}.`, ai)
+        return { value: `0${thirteen}`, next: i + 13 }
+      }
+      len = 13
+    }
+  }
+  let value = textOf(chars, i, i + len)
+  if (value.includes(GS) || value.length < len) {
+    const got = value.includes(GS) ? value.indexOf(GS) : value.length
+    fail('FIELD_TOO_SHORT', at, `${cap(nameOf(ai).fr)} (AI ${ai}) : ${fixed} caractères attendus, ${got} lus.`, `${cap(nameOf(ai).en)} (AI ${ai}): ${fixed} characters expected, ${got} read.`, ai)
+    value = value.split(GS)[0]!
+    return { value, next: i + value.length }
+  }
+  const bad = [...value].findIndex((c) => !/\d/.test(c))
+  if (bad >= 0) {
+    const where = positionOf(chars, i + bad)
+    if (ai === '01') fail('GTIN_NOT_NUMERIC', where, `Code produit (AI 01) : ${describeChar(value[bad]!)} au caractère ${where} au lieu d’un chiffre (disposition du clavier ou Verr. Maj. ?).`, `Product code (AI 01): ${describeChar(value[bad]!)} at character ${where} instead of a digit (keyboard layout or Caps Lock?).`, ai)
+    else fail('DATE_NOT_NUMERIC', where, `Date de péremption (AI 17) : ${describeChar(value[bad]!)} au caractère ${where} au lieu d’un chiffre.`, `Expiry date (AI 17): ${describeChar(value[bad]!)} at character ${where} instead of a digit.`, ai)
+  } else if (ai === '01') {
+    if (len === 13) value = `0${value}`
+    const expected = gs1CheckDigit(value.slice(0, 13))
+    if (Number(value[13]) !== expected) fail('GTIN_CHECK_DIGIT', positionOf(chars, i + len - 1), `Code produit (AI 01) : clé de contrôle ${value[13]} incorrecte (attendue : ${expected}) ; le code est mal lu ou falsifié.`, `Product code (AI 01): check digit ${value[13]} is wrong (expected ${expected}); misread or falsified code.`, ai)
+  } else if (!expiryDate(value, now)) {
+    fail('DATE_INVALID', at, `Date de péremption (AI 17) impossible : mois ${value.slice(2, 4)}, jour ${value.slice(4, 6)} (format AAMMJJ).`, `Impossible expiry date (AI 17): month ${value.slice(2, 4)}, day ${value.slice(4, 6)} (format YYMMDD).`, ai)
+  }
+  return { value, next: i + len }
+}
+
+/** A variable-length field starting at character i, up to the separator or the end: its value and where it ends. */
+function readVariable(chars: Char[], i: number, ai: string, at: number, seen: Set<string>, fail: Fail): { value: string; next: number } {
+  let j = i
+  while (j < chars.length && chars[j]!.c !== GS) j++
+  const value = textOf(chars, i, j)
+  const length = j - i
+  if (length === 0) {
+    fail('FIELD_EMPTY', at, `${cap(nameOf(ai).fr)} (AI ${ai}) vide au caractère ${at}.`, `Empty ${nameOf(ai).en} (AI ${ai}) at character ${at}.`, ai)
+    return { value, next: j }
+  }
+  const badAt = chars.slice(i, j).findIndex((x) => !SET82.test(x.c))
+  if (badAt >= 0) {
+    const x = chars[i + badAt]!
+    fail('INVALID_CHARACTER', x.at, `${cap(nameOf(ai).fr)} (AI ${ai}) : caractère ${describeChar(x.c)} au caractère ${x.at} hors du jeu GS1 (lettres, chiffres et ponctuation simple).`, `${cap(nameOf(ai).en)} (AI ${ai}): character ${describeChar(x.c)} at character ${x.at} is outside the GS1 character set (letters, digits, simple punctuation).`, ai)
+  }
+  if (length > MAX_VARIABLE_LENGTH) {
+    const swallowed = swallowedAi(value, seen)
+    if (swallowed) fail('MISSING_SEPARATOR', at, `${cap(nameOf(ai).fr)} (AI ${ai}) de ${length} caractères (au plus ${MAX_VARIABLE_LENGTH}) : il semble contenir l’AI ${swallowed} (${nameOf(swallowed).fr}) ; le séparateur GS manque. Configurez le lecteur pour transmettre le caractère ASCII 29.`, `${cap(nameOf(ai).en)} (AI ${ai}) of ${length} characters (at most ${MAX_VARIABLE_LENGTH}): it seems to contain AI ${swallowed} (${nameOf(swallowed).en}); the GS separator is missing. Configure the scanner to send ASCII 29.`, ai)
+    else fail('FIELD_TOO_LONG', at, `${cap(nameOf(ai).fr)} (AI ${ai}) de ${length} caractères : au plus ${MAX_VARIABLE_LENGTH}.`, `${cap(nameOf(ai).en)} (AI ${ai}) of ${length} characters: at most ${MAX_VARIABLE_LENGTH}.`, ai)
+  }
+  return { value, next: j }
+}
+
+/** Each required AI that was not read (unless reading stopped early: what followed is unknown, not missing). */
+function requireAis(fields: Field[], required: readonly string[], errors: Gs1Error[], fail: Fail) {
+  if (errors.some((e) => e.code === 'AI_EXPECTED' || e.code === 'UNKNOWN_AI')) return
+  for (const ai of required) {
+    if (fields.some((f) => f.ai === ai)) continue
     // A required AI missing while a variable field holds its digits: the separator was probably lost.
-    const holder = ais.find((a) => VARIABLE.has(a.ai) && a.value.includes(ai))
+    const holder = fields.find((a) => VARIABLE.has(a.ai) && a.value.includes(ai))
     fail('MISSING_AI', 0, `Champ manquant : ${nameOf(ai).fr} (AI ${ai})${holder ? ` ; le champ AI ${holder.ai} l’a peut-être absorbé (séparateur GS manquant)` : ''}.`, `Missing field: ${nameOf(ai).en} (AI ${ai})${holder ? `; field AI ${holder.ai} may have swallowed it (missing GS separator)` : ''}.`, ai)
-  }
-  if (errors.length > 0) return { ok: false, errors }
-
-  const gtin = byAi.get('01') ?? ''
-  const cip13 = gtin.startsWith('0') && isCip13(gtin.slice(1)) ? gtin.slice(1) : null
-  return {
-    ok: true,
-    value: {
-      gtin,
-      cip13,
-      serial: byAi.get('21') ?? null,
-      batch: byAi.get('10') ?? null,
-      expiry: byAi.has('17') ? expiryDate(byAi.get('17')!, options.now ?? new Date()) : null,
-      nhrn: ais.filter((a) => a.ai.startsWith('71')).map(({ ai, value }) => ({ ai, value })),
-      ais: ais.map(({ ai, value }) => ({ ai, value })),
-      symbology,
-    },
   }
 }
 
