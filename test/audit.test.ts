@@ -57,6 +57,37 @@ t.test('audit trail', async (t) => {
     t.equal(new Set(rows.map((x) => x.chain)).size, 1, 'one organisation: one chain')
   })
 
+  // The append reads its chain's head after waiting for the chain's lock, in the same statement: the head must be
+  // the entry the lock's previous holder committed meanwhile, not the one the statement's own snapshot saw.
+  t.test('an append that waited for its chain follows the entry committed while it waited', { skip: database.kind !== 'postgres' && 'one connection: nothing waits' }, async (t) => {
+    const actor = { role: 'ordre', org: 'ORDRE', user: 'x' }
+    let holding!: () => void
+    const held = new Promise<void>((resolve) => (holding = resolve))
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const first = db.transaction().execute(async (tx) => {
+      const entry = await audit(tx, actor, { action: 'test.wait', objectType: 'test', objectId: 'first', changes: null })
+      holding()
+      await released
+      return entry
+    })
+    await held
+    const second = db.transaction().execute((tx) => audit(tx, actor, { action: 'test.wait', objectType: 'test', objectId: 'second', changes: null }))
+    // The second append is waiting for the chain's lock before the first commits.
+    for (let k = 0; k < 200; k++) {
+      const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`.execute(db)
+      if (rows[0]!.n > 0) break
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    release()
+    const [a, b] = await Promise.all([first, second])
+    t.equal(b.chain, a.chain)
+    t.equal(b.chainSeq, a.chainSeq + 1, 'the next position in the chain')
+    const row = await db.selectFrom('audit_log').select('prev_hash').where('seq', '=', b.seq).executeTakeFirstOrThrow()
+    t.equal(row.prev_hash, a.hash, 'linked to the entry committed meanwhile')
+    t.ok((await verifyAudit(db)).ok)
+  })
+
   t.test('many organisations at once: spread over the chains, each chain gapless and intact', async (t) => {
     const orgs = Array.from({ length: 60 }, (_, i) => `99${String(i).padStart(7, '0')}`)
     await Promise.all(

@@ -79,16 +79,15 @@ function entryHash(prevHash: string, e: HashedFields) {
 /**
  * Appends to the audit trail inside the caller's transaction: the record commits or rolls back with the change.
  *
- * Two statements: the chain's lock, then one that reads the chain's head, draws the entry's number and writes the
- * entry with its hash. The hash is computed there, by SQL, from the canonical text prepared here: `seq` is the
- * last key of the canonical form, so the text is this prefix, the number PostgreSQL draws, and "}". (It was three
- * statements, the hash computed here between a read and the insert: a round trip more while the chain's lock is
- * held, and every audited transaction of the service holds one.) The verifier recomputes it in JavaScript
- * (entryHash), and the audit tests check that the two agree.
+ * One statement: audit_chain_head (migration 0019) takes the chain's lock and reads its head with a snapshot taken
+ * after the lock, then the statement draws the entry's number and writes the entry with its hash. The hash is
+ * computed there, by SQL, from the canonical text prepared here: `seq` is the last key of the canonical form, so
+ * the text is this prefix, the number PostgreSQL draws, and "}". (It was three statements, then two: each a round
+ * trip while the chain's lock is held or awaited, and every audited transaction of the service holds one.) The
+ * verifier recomputes the hash in JavaScript (entryHash), and the audit tests check that the two agree.
  */
 export async function audit(tx: Transaction<DB>, actor: Actor, input: AuditInput, at: Date = new Date()) {
   const chain = chainFor(tx, actor)
-  await sql`select pg_advisory_xact_lock(${AUDIT_LOCK}::int, ${chain}::int)`.execute(tx)
   // JSON round trip: what is hashed is exactly what jsonb will give back (no undefined, dates as strings).
   const changes = JSON.parse(JSON.stringify(input.changes ?? null))
   const row = {
@@ -103,12 +102,12 @@ export async function audit(tx: Transaction<DB>, actor: Actor, input: AuditInput
     request_id: actor.requestId ?? null,
   }
   const prefix = canonicalBeforeSeq(row)
-  // After the lock (a statement of its own, so that this one sees the chain's latest committed entry).
+  // The number is drawn after the lock: the select list is computed once the join has called audit_chain_head.
   const { rows } = await executeNamed(tx, 'audit_append', sql<{ seq: string | number; chain_seq: string | number; hash: string }>`
     with head as (
-      select nextval('audit_log_seq') as seq, coalesce(h.chain_seq, 0) + 1 as chain_seq, coalesce(h.hash, ${GENESIS}::text) as prev_hash
+      select nextval('audit_log_seq') as seq, coalesce(h.head_seq, 0) + 1 as chain_seq, coalesce(h.head_hash, ${GENESIS}::text) as prev_hash
       from (select 1) one
-      left join lateral (select chain_seq, hash from audit_log where chain = ${chain}::int order by chain_seq desc limit 1) h on true
+      left join lateral audit_chain_head(${AUDIT_LOCK}::int, ${chain}::int) h on true
     )
     insert into audit_log (seq, at, actor_role, actor_org, actor_user, action, object_type, object_id, changes, request_id, chain, chain_seq, prev_hash, hash)
     select seq, ${row.at}::timestamptz, ${row.actor_role}, ${row.actor_org}, ${row.actor_user}, ${row.action}, ${row.object_type}, ${row.object_id},

@@ -22,6 +22,7 @@ import * as m0017 from '../../../migrations/0017_emergency_service_hours.ts'
 import * as m0018 from '../../../migrations/0018_recall_review_rounds.ts'
 import * as m0018a from '../../../migrations/0018a_paper_letters.ts'
 import * as m0018b from '../../../migrations/0018b_ack_sources.ts'
+import * as m0019 from '../../../migrations/0019_audit_chain_head.ts'
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001_platform': m0001,
@@ -44,4 +45,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0018_recall_review_rounds': m0018,
   '0018a_paper_letters': m0018a,
   '0018b_ack_sources': m0018b,
+  '0019_audit_chain_head': m0019,
 }
