@@ -22,6 +22,9 @@ export interface Subscriber {
  * organisation on this instance. The database is the truth: a missed notification only delays delivery until
  * the next sweep (every second).
  */
+/** Deliveries read at once by a hub. */
+const FETCH_PAGE = 20_000
+
 export class Hub {
   private readonly subscribers = new Map<string, Set<Subscriber>>()
   private readonly waiters = new Map<string, Set<() => void>>()
@@ -193,14 +196,17 @@ export class Hub {
   }
 
   private async fetchOnce() {
-    for (;;) {
+    // Page after page; a page shorter than the limit was the last one (what is sequenced after this read notifies
+    // again, and fetch() runs once more), so a wake-up costs one read, not a second that finds nothing.
+    for (let more = true; more; ) {
       const rows = await this.db
         .selectFrom('event_deliveries')
         .select(['org_id', 'pos', 'event_id'])
         .where('pos', '>', this.lastPos)
         .orderBy('pos')
-        .limit(20_000)
+        .limit(FETCH_PAGE)
         .execute()
+      more = rows.length === FETCH_PAGE
       if (rows.length === 0) return
       this.lastPos = rows[rows.length - 1]!.pos!
       const wanted = rows.filter((r) => this.subscribers.has(r.org_id) || this.waiters.has(r.org_id))
