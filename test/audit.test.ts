@@ -65,20 +65,28 @@ t.test('audit trail', async (t) => {
     const held = new Promise<void>((resolve) => (holding = resolve))
     let release!: () => void
     const released = new Promise<void>((resolve) => (release = resolve))
+    let chain = -1
     const first = db.transaction().execute(async (tx) => {
       const entry = await audit(tx, actor, { action: 'test.wait', objectType: 'test', objectId: 'first', changes: null })
+      chain = entry.chain
       holding()
       await released
       return entry
     })
     await held
     const second = db.transaction().execute((tx) => audit(tx, actor, { action: 'test.wait', objectType: 'test', objectId: 'second', changes: null }))
-    // The second append is waiting for the chain's lock before the first commits.
-    for (let k = 0; k < 200; k++) {
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`.execute(db)
-      if (rows[0]!.n > 0) break
-      await new Promise((r) => setTimeout(r, 10))
+    // The second append waits for the chain's lock (a two-key advisory lock: objsubid 2, the chain as second key, in
+    // this test's database) before the first commits.
+    let waited = false
+    for (let k = 0; k < 200 && !waited; k++) {
+      const { rows } = await sql<{ n: number }>`
+        select count(*)::int as n from pg_locks
+        where locktype = 'advisory' and not granted and objsubid = 2 and objid = ${chain}
+          and database = (select oid from pg_database where datname = current_database())`.execute(db)
+      waited = rows[0]!.n > 0
+      if (!waited) await new Promise((r) => setTimeout(r, 10))
     }
+    t.ok(waited, 'the second append waited for the chain')
     release()
     const [a, b] = await Promise.all([first, second])
     t.equal(b.chain, a.chain)

@@ -15,6 +15,9 @@ export interface Subscriber {
   end(): void
 }
 
+/** Deliveries read at once by a hub. */
+const FETCH_PAGE = 20_000
+
 /**
  * Per-instance dispatcher. A committed publication notifies every instance; each runs the sequencer (one at a
  * time across instances), and the sequencer's commit notifies every instance again with the last position.
@@ -22,9 +25,6 @@ export interface Subscriber {
  * organisation on this instance. The database is the truth: a missed notification only delays delivery until
  * the next sweep (every second).
  */
-/** Deliveries read at once by a hub. */
-const FETCH_PAGE = 20_000
-
 export class Hub {
   private readonly subscribers = new Map<string, Set<Subscriber>>()
   private readonly waiters = new Map<string, Set<() => void>>()

@@ -261,8 +261,9 @@ export function parseDataMatrixDetailed(input: unknown, options: ParseOptions = 
   const normalised = normalise(input, fail)
   if (!normalised) return { ok: false, errors }
   const now = options.now ?? new Date()
-  const fields = readFields(normalised.chars, fail, now)
-  requireAis(fields, options.require ?? PACK_AIS, errors, fail)
+  const { fields, complete } = readFields(normalised.chars, fail, now)
+  // What followed an unreadable AI is unknown, not missing.
+  if (complete) requireAis(fields, options.require ?? PACK_AIS, fail)
   if (errors.length > 0) return { ok: false, errors }
 
   const byAi = new Map(fields.map((a) => [a.ai, a.value]))
@@ -360,10 +361,10 @@ const textOf = (chars: Char[], from: number, to: number) => chars.slice(from, to
 const positionOf = (chars: Char[], k: number) => chars[Math.min(k, chars.length - 1)]!.at
 
 /**
- * The elements, in order, each with what is wrong with it reported. Reading stops at what cannot be an AI: the
- * length of what follows it is unknown.
+ * The elements, in order, each with what is wrong with it reported. Reading stops at what cannot be an AI (the
+ * length of what follows it is unknown): `complete` is false then.
  */
-function readFields(chars: Char[], fail: Fail, now: Date): Field[] {
+function readFields(chars: Char[], fail: Fail, now: Date): { fields: Field[]; complete: boolean } {
   const fields: Field[] = []
   const seen = new Set<string>()
   let i = 0
@@ -373,7 +374,7 @@ function readFields(chars: Char[], fail: Fail, now: Date): Field[] {
       continue
     }
     const ai = readAi(chars, i, fail)
-    if (!ai) break
+    if (!ai) return { fields, complete: false }
     const at = positionOf(chars, i)
     if (seen.has(ai)) fail('DUPLICATE_AI', at, `L’identifiant d’application ${ai} (${nameOf(ai).fr}) apparaît deux fois (caractère ${at}).`, `Application identifier ${ai} (${nameOf(ai).en}) appears twice (character ${at}).`, ai)
     seen.add(ai)
@@ -381,7 +382,7 @@ function readFields(chars: Char[], fail: Fail, now: Date): Field[] {
     fields.push({ ai, value: read.value, at })
     i = read.next
   }
-  return fields
+  return { fields, complete: true }
 }
 
 /** The AI starting at character i, or null after reporting why there is none. */
@@ -464,9 +465,8 @@ function readVariable(chars: Char[], i: number, ai: string, at: number, seen: Se
   return { value, next: j }
 }
 
-/** Each required AI that was not read (unless reading stopped early: what followed is unknown, not missing). */
-function requireAis(fields: Field[], required: readonly string[], errors: Gs1Error[], fail: Fail) {
-  if (errors.some((e) => e.code === 'AI_EXPECTED' || e.code === 'UNKNOWN_AI')) return
+/** Each required AI that was not read. */
+function requireAis(fields: Field[], required: readonly string[], fail: Fail) {
   for (const ai of required) {
     if (fields.some((f) => f.ai === ai)) continue
     // A required AI missing while a variable field holds its digits: the separator was probably lost.
