@@ -27,6 +27,9 @@ const { values } = parseArgs({
     only: { type: 'string' },
     // The target is 25,000; a process may hold no more descriptors than its hard RLIMIT_NOFILE (printed when capped).
     streams: { type: 'string', default: '25000' },
+    // Push streams per connection: HTTP/2 connections carrying this many each (the service speaks HTTP/2 without
+    // TLS on its port); 1: an HTTP/1.1 connection per stream, as many descriptors in the service.
+    'streams-per-connection': { type: 'string', default: '100' },
     // Packs loaded for pack-decommission (a few million: the table size the target is set for); pack-verify
     // alone loads 200,000. Only loaded when one of them runs, on PostgreSQL.
     packs: { type: 'string', default: '2000000' },
@@ -344,11 +347,12 @@ const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, 
  * Push: N streams (one per pharmacy) on the instance, one broadcast to every pharmacy, time from the commit
  * of the publication until each stream has it; the server's memory before and after opening the streams.
  */
-async function pushScenario(service: { child: ChildProcess; url: string }, databaseUrl: string, wanted: number) {
-  // One descriptor per stream in the server: no more streams than its RLIMIT_NOFILE allows, less some headroom.
+async function pushScenario(service: { child: ChildProcess; url: string }, databaseUrl: string, wanted: number, perConnection: number) {
+  // One descriptor per connection in the server: no more connections than its RLIMIT_NOFILE allows, less some headroom.
   const limit = Number(/Max open files\s+(\d+)/.exec(readFileSync(`/proc/${service.child.pid}/limits`, 'utf8'))?.[1] ?? Infinity)
-  const streams = Math.min(wanted, limit - 1000)
+  const streams = Math.min(wanted, (limit - 1000) * perConnection)
   const capped = streams < wanted ? ` (capped from ${wanted.toLocaleString('en')}: the server's open-file limit is ${limit.toLocaleString('en')})` : ''
+  const carried = perConnection > 1 ? `over ${Math.ceil(streams / perConnection).toLocaleString('en')} HTTP/2 connections (${perConnection} streams each)` : 'one HTTP/1.1 connection each'
   const { createDatabase } = await import('../src/platform/db/index.ts')
   const { publish } = await import('../src/platform/events/publish.ts')
   const database = await createDatabase({ databaseUrl, poolMax: 2 })
@@ -363,12 +367,12 @@ async function pushScenario(service: { child: ChildProcess; url: string }, datab
     }
     const { last_pos } = await database.db.selectFrom('feed_sequence').select('last_pos').where('id', '=', 1).executeTakeFirstOrThrow()
     const rssBefore = rssMiB(service.child.pid!)
-    // Streams per client process (each holds one descriptor per stream, under its own RLIMIT_NOFILE).
+    // Streams per client process (each holds one descriptor per connection, under its own RLIMIT_NOFILE).
     const PER_CLIENT = 10_000
     const clients: Array<{ child: ChildProcess; out: string }> = []
     for (let i = 0; i < streams; i += PER_CLIENT) {
       const n = Math.min(PER_CLIENT, streams - i)
-      const child = spawn(tsx, ['scripts/bench/push-client.ts', service.url, String(last_pos), String(first + i), String(n), `127.0.0.${2 + clients.length}`], { stdio: ['pipe', 'pipe', 'inherit'] })
+      const child = spawn(tsx, ['scripts/bench/push-client.ts', service.url, String(last_pos), String(first + i), String(n), `127.0.0.${2 + clients.length}`, String(perConnection)], { stdio: ['pipe', 'pipe', 'inherit'] })
       children.push(child)
       const c = { child, out: '' }
       child.stdout!.on('data', (d: Buffer) => (c.out += d.toString()))
@@ -398,7 +402,7 @@ async function pushScenario(service: { child: ChildProcess; url: string }, datab
     const times = (await waitFor('done', 120_000)).flatMap((d) => JSON.parse(d) as number[]).map((t) => t - committed).sort((a, b) => a - b)
     const rssPeak = rssMiB(service.child.pid!)
     console.log(
-      `${'push'.padEnd(22)} ${String(times.length).padStart(5)}/${opened} streams reached${capped}   p50 ${pct(times, 50)} ms   p99 ${pct(times, 99)} ms   max ${times.at(-1)} ms   ` +
+      `${'push'.padEnd(22)} ${String(times.length).padStart(5)}/${opened} streams reached${capped}, ${carried}   p50 ${pct(times, 50)} ms   p99 ${pct(times, 99)} ms   max ${times.at(-1)} ms   ` +
         `server RSS ${rssBefore.toFixed(0)} MiB idle, ${rssAfter.toFixed(0)} MiB with the streams (${(((rssAfter - rssBefore) * 1024) / Math.max(1, opened)).toFixed(1)} KiB each), ${rssPeak.toFixed(0)} MiB after the broadcast   (target: 25,000 streams, p99 ≤ 2000 ms)`,
     )
     for (const c of clients) c.child.kill('SIGTERM')
@@ -617,7 +621,7 @@ try {
     }
   }
   if (!values.only || values.only.split(',').includes('push')) {
-    if (env.DATABASE_URL) await pushScenario(service, env.DATABASE_URL, Number(values.streams))
+    if (env.DATABASE_URL) await pushScenario(service, env.DATABASE_URL, Number(values.streams), Math.max(1, Math.round(Number(values['streams-per-connection']))))
     else console.log('push                   skipped: needs DATABASE_URL (the broadcast is published from this process)')
   }
 } finally {

@@ -11,6 +11,7 @@ import auditRoutes from './platform/audit-routes.ts'
 import type { Config } from './platform/config.ts'
 import type { DatabaseHandle } from './platform/db/index.ts'
 import drain from './platform/drain.ts'
+import { serveHttp2Cleartext } from './platform/http2.ts'
 import metrics from './platform/metrics.ts'
 import { registerTracing } from './platform/tracing.ts'
 import { AppError, ERRORS, installErrorHandling, isRaceLost, problemBody, sendProblem } from './platform/errors.ts'
@@ -172,6 +173,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   installErrorHandling(app)
   await app.register(metrics, { config: opts.config, database: opts.database })
   await app.register(drain)
+  if (opts.config.HTTP2_CLEARTEXT) serveHttp2Cleartext(app)
   // The loser of a race (unique violation, serialization failure, deadlock, a row gone under its feet) had its
   // transaction rolled back: an idempotent operation simply runs again, and then answers as if it had come
   // second. Other operations get the domain's 409 from the error handler.

@@ -9,6 +9,8 @@ export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Enum(['development', 'test', 'production'], { default: 'development' }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  /** Also speak HTTP/2 without TLS (prior knowledge) on PORT, beside HTTP/1.1 (default: on). */
+  HTTP2_CLEARTEXT: Type.Optional(Bool),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   /** PostgreSQL connection string. Absent: the embedded database (PGlite) in PGLITE_DIR. */
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
@@ -82,13 +84,14 @@ export const ConfigSchema = Type.Object({
 
 type Raw = Static<typeof ConfigSchema>
 
-export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'JWT_ALGORITHMS' | 'WEBHOOK_ALLOW_PRIVATE' | 'SCAN_PSEUDONYM_SECRET' | 'TRUST_PROXY' | 'EPRESCRIPTION_CODE_KEY' | 'FAX_RETRY_MINUTES'> {
+export interface Config extends Omit<Raw, 'AUTO_MIGRATE' | 'DEMO_DATA' | 'HTTP2_CLEARTEXT' | 'JWT_ALGORITHMS' | 'WEBHOOK_ALLOW_PRIVATE' | 'SCAN_PSEUDONYM_SECRET' | 'TRUST_PROXY' | 'EPRESCRIPTION_CODE_KEY' | 'FAX_RETRY_MINUTES'> {
   /** Fastify's trustProxy: trust no proxy, every proxy, this many hops, or these addresses and networks. */
   TRUST_PROXY: boolean | number | string[]
   FAX_RETRY_MINUTES: number[]
   SCAN_PSEUDONYM_SECRET: string
   EPRESCRIPTION_CODE_KEY: string
   AUTO_MIGRATE: boolean
+  HTTP2_CLEARTEXT: boolean
   WEBHOOK_ALLOW_PRIVATE: boolean
   DEMO_DATA: boolean
   JWT_ALGORITHMS: string[]
@@ -167,6 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Required in production: the e-prescription service refuses to start without it.
     EPRESCRIPTION_CODE_KEY: raw.EPRESCRIPTION_CODE_KEY ?? DEV_EPRESCRIPTION_CODE_KEY,
     AUTO_MIGRATE: embedded || truthy(raw.AUTO_MIGRATE),
+    HTTP2_CLEARTEXT: raw.HTTP2_CLEARTEXT === undefined || truthy(raw.HTTP2_CLEARTEXT),
     WEBHOOK_ALLOW_PRIVATE: truthy(raw.WEBHOOK_ALLOW_PRIVATE),
     FAX_RETRY_MINUTES: raw.FAX_RETRY_MINUTES.split(',').map(Number),
     DEMO_DATA: raw.DEMO_DATA === undefined ? embedded : truthy(raw.DEMO_DATA),

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { closeConnectionAfter } from './connection.ts'
 
 /**
  * The draining state of this instance. On SIGTERM (server.ts) the instance drains before it closes: readiness
- * answers 503 at once so the load balancer stops routing to it, every answer carries `Connection: close` so
- * keep-alive clients open their next connection elsewhere, streams end with a reconnect hint and long-polls
- * return what they have. It keeps serving meanwhile; server.ts closes the listener after DRAIN_DELAY_MS.
+ * answers 503 at once so the load balancer stops routing to it, every answer carries `Connection: close` and
+ * HTTP/2 connections are sent GOAWAY, so that clients open their next connection elsewhere, streams end with a
+ * reconnect hint and long-polls return what they have. It keeps serving meanwhile; server.ts closes the listener after DRAIN_DELAY_MS.
  */
 export class Drain {
   private since: Date | undefined
@@ -42,9 +43,10 @@ export default fp(
     const drain = new Drain()
     app.decorate('drain', drain)
     // At answer time, so that a request that began before the drain (a long-poll) also says it. Node's server
-    // closes the connection after an answer that says so; HTTP/1.1 clients then reconnect.
-    app.addHook('onSend', (_request, reply, payload, done) => {
-      if (drain.draining) reply.header('connection', 'close')
+    // closes the connection after an answer that says so; HTTP/1.1 clients then reconnect. HTTP/2 connections
+    // were sent GOAWAY when the drain began (http2.ts).
+    app.addHook('onSend', (request, reply, payload, done) => {
+      if (drain.draining) closeConnectionAfter(request, reply)
       done(null, payload)
     })
     drain.onDrain(() => app.metrics?.draining.set(1))

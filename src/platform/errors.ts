@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import { NoResultError } from 'kysely'
 import { Type } from 'typebox'
+import { isHttp2 } from './connection.ts'
 import { component } from './schemas.ts'
 import { type Lang, langOf, type Text } from './i18n.ts'
 
@@ -465,6 +466,9 @@ export function installErrorHandling(app: FastifyInstance) {
       return sendProblem(reply, 'VALIDATION_FAILED', { count: errors.length }, { errors })
     }
     const status = error.statusCode ?? 500
+    // Fastify asks to close the connection after a body it could not read; HTTP/2 has no such header (the stream
+    // ends on its own), and Node would warn and drop it.
+    if (isHttp2(request)) reply.removeHeader('connection')
     if (status < 500) {
       const byFastifyCode: Record<string, string> = {
         FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_BODY',

@@ -2,6 +2,7 @@
 import { Type } from 'typebox'
 import { principalOf } from '../auth.ts'
 import { ROLES } from '../db/schema.ts'
+import { isHttp2 } from '../connection.ts'
 import { IdempotencyKeyHeader, problems } from '../openapi.ts'
 import { PageQuery } from '../schemas.ts'
 import type { RoutePlugin } from '../types.ts'
@@ -64,7 +65,7 @@ const routes: RoutePlugin = async (app) => {
       raw.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
+        ...(isHttp2(request) ? {} : { connection: 'keep-alive' }), // HTTP/2 has no connection header
         'x-accel-buffering': 'no',
         'x-request-id': request.id,
       })

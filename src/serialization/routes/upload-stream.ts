@@ -5,6 +5,7 @@ import { Type } from 'typebox'
 import { actorOf } from '../../platform/audit.ts'
 import { principalOf } from '../../platform/auth.ts'
 import { AppError } from '../../platform/errors.ts'
+import { closeConnectionAfter } from '../../platform/connection.ts'
 import { langOf, type Text } from '../../platform/i18n.ts'
 import { problems } from '../../platform/openapi.ts'
 import type { RoutePlugin } from '../../platform/types.ts'
@@ -117,7 +118,8 @@ const uploadStreamRoutes: RoutePlugin = async (app) => {
       if ('error' in expiry) throw new AppError('VALIDATION_FAILED', { count: 1 }, { errors: [{ field: 'querystring.expiry', code: 'format', message: expiry.error[lang] }] })
       const body = bodies.get(request)!
       if (running >= MAX_CONCURRENT_STREAMS) {
-        reply.header('retry-after', String(RETRY_AFTER_S)).header('connection', 'close')
+        reply.header('retry-after', String(RETRY_AFTER_S))
+        closeConnectionAfter(request, reply)
         body.resume()
         throw new AppError('SERVICE_UNAVAILABLE', {}, { detail: BUSY[lang] })
       }
@@ -133,7 +135,7 @@ const uploadStreamRoutes: RoutePlugin = async (app) => {
       } catch (err) {
         // Answered before the end of the body (404, 409, 413): the rest is discarded and the connection closed.
         if (!body.readableEnded) {
-          reply.header('connection', 'close')
+          closeConnectionAfter(request, reply)
           body.resume()
         }
         throw err
