@@ -202,6 +202,19 @@ t.test('hostile first bytes close their own connection, nothing else', async (t)
   t.equal(overHttp1.status, 431)
   t.same(comparable(await h2(session, 'GET', '/health/live', large)), comparable(overHttp1), 'headers over 16 KiB: 431, the same problem')
   t.equal((await h2(session, 'GET', '/health/live', {})).status, 200, 'and over HTTP/2, on the same connection')
+
+  // A body that never ends: 408 once the request delay has passed, as over HTTP/1.1; the connection goes on.
+  ctx.app.server.requestTimeout = 300
+  const stalled = session.request({ ':method': 'POST', ':path': '/v1/dispensation-checks', 'content-type': 'application/json', ...ctx.auth('pharmacy', ORG.pharmacyParis) })
+  stalled.write('{"boxes": [')
+  let text = ''
+  const head = await new Promise<http2.IncomingHttpHeaders>((resolve) => stalled.once('response', resolve))
+  stalled.setEncoding('utf8')
+  stalled.on('data', (c: string) => (text += c))
+  await new Promise((r) => stalled.once('close', r))
+  t.equal(head[':status'], 408)
+  t.equal(JSON.parse(text).code, 'REQUEST_TIMEOUT')
+  t.equal((await h2(session, 'POST', '/v1/dispensation-checks', { 'content-type': 'application/json', ...ctx.auth('pharmacy', ORG.pharmacyParis) }, JSON.stringify({ boxes: [{ product: '3400936128149', batch: 'L' }] }))).status, 200, 'a whole request on the same connection is answered')
   session.close()
 })
 

@@ -28,6 +28,12 @@ const MAX_HEADER_LIST_SIZE = 16 * 1024
 /** A connection that has not said which protocol it speaks within this long is closed (HTTP/1.1's headers timeout). */
 const FIRST_BYTES_TIMEOUT_MS = 60_000
 
+/** Refused before any route, as Node's HTTP/1.1 server refuses it (app.ts, clientErrorHandler): problem+json in French. */
+function refuse(res: http2.Http2ServerResponse, code: 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT') {
+  res.writeHead(ERRORS[code]!.status, { 'content-type': 'application/problem+json; charset=utf-8', 'content-language': 'fr' })
+  res.end(JSON.stringify(problemBody(code, {}, 'fr', { url: '', id: undefined } as never)))
+}
+
 function headerListSize(raw: string[]) {
   let size = 0
   for (const field of raw) size += field.length + 16 // 32 bytes per name and value pair
@@ -44,11 +50,17 @@ export function serveHttp2Cleartext(app: FastifyInstance) {
     // Node's own header limit (64 KiB, a reset stream beyond it) stays: under it, the answer is HTTP/1.1's 431.
     { settings: { maxConcurrentStreams: MAX_STREAMS_PER_CONNECTION } },
     (req, res) => {
-      if (headerListSize(req.rawHeaders) > MAX_HEADER_LIST_SIZE) {
-        const body = JSON.stringify(problemBody('HEADERS_TOO_LARGE', {}, 'fr', { url: '', id: undefined } as never))
-        res.writeHead(ERRORS.HEADERS_TOO_LARGE!.status, { 'content-type': 'application/problem+json; charset=utf-8', 'content-language': 'fr' })
-        res.end(body)
-        return
+      if (headerListSize(req.rawHeaders) > MAX_HEADER_LIST_SIZE) return refuse(res, 'HEADERS_TOO_LARGE')
+      // As over HTTP/1.1 (server.requestTimeout), the whole request must arrive within the delay: a body that
+      // trickles in would otherwise hold its stream, and its connection stays busy with the others'.
+      if (!req.stream.endAfterHeaders && server.requestTimeout > 0) {
+        const timer = setTimeout(() => {
+          if (!res.headersSent) refuse(res, 'REQUEST_TIMEOUT')
+          req.stream.close(http2.constants.NGHTTP2_CANCEL)
+        }, server.requestTimeout)
+        const received = () => clearTimeout(timer)
+        req.stream.once('end', received)
+        req.stream.once('close', received)
       }
       app.routing(req as unknown as RawRequestDefaultExpression, res as unknown as RawReplyDefaultExpression)
     },
