@@ -8,6 +8,8 @@
  * Seeded: FUZZ_SEED reproduces a run, FUZZ_N multiplies the number of generated cases.
  */
 import { randomUUID } from 'node:crypto'
+import http2 from 'node:http2'
+import type { AddressInfo } from 'node:net'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import fc from 'fast-check'
@@ -45,6 +47,9 @@ export interface Request {
   headers: Record<string, string>
   payload?: string | Buffer
 }
+
+/** An answer as the checks read it; 'not sent': the transport cannot carry that request (see fuzzApp). */
+export type Sent = { statusCode: number; headers: Record<string, unknown>; body: string } | 'not sent'
 
 export interface Case {
   op: Operation
@@ -85,6 +90,8 @@ export class ContractFuzzer {
   readonly failures: Failure[] = []
   readonly statusCounts = new Map<number, number>()
   requests = 0
+  /** Requests the transport could not carry (fuzzApp's HTTP/2 header limit). */
+  notSent = 0
   /** Milliseconds spent per operation, to see where a run's time goes. */
   readonly timeByOperation = new Map<string, number>()
   private readonly ajv: Ajv
@@ -100,6 +107,8 @@ export class ContractFuzzer {
     readonly app: FastifyInstance,
     readonly config: Config,
     doc: Doc,
+    /** How a request reaches the app: app.inject (no network) unless given, e.g. over HTTP/2. */
+    private readonly send: (request: Request) => Promise<Sent> = async (request) => app.inject(request as any),
   ) {
     this.doc = doc
     this.sampleDoc = withPatternExamples(structuredClone(doc))
@@ -210,10 +219,15 @@ export class ContractFuzzer {
       // An answer that does not come is a finding too (a long-poll that ignores its bound, a lock never freed).
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ANSWER_WITHIN_MS)))
-      const answered = await Promise.race([this.app.inject(request as any), timeout])
+      const answered = await Promise.race([this.send(request), timeout])
       clearTimeout(timer)
       if (!answered) {
         this.fail(c, 0, `no answer within ${ANSWER_WITHIN_MS} ms`)
+        return null
+      }
+      if (answered === 'not sent') {
+        this.requests--
+        this.notSent++
         return null
       }
       res = answered
@@ -500,12 +514,42 @@ export async function validPhase(f: ContractFuzzer, rounds: number, firstRound =
   }
 }
 
-/** Sets up an app for fuzzing: the demo data (organisations, products, shortages) and the served contract. */
-export async function fuzzApp(t: Parameters<typeof testApp>[0]) {
+/**
+ * Sets up an app for fuzzing: the demo data (organisations, products, shortages) and the served contract. With
+ * `http2`, the app listens and every request but the streams goes over one HTTP/2 connection (platform/http2.ts).
+ */
+export async function fuzzApp(t: Parameters<typeof testApp>[0], opts: { http2?: boolean } = {}) {
   const { app, database, config } = await testApp(t, { seed: false })
   await loadDemoData(database.db)
   const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
-  return new ContractFuzzer(app, config, doc)
+  if (!opts.http2) return new ContractFuzzer(app, config, doc)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const session = http2.connect(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
+  await new Promise<void>((resolve, reject) => session.once('connect', () => resolve()).once('error', reject))
+  t.teardown(() => session.destroy())
+  return new ContractFuzzer(app, config, doc, (request) => overHttp2(session, request))
+}
+
+/** Node refuses a header list over 64 KiB (the stream is reset, no answer): such a request is not sent. */
+const HTTP2_HEADER_LIST_LIMIT = 65_535
+
+function overHttp2(session: http2.ClientHttp2Session, request: Request): Promise<Sent> {
+  const size = Object.entries(request.headers).reduce((n, [k, v]) => n + k.length + String(v).length + 32, request.url.length + 64)
+  if (size > HTTP2_HEADER_LIST_LIMIT) return Promise.resolve('not sent')
+  return new Promise((resolve, reject) => {
+    // Node ends a GET's stream with its headers unless told: a GET may carry a (hostile) body here.
+    const stream = session.request({ ':method': request.method, ':path': request.url, ...request.headers }, { endStream: request.payload === undefined })
+    const chunks: Buffer[] = []
+    let head: http2.IncomingHttpHeaders = {}
+    stream.on('response', (h) => (head = h))
+    stream.on('data', (c: Buffer) => chunks.push(c))
+    stream.on('end', () => {
+      const { ':status': status, ...headers } = head
+      resolve({ statusCode: Number(status), headers, body: Buffer.concat(chunks).toString('utf8') })
+    })
+    stream.on('error', reject)
+    stream.end(request.payload)
+  })
 }
 
 /** What a run prints: the seed to reproduce it, its size and time, where the time went, what broke. */
