@@ -281,6 +281,14 @@ t.test('event streams share one HTTP/2 connection, each with its own organisatio
   t.equal((await h1Answer).status, 200)
   const during = await h1(port, 'GET', '/health/live', {})
   t.equal(during.headers.connection, 'close', 'HTTP/1.1 answers say Connection: close while draining')
+  // A connection opened while draining (the load balancer has not taken the instance out yet): its first request
+  // is answered, then it is told to go away, as an HTTP/1.1 connection gets its answer with Connection: close.
+  const late = await connectH2(port)
+  const lateGoaway = new Promise<void>((resolve) => late.once('goaway', () => resolve()))
+  t.equal((await h2(late, 'GET', '/health/live', {})).status, 200, 'the first request of a connection opened while draining is answered')
+  await lateGoaway
+  t.pass('then that connection is told to go away')
+  late.destroy()
 })
 
 t.test('HTTP2_CLEARTEXT=false: the port speaks HTTP/1.1 only', async (t) => {

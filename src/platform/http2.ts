@@ -71,7 +71,9 @@ export function serveHttp2Cleartext(app: FastifyInstance) {
     session.once('close', () => sessions.delete(session))
     // Like an idle HTTP/1.1 keep-alive connection (read when the connection opens: server.ts sets it after building).
     if (server.keepAliveTimeout > 0) session.setTimeout(server.keepAliveTimeout, () => session.close())
-    if (app.drain.draining) session.close()
+    // Draining: answer what the new connection asks first, then GOAWAY, as an HTTP/1.1 connection opened now gets
+    // its answer with `Connection: close` (closed at once, its first request would be refused, and come back).
+    if (app.drain.draining) session.once('stream', () => session.close())
   })
   // A client that breaks the protocol: its connection is closed by Node; nothing of ours to clean.
   h2.on('sessionError', (err) => app.log.info({ err }, 'HTTP/2 connection closed on a protocol error'))
