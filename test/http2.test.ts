@@ -135,6 +135,12 @@ t.test('one port, two protocols: the same answers', async (t) => {
     t.notOk('connection' in two.headers, 'no connection header over HTTP/2')
   }
   t.same(warnings, [], 'Node warned about nothing (no connection-level header set on an HTTP/2 answer)')
+  const gauge = async () => Number(/^dp_http2_connections (\d+)$/m.exec((await ctx.app.inject({ method: 'GET', url: '/metrics' })).body)?.[1])
+  t.equal(await gauge(), 1, 'the metrics count the open HTTP/2 connection')
+  session.close()
+  await new Promise((r) => session.once('close', r))
+  for (let i = 0; i < 50 && (await gauge()) !== 0; i++) await new Promise((r) => setTimeout(r, 20))
+  t.equal(await gauge(), 0, 'and no more once it is closed')
 })
 
 t.test('whatever way the first bytes arrive, each connection is read as the protocol it speaks', async (t) => {

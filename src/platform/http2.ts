@@ -68,7 +68,11 @@ export function serveHttp2Cleartext(app: FastifyInstance) {
   const sessions = new Set<http2.ServerHttp2Session>()
   h2.on('session', (session) => {
     sessions.add(session)
-    session.once('close', () => sessions.delete(session))
+    app.metrics.http2Connections.set(sessions.size)
+    session.once('close', () => {
+      sessions.delete(session)
+      app.metrics.http2Connections.set(sessions.size)
+    })
     // Like an idle HTTP/1.1 keep-alive connection (read when the connection opens: server.ts sets it after building).
     if (server.keepAliveTimeout > 0) session.setTimeout(server.keepAliveTimeout, () => session.close())
     // Draining: answer what the new connection asks first, then GOAWAY, as an HTTP/1.1 connection opened now gets

@@ -59,6 +59,7 @@ export class Metrics {
     registers: this.reg,
   })
   readonly openStreams = new client.Gauge({ name: 'dp_feed_open_streams', help: 'Server-Sent Events streams open on this instance', registers: this.reg })
+  readonly http2Connections = new client.Gauge({ name: 'dp_http2_connections', help: 'HTTP/2 connections open on this instance (platform/http2.ts)', registers: this.reg })
   readonly waitingLongPolls = new client.Gauge({ name: 'dp_feed_waiting_long_polls', help: 'Long-polls waiting on this instance', registers: this.reg })
   readonly jobsQueued = new client.Gauge({
     name: 'dp_jobs_pending',
