@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import http from 'node:http'
+import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -207,6 +208,111 @@ t.test('SIGTERM at saturation: readiness turns 503 at once, no accepted request 
   }
   t.ok(incoming.size > 0)
   t.same([...incoming].filter((id) => !completed.has(id)), [], 'every request the server read, it answered')
+  t.match(log, /"msg":"stopped"/, 'an orderly stop')
+})
+
+/**
+ * A client over HTTP/2 as a load balancer or a vendor's server runs one: requests share a connection; once that
+ * connection is told to go away (or is gone), the next request opens a new one; a request the server refused
+ * without reading it (REFUSED_STREAM, or sent after GOAWAY) is sent again there, once. Never throws.
+ */
+class Http2Client {
+  private session: http2.ClientHttp2Session | undefined
+  constructor(private readonly base: string) {}
+
+  private current() {
+    if (!this.session || this.session.closed || this.session.destroyed) {
+      const session = http2.connect(this.base)
+      session.on('error', () => undefined) // shows as the failure of its requests
+      session.on('goaway', () => {
+        if (this.session === session) this.session = undefined
+      })
+      this.session = session
+    }
+    return this.session
+  }
+
+  private once(method: string, path: string, headers: Record<string, string>, body?: string) {
+    return new Promise<{ status?: number; error?: string; refused?: boolean }>((resolve) => {
+      let stream: http2.ClientHttp2Stream
+      try {
+        stream = this.current().request({ ':method': method, ':path': path, ...headers, ...(body ? { 'content-type': 'application/json' } : {}) }, { endStream: !body })
+      } catch (err) {
+        return resolve({ error: (err as NodeJS.ErrnoException).code, refused: true }) // the session was closing
+      }
+      let status: number | undefined
+      stream.on('response', (h) => (status = Number(h[':status'])))
+      stream.on('data', () => undefined)
+      stream.on('end', () => resolve({ status }))
+      stream.on('error', (err: NodeJS.ErrnoException) =>
+        resolve({ error: err.code, refused: stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM || err.code === 'ERR_HTTP2_GOAWAY_SESSION' }),
+      )
+      if (body) stream.end(body)
+    })
+  }
+
+  async request(method: string, path: string, headers: Record<string, string>, body?: string): Promise<Outcome & { retried: boolean }> {
+    const start = performance.now()
+    let r = await this.once(method, path, headers, body)
+    const retried = !!r.refused
+    if (r.refused) r = await this.once(method, path, headers, body)
+    return { start, end: performance.now(), status: r.status, error: r.error, reused: false, retried }
+  }
+
+  close() {
+    this.session?.destroy()
+  }
+}
+
+t.test('SIGTERM under HTTP/2 load: GOAWAY, no accepted request fails, the process exits cleanly', async (t) => {
+  const env: Record<string, string> = { DRAIN_DELAY_MS: String(DRAIN_DELAY_MS), SHUTDOWN_GRACE_MS: '15000', MAX_EVENT_LOOP_DELAY_MS: '0' }
+  if (process.env.DATABASE_URL) {
+    const database = await testDatabase(t)
+    await seedDemoOrganisations(database.db)
+    env.DATABASE_URL = database.connectionString!
+    env.DATABASE_POOL_MAX = '10'
+  }
+  const server = await startServer(t, env)
+  const { address: base, child } = server
+  const token = signDevToken(testConfig(), { role: 'pharmacy', org: ORG.pharmacyParis })
+  const auth = { authorization: `Bearer ${token}` }
+  const check = JSON.stringify({ boxes: [{ product: '3400949497294', batch: 'LOT1' }, { product: '3400936128149', batch: 'L2411A' }] })
+  // Eight connections of six streams each, closed loop.
+  const clients = Array.from({ length: 8 }, () => new Http2Client(base))
+  t.teardown(() => clients.forEach((c) => c.close()))
+  const outcomes: Array<Outcome & { retried: boolean }> = []
+  let stopping = false
+  const worker = async (client: Http2Client, n: number) => {
+    for (let i = 0; !stopping; i++) {
+      const o = (n + i) % 2 === 0 ? await client.request('POST', '/v1/dispensation-checks', auth, check) : await client.request('GET', '/v1/feed?after=0&limit=5', auth)
+      outcomes.push(o)
+      if (o.error === 'ECONNREFUSED') return // the listener is closed: a load balancer would have moved on
+    }
+  }
+  for (let i = 0; i < 50; i++) {
+    const ready = await clients[0]!.request('GET', '/health/ready', {})
+    if (ready.status === 200) break
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  const workers = clients.flatMap((c, k) => Array.from({ length: 6 }, (_, n) => worker(c, k * 6 + n)))
+  await new Promise((r) => setTimeout(r, LOAD_BEFORE_SIGTERM_MS))
+  const sigtermAt = performance.now()
+  child.kill('SIGTERM')
+  // The load balancer takes the instance out once readiness answers 503, within the drain delay; here the clients
+  // go on until then, then stop.
+  await new Promise((r) => setTimeout(r, DRAIN_DELAY_MS - 500))
+  stopping = true
+  await Promise.all(workers)
+  const code = await Promise.race([server.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))])
+  const log = await server.logFile()
+
+  const failed = outcomes.filter((o) => o.error || !o.status || o.status >= 300)
+  const after = outcomes.filter((o) => o.start >= sigtermAt)
+  t.comment(`${outcomes.length} requests over HTTP/2 (${after.length} sent after SIGTERM), ${outcomes.filter((o) => o.retried).length} refused unread and sent again on a new connection`)
+  t.same(failed.slice(0, 3), [], 'no request failed, before or after SIGTERM')
+  t.ok(after.some((o) => o.status === 200), 'the instance kept serving during the drain delay')
+  t.ok(outcomes.some((o) => o.start < sigtermAt), 'load was running when SIGTERM came')
+  t.equal(code, 0, 'the process exits by itself, with 0')
   t.match(log, /"msg":"stopped"/, 'an orderly stop')
 })
 
