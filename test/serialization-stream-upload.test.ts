@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http'
+import http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import t from 'tap'
@@ -295,5 +296,54 @@ t.test('streamed upload of a batch’s serials', async (t) => {
       t.match(JSON.parse(a.body), { batch: `LOT-W${i + 1}`, received: 2, created: 2 })
     }
     t.equal((await stream('W4\n', { batch: 'LOT-W3' })).statusCode, 200, 'and goes through once they are done')
+  })
+
+  t.test('over HTTP/2: the same upload, and a refusal before the end of the body leaves the connection usable', async (t) => {
+    const { port } = app.server.address() as AddressInfo
+    const session = http2.connect(`http://127.0.0.1:${port}`)
+    t.teardown(() => session.destroy())
+    const upload = (path: string, headers: Record<string, string>, write: (stream: http2.ClientHttp2Stream) => void) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': path, ...headers, 'content-type': 'text/plain' })
+        let status = 0
+        let body = ''
+        stream.setEncoding('utf8')
+        stream.on('response', (h) => (status = Number(h[':status'])))
+        stream.on('data', (c: string) => (body += c))
+        stream.on('end', () => resolve({ status, body }))
+        stream.on('error', reject)
+        write(stream)
+      })
+    const serials = Array.from({ length: 30_000 }, (_, i) => `T${i}`)
+    const done = await upload(`/v1/serialization/products/${BIOGARAN}/batches/LOT-H2/packs?expiry=${EXPIRY}`, lab, (stream) => {
+      let i = 0
+      const next = () => {
+        if (i === serials.length) return stream.end()
+        stream.write(`${serials.slice(i, i + 1_000).join('\n')}\n`)
+        i += 1_000
+        setImmediate(next)
+      }
+      next()
+    })
+    t.equal(done.status, 200, done.body)
+    t.same(JSON.parse(done.body), { product: BIOGARAN, batch: 'LOT-H2', expiry: EXPIRY, received: 30_000, created: 30_000, unchanged: 0, conflictCount: 0, conflicts: [] })
+    t.equal(await packCount('LOT-H2'), 30_000)
+    // Another lab's product: 404 while the body is still coming; the rest is read and dropped, the stream ends.
+    let answeredBeforeTheEnd = false
+    const refused = await upload(`/v1/serialization/products/${BIOGARAN}/batches/LOT-H2X/packs?expiry=${EXPIRY}`, otherLab, (stream) => {
+      let ended = false
+      stream.once('response', () => (answeredBeforeTheEnd = !ended))
+      stream.write('X1\n')
+      setTimeout(() => {
+        ended = true
+        stream.end('X2\n')
+      }, 1000)
+    })
+    t.equal(refused.status, 404, refused.body)
+    t.ok(answeredBeforeTheEnd, 'answered while the body was still open')
+    t.notOk(await batchExists('LOT-H2X'))
+    const again = await upload(`/v1/serialization/products/${BIOGARAN}/batches/LOT-H2/packs?expiry=${EXPIRY}`, lab, (stream) => stream.end('T0\n'))
+    t.equal(again.status, 200, 'the same connection carries the next upload')
+    t.match(JSON.parse(again.body), { received: 1, created: 0, unchanged: 1 })
   })
 })
