@@ -297,6 +297,22 @@ t.test('event streams share one HTTP/2 connection, each with its own organisatio
   late.destroy()
 })
 
+t.test('idle connections are closed: silent from the start, or HTTP/2 with nothing to do', async (t) => {
+  const ctx = await testApp(t)
+  const port = await listen(ctx)
+  ctx.app.server.headersTimeout = 300
+  ctx.app.server.keepAliveTimeout = 300
+  const silent = net.connect(port, '127.0.0.1')
+  silent.on('error', () => undefined)
+  const started = Date.now()
+  await new Promise((resolve) => silent.once('close', resolve))
+  t.ok(Date.now() - started < 5000, 'a connection that says nothing is closed after the headers timeout')
+  const session = await connectH2(port)
+  t.equal((await h2(session, 'GET', '/health/live', {})).status, 200)
+  await new Promise((resolve) => session.once('close', resolve))
+  t.pass('an HTTP/2 connection left idle is closed after the keep-alive timeout')
+})
+
 t.test('HTTP2_CLEARTEXT=false: the port speaks HTTP/1.1 only', async (t) => {
   const ctx = await testApp(t, { env: { HTTP2_CLEARTEXT: 'false' } })
   const port = await listen(ctx)

@@ -25,8 +25,6 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 export const MAX_STREAMS_PER_CONNECTION = 1000
 /** The largest header list a request may send (RFC 9113 §6.5.2: names, values, 32 bytes each), as over HTTP/1.1 (Node's 16 KiB). */
 const MAX_HEADER_LIST_SIZE = 16 * 1024
-/** A connection that has not said which protocol it speaks within this long is closed (HTTP/1.1's headers timeout). */
-const FIRST_BYTES_TIMEOUT_MS = 60_000
 
 /** Refused before any route, as Node's HTTP/1.1 server refuses it (app.ts, clientErrorHandler): problem+json in French. */
 function refuse(res: http2.Http2ServerResponse, code: 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT') {
@@ -120,7 +118,8 @@ export function serveHttp2Cleartext(app: FastifyInstance) {
     // Ended or reset before saying anything: nobody else listens yet (and the HTTP/1.1 server allows half-open sockets).
     socket.on('end', drop)
     socket.on('error', drop)
+    // Silent this long: closed, as HTTP/1.1 closes a connection whose request headers have not come (60 s by default).
     socket.on('timeout', drop)
-    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS)
+    if (server.headersTimeout > 0) socket.setTimeout(server.headersTimeout)
   })
 }
