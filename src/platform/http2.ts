@@ -54,6 +54,7 @@ export function serveHttp2Cleartext(app: FastifyInstance) {
       if (!req.stream.endAfterHeaders && server.requestTimeout > 0) {
         const timer = setTimeout(() => {
           if (!res.headersSent) refuse(res, 'REQUEST_TIMEOUT')
+          // Node sends what was written before the RST_STREAM: the client gets the answer, then stops sending.
           req.stream.close(http2.constants.NGHTTP2_CANCEL)
         }, server.requestTimeout)
         const received = () => clearTimeout(timer)
