@@ -92,9 +92,10 @@ const CONNECTIONS = 48
 const DRAIN_DELAY_MS = 3000
 const LOAD_BEFORE_SIGTERM_MS = 2000
 
-t.test('SIGTERM at saturation: readiness turns 503 at once, no accepted request fails, the process exits cleanly', async (t) => {
+/** The server in a process of its own, on its own database, and what the load sends it. */
+async function serverUnderTest(t: Parameters<typeof testDatabase>[0] & { teardown(fn: () => unknown): void }) {
   // Load shedding off: on a shared machine a process starved of CPU for a second would shed, which is not what
-  // this test is about.
+  // these tests are about.
   const env: Record<string, string> = { DRAIN_DELAY_MS: String(DRAIN_DELAY_MS), SHUTDOWN_GRACE_MS: '15000', MAX_EVENT_LOOP_DELAY_MS: '0' }
   if (process.env.DATABASE_URL) {
     const database = await testDatabase(t)
@@ -103,10 +104,18 @@ t.test('SIGTERM at saturation: readiness turns 503 at once, no accepted request 
     env.DATABASE_POOL_MAX = '10'
   }
   const server = await startServer(t, env)
-  const { address: base, child } = server
   const token = signDevToken(testConfig(), { role: 'pharmacy', org: ORG.pharmacyParis })
-  const auth = { authorization: `Bearer ${token}` }
-  const check = JSON.stringify({ boxes: [{ product: '3400949497294', batch: 'LOT1' }, { product: '3400936128149', batch: 'L2411A' }] })
+  return {
+    server,
+    base: server.address,
+    child: server.child,
+    auth: { authorization: `Bearer ${token}` },
+    check: JSON.stringify({ boxes: [{ product: '3400949497294', batch: 'LOT1' }, { product: '3400936128149', batch: 'L2411A' }] }),
+  }
+}
+
+t.test('SIGTERM at saturation: readiness turns 503 at once, no accepted request fails, the process exits cleanly', async (t) => {
+  const { server, base, child, auth, check } = await serverUnderTest(t)
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS })
   t.teardown(() => agent.destroy())
@@ -265,18 +274,7 @@ class Http2Client {
 }
 
 t.test('SIGTERM under HTTP/2 load: GOAWAY, no accepted request fails, the process exits cleanly', async (t) => {
-  const env: Record<string, string> = { DRAIN_DELAY_MS: String(DRAIN_DELAY_MS), SHUTDOWN_GRACE_MS: '15000', MAX_EVENT_LOOP_DELAY_MS: '0' }
-  if (process.env.DATABASE_URL) {
-    const database = await testDatabase(t)
-    await seedDemoOrganisations(database.db)
-    env.DATABASE_URL = database.connectionString!
-    env.DATABASE_POOL_MAX = '10'
-  }
-  const server = await startServer(t, env)
-  const { address: base, child } = server
-  const token = signDevToken(testConfig(), { role: 'pharmacy', org: ORG.pharmacyParis })
-  const auth = { authorization: `Bearer ${token}` }
-  const check = JSON.stringify({ boxes: [{ product: '3400949497294', batch: 'LOT1' }, { product: '3400936128149', batch: 'L2411A' }] })
+  const { server, base, child, auth, check } = await serverUnderTest(t)
   // Eight connections of six streams each, closed loop.
   const clients = Array.from({ length: 8 }, () => new Http2Client(base))
   t.teardown(() => clients.forEach((c) => c.close()))
