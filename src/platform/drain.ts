@@ -6,7 +6,8 @@ import { closeConnectionAfter } from './connection.ts'
  * The draining state of this instance. On SIGTERM (server.ts) the instance drains before it closes: readiness
  * answers 503 at once so the load balancer stops routing to it, every answer carries `Connection: close` and
  * HTTP/2 connections are sent GOAWAY, so that clients open their next connection elsewhere, streams end with a
- * reconnect hint and long-polls return what they have. It keeps serving meanwhile; server.ts closes the listener after DRAIN_DELAY_MS.
+ * reconnect hint and long-polls return what they have. It keeps serving meanwhile; server.ts closes the listener
+ * after DRAIN_DELAY_MS.
  */
 export class Drain {
   private since: Date | undefined
