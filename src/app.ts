@@ -14,7 +14,7 @@ import drain from './platform/drain.ts'
 import { serveHttp2Cleartext } from './platform/http2.ts'
 import metrics from './platform/metrics.ts'
 import { registerTracing } from './platform/tracing.ts'
-import { AppError, ERRORS, installErrorHandling, isRaceLost, problemBody, sendProblem } from './platform/errors.ts'
+import { AppError, installErrorHandling, isRaceLost, preRouteProblem, sendProblem } from './platform/errors.ts'
 import { validatorFactory } from './platform/input.ts'
 import health from './platform/health.ts'
 import idempotency from './platform/idempotency.ts'
@@ -145,10 +145,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return
       const code = err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'MALFORMED_REQUEST'
-      const body = JSON.stringify(problemBody(code, {}, 'fr', { url: '', id: undefined } as never))
-      const status = ERRORS[code]!.status
+      const { status, headers, body } = preRouteProblem(code)
       if (socket.writable) {
-        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Language: fr\r\nConnection: close\r\n\r\n${body}`)
+        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: ${headers['content-type']}\r\nContent-Language: ${headers['content-language']}\r\nConnection: close\r\n\r\n${body}`)
       }
       socket.destroy(err)
     },

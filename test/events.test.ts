@@ -4,7 +4,7 @@ import t from 'tap'
 import { buildApp } from '../src/app.ts'
 import { createDatabase } from '../src/platform/db/index.ts'
 import { acknowledge, type NewEvent, publish } from '../src/platform/events/publish.ts'
-import { ORG, testApp, type TestContext } from './helpers.ts'
+import { ORG, sseBlocks, testApp, type TestContext } from './helpers.ts'
 
 const send = (ctx: TestContext, e: Partial<NewEvent> & { audience: NewEvent['audience'] }) =>
   ctx.app.db.transaction().execute((tx) => publish(tx, { type: 'test.message', payload: { n: 1 }, senderOrg: ORG.labArrow, ...e }, ctx.clock.now))
@@ -12,22 +12,17 @@ const send = (ctx: TestContext, e: Partial<NewEvent> & { audience: NewEvent['aud
 /** Reads a Server-Sent Events stream over real HTTP. */
 function openStream(url: string, headers: Record<string, string>) {
   const events: Array<{ id: number; event: string; data: any }> = []
-  let raw = ''
   let waiters: Array<() => void> = []
   const req = http.get(url, { headers: { accept: 'text/event-stream', ...headers } })
   const ready = new Promise<http.IncomingMessage>((resolve, reject) => {
     req.on('response', (res) => {
       res.setEncoding('utf8')
+      const read = sseBlocks((fields) => {
+        if (fields.data) events.push({ id: Number(fields.id), event: fields.event!, data: JSON.parse(fields.data) })
+        else if (fields.retry) events.push({ id: -1, event: 'retry', data: fields.retry })
+      })
       res.on('data', (chunk: string) => {
-        raw += chunk
-        let i
-        while ((i = raw.indexOf('\n\n')) >= 0) {
-          const block = raw.slice(0, i)
-          raw = raw.slice(i + 2)
-          const fields = Object.fromEntries(block.split('\n').filter((l) => !l.startsWith(':') && l.includes(': ')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]))
-          if (fields.data) events.push({ id: Number(fields.id), event: fields.event!, data: JSON.parse(fields.data) })
-          else if (fields.retry) events.push({ id: -1, event: 'retry', data: fields.retry })
-        }
+        read(chunk)
         for (const w of waiters) w()
       })
       resolve(res)

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises'
+import http2 from 'node:http2'
+import type { Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -202,3 +204,48 @@ export async function testApp(
 }
 
 export { sql }
+
+/** An HTTP/2 connection (prior knowledge, no TLS) to a listening app, once it is established. */
+export function connectHttp2(url: string, createConnection?: () => Socket) {
+  return new Promise<http2.ClientHttp2Session>((resolve, reject) => {
+    const session = http2.connect(url, createConnection ? { createConnection } : {})
+    session.once('connect', () => resolve(session))
+    session.once('error', reject)
+  })
+}
+
+/** One request on an HTTP/2 connection: its status, headers (without `:status`) and body as text. */
+export function http2Request(session: http2.ClientHttp2Session, method: string, path: string, headers: Record<string, string>, body?: string | Buffer) {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+    // Node ends a GET's stream with its headers unless told: a GET may carry a (hostile) body here.
+    const stream = session.request({ ':method': method, ':path': path, ...headers }, { endStream: body === undefined })
+    const chunks: Buffer[] = []
+    let head: http2.IncomingHttpHeaders = {}
+    stream.on('response', (h) => (head = h))
+    stream.on('data', (c: Buffer) => chunks.push(c))
+    stream.on('end', () => {
+      const { ':status': status, ...rest } = head
+      resolve({ status: Number(status), headers: rest, body: Buffer.concat(chunks).toString('utf8') })
+    })
+    stream.on('error', reject)
+    if (body !== undefined) stream.end(body)
+  })
+}
+
+/**
+ * Reads a Server-Sent Events text as it arrives: calls `onBlock` with each block's fields (`id`, `event`, `data`,
+ * `retry`; comment lines dropped) once its blank line has come.
+ */
+export function sseBlocks(onBlock: (fields: Record<string, string>) => void) {
+  let buffer = ''
+  return (chunk: string) => {
+    buffer += chunk
+    let i
+    while ((i = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, i)
+      buffer = buffer.slice(i + 2)
+      const lines = block.split('\n').filter((l) => !l.startsWith(':') && l.includes(': '))
+      onBlock(Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)])))
+    }
+  }
+}

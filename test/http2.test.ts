@@ -7,7 +7,7 @@ import net, { type AddressInfo } from 'node:net'
 import fc from 'fast-check'
 import t from 'tap'
 import { publish } from '../src/platform/events/publish.ts'
-import { ORG, testApp, type TestContext } from './helpers.ts'
+import { connectHttp2, http2Request, ORG, sseBlocks, testApp, type TestContext } from './helpers.ts'
 
 const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
 
@@ -36,27 +36,7 @@ function h1(port: number, method: string, path: string, headers: Record<string, 
   })
 }
 
-/** One request on an HTTP/2 connection. */
-function h2(session: http2.ClientHttp2Session, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({ ':method': method, ':path': path, ...headers })
-    let text = ''
-    let head: http2.IncomingHttpHeaders = {}
-    stream.setEncoding('utf8')
-    stream.on('response', (h) => (head = h))
-    stream.on('data', (c: string) => (text += c))
-    stream.on('end', () => resolve({ status: Number(head[':status']), headers: head, body: text }))
-    stream.on('error', reject)
-    stream.end(body)
-  })
-}
-
-const connectH2 = (port: number, connect?: () => net.Socket) =>
-  new Promise<http2.ClientHttp2Session>((resolve, reject) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`, connect ? { createConnection: connect } : {})
-    session.once('connect', () => resolve(session))
-    session.once('error', reject)
-  })
+const connectH2 = (port: number, connect?: () => net.Socket) => connectHttp2(`http://127.0.0.1:${port}`, connect)
 
 /** What both protocols must agree on: status, body (the request id aside) and the headers a client reads. */
 function comparable(a: Answer) {
@@ -130,7 +110,7 @@ t.test('one port, two protocols: the same answers', async (t) => {
   ]
   for (const [method, path, headers, body] of cases) {
     const one = await h1(port, method, path, headers, body)
-    const two = await h2(session, method, path, headers, body)
+    const two = await http2Request(session, method, path, headers, body)
     t.same(comparable(two), comparable(one), `${method} ${path} (${one.status}) answers the same over HTTP/2`)
     t.notOk('connection' in two.headers, 'no connection header over HTTP/2')
   }
@@ -159,7 +139,7 @@ t.test('whatever way the first bytes arrive, each connection is read as the prot
       if (overHttp2) {
         const session = await connectH2(port, () => relay.connect(at))
         try {
-          answer = await h2(session, 'POST', '/v1/dispensation-checks', paris, body)
+          answer = await http2Request(session, 'POST', '/v1/dispensation-checks', paris, body)
         } finally {
           session.close()
         }
@@ -206,8 +186,8 @@ t.test('hostile first bytes close their own connection, nothing else', async (t)
   const large = { 'x-large': 'a'.repeat(20_000) }
   const overHttp1 = await h1(port, 'GET', '/health/live', large)
   t.equal(overHttp1.status, 431)
-  t.same(comparable(await h2(session, 'GET', '/health/live', large)), comparable(overHttp1), 'headers over 16 KiB: 431, the same problem')
-  t.equal((await h2(session, 'GET', '/health/live', {})).status, 200, 'and over HTTP/2, on the same connection')
+  t.same(comparable(await http2Request(session, 'GET', '/health/live', large)), comparable(overHttp1), 'headers over 16 KiB: 431, the same problem')
+  t.equal((await http2Request(session, 'GET', '/health/live', {})).status, 200, 'and over HTTP/2, on the same connection')
 
   // A body that never ends: 408 once the request delay has passed, as over HTTP/1.1; the connection goes on.
   ctx.app.server.requestTimeout = 300
@@ -220,28 +200,23 @@ t.test('hostile first bytes close their own connection, nothing else', async (t)
   await new Promise((r) => stalled.once('close', r))
   t.equal(head[':status'], 408)
   t.equal(JSON.parse(text).code, 'REQUEST_TIMEOUT')
-  t.equal((await h2(session, 'POST', '/v1/dispensation-checks', { 'content-type': 'application/json', ...ctx.auth('pharmacy', ORG.pharmacyParis) }, JSON.stringify({ boxes: [{ product: '3400936128149', batch: 'L' }] }))).status, 200, 'a whole request on the same connection is answered')
+  t.equal((await http2Request(session, 'POST', '/v1/dispensation-checks', { 'content-type': 'application/json', ...ctx.auth('pharmacy', ORG.pharmacyParis) }, JSON.stringify({ boxes: [{ product: '3400936128149', batch: 'L' }] }))).status, 200, 'a whole request on the same connection is answered')
   session.close()
 })
 
 /** An event stream over an HTTP/2 connection shared with other streams. */
 function openStream(session: http2.ClientHttp2Session, headers: Record<string, string>) {
   const events: Array<{ event: string; data: any }> = []
-  let text = ''
   const stream = session.request({ ':path': '/v1/feed/stream', accept: 'text/event-stream', ...headers })
   stream.setEncoding('utf8')
   const response = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve))
-  stream.on('data', (c: string) => {
-    text += c
-    let i
-    while ((i = text.indexOf('\n\n')) >= 0) {
-      const block = text.slice(0, i)
-      text = text.slice(i + 2)
-      const fields = Object.fromEntries(block.split('\n').filter((l) => l.includes(': ') && !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]))
+  stream.on(
+    'data',
+    sseBlocks((fields) => {
       if (fields.data) events.push({ event: fields.event!, data: JSON.parse(fields.data) })
-      else if (block.startsWith('retry:')) events.push({ event: 'retry', data: block })
-    }
-  })
+      else if (fields.retry) events.push({ event: 'retry', data: fields.retry })
+    }),
+  )
   const ended = new Promise<void>((resolve) => stream.once('close', resolve))
   const until = async (what: string, pred: () => boolean) => {
     const end = Date.now() + 5000
@@ -291,7 +266,7 @@ t.test('event streams share one HTTP/2 connection, each with its own organisatio
   // is answered, then it is told to go away, as an HTTP/1.1 connection gets its answer with Connection: close.
   const late = await connectH2(port)
   const lateGoaway = new Promise<void>((resolve) => late.once('goaway', () => resolve()))
-  t.equal((await h2(late, 'GET', '/health/live', {})).status, 200, 'the first request of a connection opened while draining is answered')
+  t.equal((await http2Request(late, 'GET', '/health/live', {})).status, 200, 'the first request of a connection opened while draining is answered')
   await lateGoaway
   t.pass('then that connection is told to go away')
   late.destroy()
@@ -308,7 +283,7 @@ t.test('idle connections are closed: silent from the start, or HTTP/2 with nothi
   await new Promise((resolve) => silent.once('close', resolve))
   t.ok(Date.now() - started < 5000, 'a connection that says nothing is closed after the headers timeout')
   const session = await connectH2(port)
-  t.equal((await h2(session, 'GET', '/health/live', {})).status, 200)
+  t.equal((await http2Request(session, 'GET', '/health/live', {})).status, 200)
   await new Promise((resolve) => session.once('close', resolve))
   t.pass('an HTTP/2 connection left idle is closed after the keep-alive timeout')
 })

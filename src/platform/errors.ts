@@ -219,6 +219,18 @@ export function problemBody(code: string, params: Params, lang: Lang, request: P
   }
 }
 
+/**
+ * A problem answered before any route, when Node's HTTP/1.1 parser (app.ts, clientErrorHandler) or the HTTP/2
+ * server (http2.ts) refuses a request: no request id yet, so French and no instance.
+ */
+export function preRouteProblem(code: 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'MALFORMED_REQUEST') {
+  return {
+    status: ERRORS[code]!.status,
+    headers: { 'content-type': 'application/problem+json; charset=utf-8', 'content-language': 'fr' },
+    body: JSON.stringify(problemBody(code, {}, 'fr', { url: '', id: '' })),
+  }
+}
+
 /** What to do, by status: the same advice for every problem of that status. */
 const ACTIONS: Record<number, Text> = {
   400: { fr: 'Corrigez la requête : « errors » nomme chaque champ refusé et la raison.', en: 'Correct the request: "errors" names each refused field and why.' },

@@ -16,7 +16,7 @@ import type { Server } from 'node:http'
 import http2 from 'node:http2'
 import type { Socket } from 'node:net'
 import type { FastifyInstance, RawReplyDefaultExpression, RawRequestDefaultExpression } from 'fastify'
-import { ERRORS, problemBody } from './errors.ts'
+import { preRouteProblem } from './errors.ts'
 
 /** HTTP/2's client connection preface (RFC 9113 §3.4). */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
@@ -26,10 +26,11 @@ export const MAX_STREAMS_PER_CONNECTION = 1000
 /** The largest header list a request may send (RFC 9113 §6.5.2: names, values, 32 bytes each), as over HTTP/1.1 (Node's 16 KiB). */
 const MAX_HEADER_LIST_SIZE = 16 * 1024
 
-/** Refused before any route, as Node's HTTP/1.1 server refuses it (app.ts, clientErrorHandler): problem+json in French. */
+/** Refused before any route, as Node's HTTP/1.1 server refuses it (app.ts, clientErrorHandler). */
 function refuse(res: http2.Http2ServerResponse, code: 'HEADERS_TOO_LARGE' | 'REQUEST_TIMEOUT') {
-  res.writeHead(ERRORS[code]!.status, { 'content-type': 'application/problem+json; charset=utf-8', 'content-language': 'fr' })
-  res.end(JSON.stringify(problemBody(code, {}, 'fr', { url: '', id: undefined } as never)))
+  const { status, headers, body } = preRouteProblem(code)
+  res.writeHead(status, headers)
+  res.end(body)
 }
 
 function headerListSize(raw: string[]) {

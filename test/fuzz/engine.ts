@@ -8,7 +8,7 @@
  * Seeded: FUZZ_SEED reproduces a run, FUZZ_N multiplies the number of generated cases.
  */
 import { randomUUID } from 'node:crypto'
-import http2 from 'node:http2'
+import type http2 from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
@@ -20,7 +20,7 @@ import type { Role } from '../../src/platform/db/schema.ts'
 import { signDevToken } from '../../src/platform/tokens.ts'
 import type { Config } from '../../src/platform/config.ts'
 import { loadDemoData } from '../../src/demo/seed.ts'
-import { testApp } from '../helpers.ts'
+import { connectHttp2, http2Request, testApp } from '../helpers.ts'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
@@ -524,8 +524,7 @@ export async function fuzzApp(t: Parameters<typeof testApp>[0], opts: { http2?: 
   const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
   if (!opts.http2) return new ContractFuzzer(app, config, doc)
   await app.listen({ host: '127.0.0.1', port: 0 })
-  const session = http2.connect(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
-  await new Promise<void>((resolve, reject) => session.once('connect', () => resolve()).once('error', reject))
+  const session = await connectHttp2(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}`)
   t.teardown(() => session.destroy())
   return new ContractFuzzer(app, config, doc, (request) => overHttp2(session, request))
 }
@@ -533,23 +532,11 @@ export async function fuzzApp(t: Parameters<typeof testApp>[0], opts: { http2?: 
 /** Node refuses a header list over 64 KiB (the stream is reset, no answer): such a request is not sent. */
 const HTTP2_HEADER_LIST_LIMIT = 65_535
 
-function overHttp2(session: http2.ClientHttp2Session, request: Request): Promise<Sent> {
+async function overHttp2(session: http2.ClientHttp2Session, request: Request): Promise<Sent> {
   const size = Object.entries(request.headers).reduce((n, [k, v]) => n + k.length + String(v).length + 32, request.url.length + 64)
-  if (size > HTTP2_HEADER_LIST_LIMIT) return Promise.resolve('not sent')
-  return new Promise((resolve, reject) => {
-    // Node ends a GET's stream with its headers unless told: a GET may carry a (hostile) body here.
-    const stream = session.request({ ':method': request.method, ':path': request.url, ...request.headers }, { endStream: request.payload === undefined })
-    const chunks: Buffer[] = []
-    let head: http2.IncomingHttpHeaders = {}
-    stream.on('response', (h) => (head = h))
-    stream.on('data', (c: Buffer) => chunks.push(c))
-    stream.on('end', () => {
-      const { ':status': status, ...headers } = head
-      resolve({ statusCode: Number(status), headers, body: Buffer.concat(chunks).toString('utf8') })
-    })
-    stream.on('error', reject)
-    stream.end(request.payload)
-  })
+  if (size > HTTP2_HEADER_LIST_LIMIT) return 'not sent'
+  const { status, headers, body } = await http2Request(session, request.method, request.url, request.headers, request.payload)
+  return { statusCode: status, headers, body }
 }
 
 /** What a run prints: the seed to reproduce it, its size and time, where the time went, what broke. */
