@@ -3,6 +3,7 @@ import { type Blocking, blockingSql } from '../../dispensation/rule.ts'
 import { Batcher } from '../../platform/db/batcher.ts'
 import type { DatabaseHandle } from '../../platform/db/index.ts'
 import type { PackState } from '../db.ts'
+import type { PackRow } from '../rules/packs.ts'
 import type { Scanner } from '../rules/pseudonyms.ts'
 
 /**
@@ -17,8 +18,12 @@ import type { Scanner } from '../rules/pseudonyms.ts'
  * took seconds). Items are sorted so that concurrent groups lock the packs they share in the same order; a
  * deadlock all the same is retried (the whole statement was rolled back, nothing was done).
  *
- * An item whose pack was not changed gets no row: the caller diagnoses it as before (use-cases/pack-state.ts
- * changePackState).
+ * An item whose pack was not changed gets the pack as the statement found it, the row queries/packs.ts readPack
+ * reads, for the caller's diagnosis (use-cases/pack-state.ts changePackState): a refusal costs no second round trip
+ * (measured: the 199 losers of a race on one pack, and every alert-raising attempt of a storm, each sent one more).
+ * A pack another item of the same statement changed is shown as that item left it (its state, transaction and
+ * organisation), which is what a read after the statement would find. A pack a concurrent statement changed while
+ * this one waited for it is shown as this statement's snapshot had it, still active: the caller tries again alone.
  */
 const BLOCKING = blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: '(select sp.status from serial_products sp where sp.cip13 = p.cip13)', expiry: 'b.expiry', today: 'i.today' })
 
@@ -41,7 +46,19 @@ export const CHANGE_BATCH_SQL = `
     insert into serial_scans (cip13, id, at, serial, batch, expiry, action, code, role, pharmacy_pseudonym, transaction_id, alert_reference)
     select cip13, scan_id, at, serial, batch, expiry, action, 'STATE_CHANGED', role, org, id, null from u
   )
-  select ord, blocking from u`
+  select i.ord, u.ord is not null as changed, u.blocking as changed_blocking,
+    case when u.ord is null then exists (select 1 from serial_batches k where k.cip13 = i.cip13) end as product_known,
+    case when u.ord is null then exists (select 1 from serial_batches k where k.cip13 = i.cip13 and k.batch = i.batch) end as batch_known,
+    coalesce(w.target, p.state) as state, p.batch, coalesce(w.at, p.state_at) as state_at, coalesce(w.id, p.last_txn) as last_txn, b.expiry,
+    ${blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: 'sp.status', expiry: 'b.expiry', today: 'i.today' })} as blocking,
+    case when w.ord is not null then w.org
+         when p.state <> 'active' then (select t.org_pseudonym from pack_transactions t where t.cip13 = p.cip13 and t.id = p.last_txn and t.serial = p.serial) end as last_org
+  from i
+  left join u on u.ord = i.ord
+  left join u w on u.ord is null and w.cip13 = i.cip13 and w.serial = i.serial
+  left join packs p on u.ord is null and p.cip13 = i.cip13 and p.serial = i.serial
+  left join serial_batches b on b.cip13 = p.cip13 and b.batch = p.batch
+  left join serial_products sp on u.ord is null and sp.cip13 = i.cip13`
 
 export interface ChangeItem {
   scanner: Scanner
@@ -60,8 +77,17 @@ export interface ChangeItem {
   today: string
 }
 
-/** The change was made: what blocks the pack's batch as it stood (for the answer). null: the pack was not changed. */
-export type ChangeDone = { blocking: Blocking | null } | null
+/**
+ * The change was made (`blocking`: what blocks the pack's batch as it stood, for the answer), or it was not, and
+ * `pack` is the pack as the statement found it (see CHANGE_BATCH_SQL), for the diagnosis.
+ */
+export type ChangeDone = { changed: true; blocking: Blocking | null } | { changed: false; pack: PackRow | null }
+
+interface Row extends PackRow {
+  ord: number | string
+  changed: boolean
+  changed_blocking: Blocking | null
+}
 
 const DEADLOCK = '40P01'
 
@@ -114,13 +140,11 @@ export class ChangeBatcher {
       cols[12]![j] = it.now.toISOString()
       cols[13]![j] = it.today
     })
-    const rows = await this.database.prepared<{ ord: number | string; blocking: Blocking | null }>(
-      'serial_change_batch',
-      CHANGE_BATCH_SQL,
-      cols,
-    )
-    const out: Array<{ done: ChangeDone }> = items.map(() => ({ done: null }))
-    for (const row of rows) out[order[Number(row.ord) - 1]!] = { done: { blocking: row.blocking } }
+    const rows = await this.database.prepared<Row>('serial_change_batch', CHANGE_BATCH_SQL, cols)
+    const out: Array<{ done: ChangeDone }> = new Array(n)
+    for (const { ord, changed, changed_blocking, ...pack } of rows) {
+      out[order[Number(ord) - 1]!] = { done: changed ? { changed: true, blocking: changed_blocking } : { changed: false, pack } }
+    }
     return out
   }
 }

@@ -9,7 +9,7 @@ import type { DatabaseHandle } from '../../platform/db/index.ts'
 import type { DB } from '../../platform/db/schema.ts'
 import { parisDay } from '../../platform/paris-time.ts'
 import type { Action } from '../db.ts'
-import type { ChangeBatcher } from '../queries/change-batch.ts'
+import type { ChangeBatcher, ChangeDone } from '../queries/change-batch.ts'
 import * as q from '../queries/packs.ts'
 import { raisesAlert } from '../rules/alerts.ts'
 import type { ReturnCodeName } from '../rules/codes.ts'
@@ -48,16 +48,20 @@ export async function changePackState(database: DatabaseHandle, scanner: Scanner
     if (!isUndo) {
       const target = TARGET[action as keyof typeof TARGET]
       const force = ALLOWED_WHEN_BLOCKED.includes(action)
-      // The first attempt joins the other changes in flight (queries/change-batch.ts); a retry after a race goes alone.
-      const done =
-        batcher && attempt === 0
-          ? await batcher.change({ scanner, cip13: ref.cip13, serial: ref.serial, batch: ref.batch, expiry: ref.expiry, target, action, force, id, scanId: randomUUID(), now, today })
-          : (await q.changeActivePack(database, ref.cip13, ref.serial, target, now, id, ref.batch, ref.expiry, force, today, action, scanner))[0]
-      if (done) {
+      // The first attempt joins the other changes in flight (queries/change-batch.ts), whose statement also reads the
+      // pack when it does not change it; a retry after a race goes alone, and its refusal takes a second read.
+      let done: ChangeDone
+      if (batcher && attempt === 0) {
+        done = await batcher.change({ scanner, cip13: ref.cip13, serial: ref.serial, batch: ref.batch, expiry: ref.expiry, target, action, force, id, scanId: randomUUID(), now, today })
+      } else {
+        const [alone] = await q.changeActivePack(database, ref.cip13, ref.serial, target, now, id, ref.batch, ref.expiry, force, today, action, scanner)
+        done = alone ? { changed: true, blocking: alone.blocking } : { changed: false, pack: await q.readPack(database, ref, today) }
+      }
+      if (done.changed) {
         const row: PackRow = { product_known: true, state: target, batch: ref.batch, state_at: now, last_txn: id, expiry: ref.expiry, blocking: done.blocking }
         return { outcome: { ok: true, code: 'STATE_CHANGED', alert: false, pack: packView(ref, row), transactionId: id }, logged: true }
       }
-      const row = await q.readPack(database, ref, today)
+      const row = done.pack
       const code = diagnoseChange(action, ref, row, scanner)
       if (code) return { outcome: { ok: false, code, alert: raisesAlert(code, 'decommission'), pack: packView(ref, row) }, logged: false }
       continue
