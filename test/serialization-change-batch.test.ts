@@ -61,6 +61,19 @@ t.test('grouped changes: two instances racing on the same packs in opposite orde
   t.equal(scans.length, 300, 'one scan-log row per change')
   const packs = await database.db.selectFrom('packs').select(['state']).where('cip13', '=', BIOGARAN).where('serial', 'in', serials).execute()
   t.ok(packs.every((p) => p.state === 'supplied'))
+  // A loser gets the pack as its statement found it: the diagnosis a read after it gives, or, when the other
+  // instance's statement changed the pack while this one waited for it, still active (the caller tries again alone).
+  const wrong: string[] = []
+  for (const [results, org] of [[ra, ORG.pharmacyParis], [rb, ORG.pharmacyLyon]] as const) {
+    for (const [i, r] of results.entries()) {
+      if (r.changed) continue
+      const ref: PackRef = { cip13: BIOGARAN, gtin: `0${BIOGARAN}`, serial: serials[i]!, batch: 'LOT-B', expiry: '2030-12-31' }
+      const inStatement = diagnoseChange('supply', ref, r.pack, pharmacy(org))
+      const after = diagnoseChange('supply', ref, await readPack(database, ref, '2026-11-22'), pharmacy(org))
+      if (inStatement !== null && inStatement !== after) wrong.push(`${serials[i]}: ${inStatement} / ${after}`)
+    }
+  }
+  t.same(wrong, [], 'each loser diagnosed as a read after it would, or told to try again')
 })
 
 t.test('grouped changes: an item that breaks the statement fails alone; the others are changed', async (t) => {
