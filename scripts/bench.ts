@@ -13,6 +13,7 @@ import pg from 'pg'
 import { loadConfig } from '../src/platform/config.ts'
 import { signDevToken } from '../src/platform/tokens.ts'
 import { paced } from './bench/paced.ts'
+import { dbStatements } from './bench/statements.ts'
 import { type ProfileWindow, summariseProfiles } from './bench/profile.ts'
 import { alertStormScenario, burstScenario } from './bench/burst.ts'
 import { ACK_PHARMACIES, broadcastBenchRecall, dispensationBody, seedBlockedBatches } from './bench/dispensation.ts'
@@ -284,14 +285,19 @@ type Snapshot = ReturnType<typeof cpuSnapshot>
 interface Measured {
   result: autocannon.Result
   cpu: Snapshot
+  /** Statements the service sent to its database meanwhile (null: a server without them, the baseline). */
+  statements: number | null
 }
 
 async function measure(url: string, requests: autocannon.Request[], seconds = duration): Promise<Measured> {
+  // Read outside the CPU window: a scrape costs the service a little.
+  const statementsBefore = await dbStatements(url)
   const before = cpuSnapshot()
   const result = await autocannon({ url, connections, duration: seconds, requests, pipelining: 1 })
   const after = cpuSnapshot()
+  const statementsAfter = await dbStatements(url)
   const cpu = Object.fromEntries((Object.keys(after) as Array<keyof Snapshot>).map((k) => [k, after[k] - before[k]])) as Snapshot
-  return { result, cpu }
+  return { result, cpu, statements: statementsBefore === null || statementsAfter === null ? null : statementsAfter - statementsBefore }
 }
 
 /** CPU time per request answered, in µs, for each process group. */
@@ -314,6 +320,7 @@ function summary(runs: Measured[]) {
     // Where the two cores went, per request answered: what a ratio to the baseline cannot show.
     cpu: (Object.keys(per) as Array<keyof Snapshot>).filter((k) => per[k] >= 1).map((k) => `${k} ${per[k].toFixed(0)}`).join(', '),
     cpuUs: per,
+    statements: runs.every((m) => m.statements !== null) ? total((m) => m.statements!) / Math.max(1, requests) : null,
   }
 }
 
@@ -545,8 +552,11 @@ try {
   // Warm-up, so that JIT and caches do not favour the second run.
   await autocannon({ url: hello.url, connections, duration: 2 })
   const baseline = await run(hello.url, HELLO)
-  const line = (name: string, r: { rps: number; p99: number; errors: number; non2xx: number; cpu?: string }, ratio: string, note = '') =>
-    console.log(`${name.padEnd(22)} ${r.rps.toFixed(0).padStart(8)} req/s   p99 ${String(r.p99).padStart(5)} ms   ${ratio.padStart(6)}   errors ${r.errors} non-2xx ${r.non2xx}${r.cpu ? `   CPU µs/req: ${r.cpu}` : ''}${note ? `   ${note}` : ''}`)
+  const line = (name: string, r: { rps: number; p99: number; errors: number; non2xx: number; cpu?: string; statements?: number | null }, ratio: string, note = '') =>
+    console.log(
+      `${name.padEnd(22)} ${r.rps.toFixed(0).padStart(8)} req/s   p99 ${String(r.p99).padStart(5)} ms   ${ratio.padStart(6)}   errors ${r.errors} non-2xx ${r.non2xx}${r.cpu ? `   CPU µs/req: ${r.cpu}` : ''}` +
+        `${typeof r.statements === 'number' ? `   DB statements/req: ${r.statements.toFixed(2)}` : ''}${note ? `   ${note}` : ''}`,
+    )
   line('baseline-hello', baseline, '100%')
   const selected = (name: string) => !values.only || values.only.split(',').includes(name)
   let packs: LoadedPacks | null = null

@@ -1,8 +1,10 @@
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { sql } from 'kysely'
 import t from 'tap'
 import { DEMO_BDPM_DIR } from '../src/demo/seed.ts'
 import { SYSTEM } from '../src/platform/audit.ts'
+import { createDatabase } from '../src/platform/db/index.ts'
 import { publish } from '../src/platform/events/publish.ts'
 import { enqueue } from '../src/platform/jobs.ts'
 import { listenMetrics, metricsExposure } from '../src/platform/metrics.ts'
@@ -301,4 +303,28 @@ t.test('/metrics is protected by configuration and stays out of the contract', a
     t.equal(metricsExposure({ NODE_ENV: 'production', METRICS_TOKEN: undefined, METRICS_PORT: 9464 }), 'separate')
     t.equal(metricsExposure({ NODE_ENV: 'development', METRICS_TOKEN: undefined, METRICS_PORT: undefined }), 'main')
   })
+})
+
+t.test('the statements sent to the database are counted, by pool, and exposed', async (t) => {
+  const ctx = await testApp(t)
+  // A handle of its own on the same kind of database: no background work of an instance sends anything on it.
+  const handle = await createDatabase(ctx.database.connectionString ? { databaseUrl: ctx.database.connectionString, poolMax: 2 } : { pgliteDir: 'memory://' })
+  t.teardown(() => handle.close())
+  t.same(handle.statements(), { general: 0, counter: 0 }, 'nothing sent yet')
+  await handle.db.transaction().execute(async (tx) => {
+    await sql`select 1`.execute(tx)
+    await sql`select 2`.execute(tx)
+  })
+  t.same(handle.statements(), { general: 4, counter: 0 }, 'a transaction: BEGIN, its two statements, COMMIT')
+  await handle.prepared('test_statements_one', 'select $1::int as n', [1])
+  if (handle.kind === 'postgres') t.same(handle.statements(), { general: 4, counter: 1 }, 'a prepared statement goes on the counter\'s pool')
+  else t.same(handle.statements(), { general: 5, counter: 0 }, 'embedded: one connection, every statement counted as the general pool\'s')
+
+  const before = ctx.database.statements()
+  const scraped = await scrape(ctx)
+  const after = ctx.database.statements()
+  for (const pool of ['general', 'counter'] as const) {
+    const value = scraped.value('dp_db_statements_total', { pool })
+    t.ok(value !== undefined && value >= before[pool] && value <= after[pool], `dp_db_statements_total{pool="${pool}"} is the instance's count at the scrape (${before[pool]} ≤ ${value} ≤ ${after[pool]})`)
+  }
 })

@@ -120,6 +120,13 @@ export class Metrics {
     labelNames: ['state'] as const,
     registers: this.reg,
   })
+  /** Read from the database handle at each scrape (statements()): a counter kept by the pools' clients. */
+  readonly dbStatements = new client.Counter({
+    name: 'dp_db_statements_total',
+    help: 'Statements this instance sent to the database (BEGIN and COMMIT included), by pool: general, and counter (the counter\'s batched statements)',
+    labelNames: ['pool'] as const,
+    registers: this.reg,
+  })
   readonly databaseUp = new client.Gauge({ name: 'dp_database_up', help: '1 when the last scrape could read the database figures, else 0', registers: this.reg })
   readonly draining = new client.Gauge({ name: 'dp_draining', help: '1 once this instance has been asked to stop (readiness answers 503)', registers: this.reg })
 
@@ -257,6 +264,10 @@ export default fp(
       metrics.dbPool.set({ state: 'idle' }, u.idle)
       metrics.dbPool.set({ state: 'waiting' }, u.waiting)
       metrics.dbPool.set({ state: 'max' }, u.max)
+      const s = opts.database.statements()
+      metrics.dbStatements.reset()
+      metrics.dbStatements.inc({ pool: 'general' }, s.general)
+      metrics.dbStatements.inc({ pool: 'counter' }, s.counter)
     })
     // Registered after the others (the job runner is decorated by the events plugin): read at scrape time.
     app.addHook('onReady', async () => {

@@ -26,6 +26,12 @@ export interface DatabaseHandle {
   prepared<R>(name: string, sql: string, params: unknown[]): Promise<R[]>
   /** The general pool's connections: open (total), idle, requests waiting for one, and the maximum (metrics). */
   usage(): { total: number; idle: number; waiting: number; max: number }
+  /**
+   * Statements sent since the start, BEGIN and COMMIT included: by the general pool, and by the counter's
+   * (prepared()). Round trips per request are what the hot paths are made of: the bench prints them per scenario,
+   * so that one more shows. On the embedded database every statement counts as the general pool's.
+   */
+  statements(): { general: number; counter: number }
   close(): Promise<void>
 }
 
@@ -72,8 +78,19 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       return p
     }
     // NamingClient: the statements given to executeNamed (named.ts) are sent as named prepared statements.
+    // Each pool's clients count what they send (statements()): every statement of Kysely, of its transactions and
+    // of prepared() goes through a client's query().
+    const counts = { general: 0, counter: 0 }
     const min = Math.min(options.poolMin ?? 0, max)
-    const pool = newPool({ max, min, Client: NamingClient })
+    const pool = newPool({
+      max, min,
+      Client: class extends NamingClient {
+        override query(...args: any[]): any {
+          counts.general++
+          return (super.query as any)(...args)
+        }
+      },
+    })
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
     // The hot path's named statements (prepared()) run on connections of their own, set to always use the generic
     // plan. Their parameters are mostly arrays (a batch of scans): by default PostgreSQL compares the generic plan
@@ -82,7 +99,15 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     // pool the setting would also reach Kysely's unnamed statements, whose plans may need the values (optional
     // filters): it is not set there. Half the general pool's size: the batchers keep few statements in flight.
     const hotMin = Math.ceil(min / 2)
-    const hot = newPool({ max: Math.max(2, Math.ceil(max / 2)), min: hotMin, options: '-c plan_cache_mode=force_generic_plan' })
+    const hot = newPool({
+      max: Math.max(2, Math.ceil(max / 2)), min: hotMin, options: '-c plan_cache_mode=force_generic_plan',
+      Client: class extends pg.Client {
+        override query(...args: any[]): any {
+          counts.counter++
+          return (super.query as any)(...args)
+        }
+      },
+    })
     // pg opens connections only on demand: without this, the first requests after a start (or after a quiet spell)
     // each wait for a connection to be opened. A database that cannot be reached now is reported, not fatal: the
     // pool opens connections again on the next query, and readiness says what it finds.
@@ -94,6 +119,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
       connectionString: options.databaseUrl,
       prepared: async <R>(name: string, text: string, values: unknown[]) => (await hot.query<R & pg.QueryResultRow>({ name, text, values })).rows,
       usage: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
+      statements: () => ({ ...counts }),
       close: once(async () => {
         await Promise.all([db.destroy(), hot.end()])
       }),
@@ -113,6 +139,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     pglite,
     prepared: async <R>(_name: string, text: string, values: unknown[]) => (await db.executeQuery<R>(CompiledQuery.raw(text, values))).rows,
     usage: () => dialect.usage(),
+    statements: () => ({ general: dialect.statements, counter: 0 }),
     close: once(async () => {
       await db.destroy()
       await pglite.close()

@@ -19,6 +19,10 @@ import {
 export class PGliteDialect implements Dialect {
   private driver: PGliteDriver | undefined
   constructor(private readonly pglite: PGlite) {}
+  /** Statements sent since the start, BEGIN and COMMIT included (metrics). */
+  get statements() {
+    return this.driver?.statements ?? 0
+  }
   /** The single connection as a pool of one (metrics). */
   usage() {
     const busy = this.driver?.busy ?? false
@@ -44,9 +48,10 @@ class PGliteDriver implements Driver {
   private releaseCurrent: (() => void) | undefined
   busy = false
   waiting = 0
+  statements = 0
 
   constructor(pglite: PGlite) {
-    this.connection = new PGliteConnection(pglite)
+    this.connection = new PGliteConnection(pglite, () => this.statements++)
   }
   async init() {}
   async acquireConnection(): Promise<DatabaseConnection> {
@@ -82,8 +87,12 @@ class PGliteDriver implements Driver {
 }
 
 class PGliteConnection implements DatabaseConnection {
-  constructor(private readonly pglite: PGlite) {}
+  constructor(
+    private readonly pglite: PGlite,
+    private readonly counted: () => void,
+  ) {}
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    this.counted()
     const result = await this.pglite.query<R>(query.sql, query.parameters as unknown[])
     return {
       rows: result.rows,
