@@ -5,14 +5,12 @@
 import type { Insertable, Kysely, Selectable, Transaction, Updateable } from 'kysely'
 import { sql } from 'kysely'
 import type { Principal } from '../platform/auth.ts'
+import { LOCKS } from '../platform/db/locks.ts'
 import type { DB } from '../platform/db/schema.ts'
 import type { DeclarationStatus } from '../shortages/db.ts'
 import type { EmergencyOpeningsTable, EmergencyRequestStepsTable, EmergencyRequestsTable, EmergencyStatus } from './db.ts'
 
 export type Db = Kysely<DB> | Transaction<DB>
-
-/** Advisory lock class of "one pending request per pharmacy and presentation" (the key is hashed in it). */
-const PENDING_LOCK = 7_203_117
 
 // ---- presentations and organisations -------------------------------------------------------------------
 
@@ -158,7 +156,7 @@ export function listRequests(db: Db, viewer: Principal, f: RequestFilter, after:
  * concurrent ones waits, then sees the first.
  */
 export async function lockPendingPair(tx: Transaction<DB>, pharmacyId: string, cip13: string) {
-  await sql`select pg_advisory_xact_lock(${PENDING_LOCK}::int, hashtext(${`${pharmacyId}:${cip13}`}))`.execute(tx)
+  await sql`select pg_advisory_xact_lock(${LOCKS.emergencyPending}::int, hashtext(${`${pharmacyId}:${cip13}`}))`.execute(tx)
 }
 
 /** The pharmacy's oldest request for the presentation still awaiting the lab's answer. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { canonicalJson } from './canonical-json.ts'
 import { type Kysely, sql, type Transaction } from 'kysely'
 import type { Principal } from './auth.ts'
+import { LOCKS } from './db/locks.ts'
 import { executeNamed } from './db/named.ts'
 import type { DB } from './db/schema.ts'
 
@@ -28,7 +29,6 @@ const GENESIS = '0'.repeat(64)
 // The trail is AUDIT_CHAINS hash chains. An append takes its chain's transaction-scoped lock: it orders the chain
 // and keeps `chain_seq` without gaps, so that a deleted row shows as a hole. The lock is held until commit, so a
 // chain takes one write at a time; writes on different chains commit side by side.
-const AUDIT_LOCK = 7_203_114
 export const AUDIT_CHAINS = 16
 
 /**
@@ -107,7 +107,7 @@ export async function audit(tx: Transaction<DB>, actor: Actor, input: AuditInput
     with head as (
       select nextval('audit_log_seq') as seq, coalesce(h.head_seq, 0) + 1 as chain_seq, coalesce(h.head_hash, ${GENESIS}::text) as prev_hash
       from (select 1) one
-      left join lateral audit_chain_head(${AUDIT_LOCK}::int, ${chain}::int) h on true
+      left join lateral audit_chain_head(${LOCKS.auditChain}::int, ${chain}::int) h on true
     )
     insert into audit_log (seq, at, actor_role, actor_org, actor_user, action, object_type, object_id, changes, request_id, chain, chain_seq, prev_hash, hash)
     select seq, ${row.at}::timestamptz, ${row.actor_role}, ${row.actor_org}, ${row.actor_user}, ${row.action}, ${row.object_type}, ${row.object_id},

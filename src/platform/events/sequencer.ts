@@ -1,10 +1,10 @@
 import { type Kysely, sql } from 'kysely'
+import { LOCKS } from '../db/locks.ts'
 import { executeNamed } from '../db/named.ts'
 import type { DB } from '../db/schema.ts'
 import { inTransaction } from '../db/transaction.ts'
 import { CHANNEL_SEQUENCED } from './publish.ts'
 
-const SEQUENCER_LOCK = 7_203_115
 /** The job queue that sends one webhook delivery (src/platform/webhooks). It reschedules itself between attempts. */
 export const WEBHOOK_QUEUE = 'webhook.deliver'
 const WEBHOOK_JOB_MAX_ATTEMPTS = 1000
@@ -24,7 +24,7 @@ export async function sequence(
   now: Date = new Date(),
 ): Promise<{ assigned: number; lastPos: number; published: Array<{ at: Date; positions: number }> }> {
   return inTransaction(db, async (tx) => {
-    await sql`select pg_advisory_xact_lock(${SEQUENCER_LOCK})`.execute(tx)
+    await sql`select pg_advisory_xact_lock(${LOCKS.sequencer})`.execute(tx)
     const { last_pos } = await tx.selectFrom('feed_sequence').select('last_pos').where('id', '=', 1).executeTakeFirstOrThrow()
     const updated = await executeNamed(tx, 'events_sequence', sql<{ pos: number; event_id: string; created_at: Date }>`
       update event_deliveries d set pos = ${last_pos}::bigint + p.rn

@@ -4,6 +4,7 @@
  */
 import { type Insertable, sql, type Transaction } from 'kysely'
 import type { AvailabilityTable, DB, MedicinesTable, PresentationsTable } from '../../platform/db/schema.ts'
+import { LOCKS } from '../../platform/db/locks.ts'
 import type { GenericType, MedicineComponentsTable } from '../db.ts'
 
 export type MedicineRow = Insertable<MedicinesTable> & { lab_id: string | null }
@@ -14,10 +15,8 @@ export type ComponentRow = Omit<MedicineComponentsTable, never>
 const chunks = <T>(rows: T[], size = 500): T[][] => Array.from({ length: Math.ceil(rows.length / size) }, (_, i) => rows.slice(i * size, (i + 1) * size))
 
 /** Serialises imports: two at once would race on the same keys. */
-const IMPORT_LOCK = 7_203_115
-
 export async function lockImports(tx: Transaction<DB>) {
-  await sql`select pg_advisory_xact_lock(${IMPORT_LOCK})`.execute(tx)
+  await sql`select pg_advisory_xact_lock(${LOCKS.bdpmImport})`.execute(tx)
 }
 
 // ---- medicines (CIS_bdpm.txt) and their labs -------------------------------------------------------------

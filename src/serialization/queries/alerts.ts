@@ -5,6 +5,7 @@
 import { type Insertable, type Kysely, sql, type Transaction, type Updateable } from 'kysely'
 import type { Principal } from '../../platform/auth.ts'
 import type { DatabaseHandle } from '../../platform/db/index.ts'
+import { LOCKS } from '../../platform/db/locks.ts'
 import { executeNamed } from '../../platform/db/named.ts'
 import type { DB } from '../../platform/db/schema.ts'
 import type { AlertConclusion, AlertStatus, AnsmConclusion, SerialAlertMessagesTable, SerialAlertsTable } from '../db.ts'
@@ -56,7 +57,7 @@ export function packBatch(db: Kysely<DB>, cip13: string, serial: string) {
  */
 export async function lockRepeatsAndFindLab(tx: Transaction<DB>, r: { cip13: string; serial: string; org: string; code: string }): Promise<string | null> {
   const { rows } = await executeNamed(tx, 'serial_alert_lock_lab', sql<{ lab: string | null }>`
-    select pg_advisory_xact_lock(hashtext(${`${r.cip13}/${r.serial}/${r.org}/${r.code}`})) as locked,
+    select pg_advisory_xact_lock(${LOCKS.alertRepeat}::int, hashtext(${`${r.cip13}/${r.serial}/${r.org}/${r.code}`})) as locked,
       coalesce(
         (select m.lab_id from presentations p join medicines m on m.cis = p.cis where p.cip13 = ${r.cip13} limit 1),
         (select b.lab_id from serial_batches b where b.cip13 = ${r.cip13} limit 1)

@@ -5,6 +5,7 @@
  */
 import type { Insertable, Transaction, Updateable } from 'kysely'
 import { sql } from 'kysely'
+import { LOCKS } from '../../platform/db/locks.ts'
 import type { DB } from '../../platform/db/schema.ts'
 import type { ShortageBdpmLinesTable } from '../db.ts'
 import { declarationRows } from './rows.ts'
@@ -19,10 +20,8 @@ async function inChunks<K, R>(keys: K[], read: (part: K[]) => Promise<R[]>): Pro
 }
 
 /** Serialises availability imports. */
-const AVAILABILITY_LOCK = 7_203_116
-
 export async function lockAvailabilityImports(tx: Transaction<DB>) {
-  await sql`select pg_advisory_xact_lock(${AVAILABILITY_LOCK})`.execute(tx)
+  await sql`select pg_advisory_xact_lock(${LOCKS.availabilityImport})`.execute(tx)
 }
 
 // ---- the referential for the file's CIS ------------------------------------------------------------------
