@@ -1,10 +1,15 @@
+import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
+import pg from 'pg'
 import t from 'tap'
 import { buildApp } from '../src/app.ts'
 import { createDatabase } from '../src/platform/db/index.ts'
-import { acknowledge, type NewEvent, publish } from '../src/platform/events/publish.ts'
-import { ORG, sseBlocks, testApp, type TestContext } from './helpers.ts'
+import { inTransaction } from '../src/platform/db/transaction.ts'
+import { acknowledge, CHANNEL_SEQUENCED, type NewEvent, publish } from '../src/platform/events/publish.ts'
+import { sequence } from '../src/platform/events/sequencer.ts'
+import { seedDemoOrganisations } from '../src/demo/seed.ts'
+import { ORG, sseBlocks, testApp, testDatabase, type TestContext } from './helpers.ts'
 
 const send = (ctx: TestContext, e: Partial<NewEvent> & { audience: NewEvent['audience'] }) =>
   ctx.app.db.transaction().execute((tx) => publish(tx, { type: 'test.message', payload: { n: 1 }, senderOrg: ORG.labArrow, ...e }, ctx.clock.now))
@@ -315,4 +320,39 @@ t.test('two instances on one database both deliver to their own streams', { skip
   onB.close()
   await b.close() // before instance A's teardown drops the database
   await second.close()
+})
+
+// The sequencer runs dozens of times a second in a storm of alerts, holding its lock: four round trips whatever it
+// finds (BEGIN, the lock, one statement, COMMIT), on a database without an instance running beside it.
+t.test('the sequencer: four statements a run, one notification when it assigned positions, none otherwise', async (t) => {
+  const handle = await testDatabase(t)
+  await seedDemoOrganisations(handle.db)
+  const notified: string[] = []
+  if (handle.connectionString) {
+    const listener = new pg.Client({ connectionString: handle.connectionString })
+    await listener.connect()
+    t.teardown(() => listener.end())
+    listener.on('notification', (n) => n.channel === CHANNEL_SEQUENCED && notified.push(n.payload ?? ''))
+    await listener.query(`listen ${CHANNEL_SEQUENCED}`)
+  } else {
+    await handle.pglite!.listen(CHANNEL_SEQUENCED, (payload) => notified.push(payload))
+  }
+  const run = async () => {
+    const before = handle.statements().general
+    const r = await sequence(handle.db)
+    return { ...r, statements: handle.statements().general - before }
+  }
+  const idle = await run()
+  t.match(idle, { assigned: 0, lastPos: 0, statements: 4 }, 'nothing pending: four statements')
+  await inTransaction(handle.db, (tx) => publish(tx, { type: 'shortage.signal_lapsed', payload: { signalId: randomUUID(), cip13: '3400936128149' }, audience: { orgs: [ORG.pharmacyParis, ORG.pharmacyLyon] }, senderOrg: null }))
+  const busy = await run()
+  t.match(busy, { assigned: 2, lastPos: 2, statements: 4 }, 'two deliveries: their positions in the same four statements')
+  const positions = await handle.db.selectFrom('event_deliveries').select('pos').orderBy('pos').execute()
+  t.same(positions.map((p) => Number(p.pos)), [1, 2], 'the first positions, without a gap')
+  t.equal(Number((await handle.db.selectFrom('feed_sequence').select('last_pos').executeTakeFirstOrThrow()).last_pos), 2, 'the last position moved')
+  await new Promise((r) => setTimeout(r, 200))
+  t.same(notified, ['2'], 'the instances told the last position, once')
+  await run()
+  await new Promise((r) => setTimeout(r, 200))
+  t.same(notified, ['2'], 'a run that assigns nothing notifies nothing')
 })
