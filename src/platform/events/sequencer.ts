@@ -19,8 +19,8 @@ const BATCH = 200_000
  * Four round trips: BEGIN, the lock, one statement for the rest, COMMIT. The statement runs after the lock, so its
  * snapshot holds what the previous sequencer committed: the last position, the deliveries still without one. It
  * gives them their positions, moves the last position, creates the webhook deliveries of the events sequenced and
- * the job that sends each, and notifies the instances (only when it assigned some). It was six statements, each a
- * round trip while the lock is held; a storm of alerts runs the sequencer dozens of times a second.
+ * the job that sends each, and notifies the instances (only when it assigned some). The lock was followed by up to
+ * five statements, each a round trip while it is held; a storm of alerts runs the sequencer dozens of times a second.
  *
  * Returns the last position assigned (or the current one when there was nothing to do), and when each event
  * sequenced was published (for the lag figure).
