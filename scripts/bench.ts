@@ -13,7 +13,7 @@ import pg from 'pg'
 import { loadConfig } from '../src/platform/config.ts'
 import { signDevToken } from '../src/platform/tokens.ts'
 import { paced } from './bench/paced.ts'
-import { dbStatements } from './bench/statements.ts'
+import { statementsSince } from './bench/statements.ts'
 import { type ProfileWindow, summariseProfiles } from './bench/profile.ts'
 import { alertStormScenario, burstScenario } from './bench/burst.ts'
 import { ACK_PHARMACIES, broadcastBenchRecall, dispensationBody, seedBlockedBatches } from './bench/dispensation.ts'
@@ -291,13 +291,13 @@ interface Measured {
 
 async function measure(url: string, requests: autocannon.Request[], seconds = duration): Promise<Measured> {
   // Read outside the CPU window: a scrape costs the service a little.
-  const statementsBefore = await dbStatements(url)
+  const statements = await statementsSince(url)
   const before = cpuSnapshot()
   const result = await autocannon({ url, connections, duration: seconds, requests, pipelining: 1 })
   const after = cpuSnapshot()
-  const statementsAfter = await dbStatements(url)
+  const sent = await statements()
   const cpu = Object.fromEntries((Object.keys(after) as Array<keyof Snapshot>).map((k) => [k, after[k] - before[k]])) as Snapshot
-  return { result, cpu, statements: statementsBefore === null || statementsAfter === null ? null : statementsAfter - statementsBefore }
+  return { result, cpu, statements: sent }
 }
 
 /** CPU time per request answered, in µs, for each process group. */

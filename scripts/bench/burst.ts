@@ -5,7 +5,7 @@
 //   rate: the verifications keep their p99 and every alert is recorded.
 import pg from 'pg'
 import { paced } from './paced.ts'
-import { dbStatements } from './statements.ts'
+import { statementsSince } from './statements.ts'
 import { dataMatrixOf, packOf } from './load-packs.ts'
 import type { LoadedPacks } from './decommission.ts'
 
@@ -68,17 +68,17 @@ export async function burstScenario(url: string, databaseUrl: string, packs: Loa
   for (let race = -1; race < 3; race++) {
     const dataMatrix = dataMatrixOf(packOf(packs.products, packs.count - 1 - (race < 0 ? 3 : race), PER_LOT))
     const since = new Date()
-    const statementsBefore = await dbStatements(url)
+    const statements = await statementsSince(url)
     const started = performance.now()
     const answers = await Promise.all(tokens.map((t) => supply(url, t, dataMatrix)))
     const all = performance.now() - started
-    const statementsAfter = await dbStatements(url)
-    const statements = statementsBefore === null || statementsAfter === null ? '' : `, ${((statementsAfter - statementsBefore) / racers).toFixed(1)} DB statements per racer`
+    const sent = await statements()
+    const perRacer = sent === null ? '' : `, ${(sent / racers).toFixed(1)} DB statements per racer`
     const changed = answers.filter((a) => a.code === 'STATE_CHANGED').length
     const inactive = answers.filter((a) => a.code === 'ALREADY_INACTIVE')
     const other = answers.length - changed - inactive.length
     const { alerts } = await countAlerts(databaseUrl, since)
-    const result = `${all.toFixed(0)} ms (${changed} STATE_CHANGED, ${inactive.length} ALREADY_INACTIVE of which ${inactive.filter((a) => a.alert).length} alert: true, ${other} other; ${alerts} alerts recorded${statements})`
+    const result = `${all.toFixed(0)} ms (${changed} STATE_CHANGED, ${inactive.length} ALREADY_INACTIVE of which ${inactive.filter((a) => a.alert).length} alert: true, ${other} other; ${alerts} alerts recorded${perRacer})`
     if (race < 0) warmUp = result
     else results.push(result)
   }
@@ -143,7 +143,7 @@ export async function alertStormScenario(
   let alerted = 0
   const attempt = attempts(targets)
   const since = new Date()
-  const statementsBefore = await dbStatements(url)
+  const statements = await statementsSince(url)
   const cpuBefore = opts.cpu?.()
   const stormStarted = performance.now()
   const [during, raised] = await Promise.all([
@@ -152,9 +152,9 @@ export async function alertStormScenario(
   ])
   // Where the two cores went meanwhile, as a share of one core (µs of CPU per µs of the storm).
   const cpuAfter = opts.cpu?.()
-  const statementsAfter = await dbStatements(url)
+  const sent = await statements()
   // The verifications' statements are in it too: they share a statement among many (about one for ten here).
-  const statements = statementsBefore === null || statementsAfter === null ? '' : `   DB statements during the storm: ${((statementsAfter - statementsBefore) / raised.completed).toFixed(1)} per attempt (the verifications' included)`
+  const perAttempt = sent === null ? '' : `   DB statements during the storm: ${(sent / raised.completed).toFixed(1)} per attempt (the verifications' included)`
   const stormUs = (performance.now() - stormStarted) * 1000
   const cores = cpuBefore && cpuAfter
     ? `   CPU during the storm, share of one core: ${(['service', 'postgres', 'load'] as const).map((k) => `${k} ${(((cpuAfter[k] - cpuBefore[k]) / stormUs) * 100).toFixed(0)}%`).join(', ')}`
@@ -162,7 +162,7 @@ export async function alertStormScenario(
   const { alerts, occurrences } = await countAlerts(databaseUrl, since)
   console.log(
     `${'alert-storm'.padEnd(22)} ${raised.completed}/${storm} attempts in ${seconds} s (p99 ${raised.p99} ms, ${raised.non2xx} non-2xx, ${alerted} answered alert: true; ${alerts} alerts recorded, ${occurrences} occurrences)   ` +
-      `verify at ${verifyRate}/s: p99 ${quiet.p99} ms before, ${during.p99} ms during the storm (max ${during.max} ms, ${during.non2xx} non-2xx)   (target: verify p99 ≤ 20 ms, no alert lost)${cores}${statements}` +
+      `verify at ${verifyRate}/s: p99 ${quiet.p99} ms before, ${during.p99} ms during the storm (max ${during.max} ms, ${during.non2xx} non-2xx)   (target: verify p99 ≤ 20 ms, no alert lost)${cores}${perAttempt}` +
       (warmVerify && warmRaised ? `   the first storm after the start, not counted: ${warmRaised.completed} attempts in ${warmUp / rate} s (p99 ${warmRaised.p99} ms), verify p99 ${warmVerify.p99} ms` : ''),
   )
 }

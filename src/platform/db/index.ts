@@ -81,16 +81,15 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     // Each pool's clients count what they send (statements()): every statement of Kysely, of its transactions and
     // of prepared() goes through a client's query().
     const counts = { general: 0, counter: 0 }
-    const min = Math.min(options.poolMin ?? 0, max)
-    const pool = newPool({
-      max, min,
-      Client: class extends NamingClient {
+    const counting = (Base: typeof pg.Client, pool: keyof typeof counts) =>
+      class extends Base {
         override query(...args: any[]): any {
-          counts.general++
+          counts[pool]++
           return (super.query as any)(...args)
         }
-      },
-    })
+      }
+    const min = Math.min(options.poolMin ?? 0, max)
+    const pool = newPool({ max, min, Client: counting(NamingClient, 'general') })
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
     // The hot path's named statements (prepared()) run on connections of their own, set to always use the generic
     // plan. Their parameters are mostly arrays (a batch of scans): by default PostgreSQL compares the generic plan
@@ -99,15 +98,7 @@ export async function createDatabase(options: DatabaseOptions): Promise<Database
     // pool the setting would also reach Kysely's unnamed statements, whose plans may need the values (optional
     // filters): it is not set there. Half the general pool's size: the batchers keep few statements in flight.
     const hotMin = Math.ceil(min / 2)
-    const hot = newPool({
-      max: Math.max(2, Math.ceil(max / 2)), min: hotMin, options: '-c plan_cache_mode=force_generic_plan',
-      Client: class extends pg.Client {
-        override query(...args: any[]): any {
-          counts.counter++
-          return (super.query as any)(...args)
-        }
-      },
-    })
+    const hot = newPool({ max: Math.max(2, Math.ceil(max / 2)), min: hotMin, options: '-c plan_cache_mode=force_generic_plan', Client: counting(pg.Client, 'counter') })
     // pg opens connections only on demand: without this, the first requests after a start (or after a quiet spell)
     // each wait for a connection to be opened. A database that cannot be reached now is reported, not fatal: the
     // pool opens connections again on the next query, and readiness says what it finds.

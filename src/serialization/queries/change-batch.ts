@@ -4,6 +4,7 @@ import { Batcher } from '../../platform/db/batcher.ts'
 import type { DatabaseHandle } from '../../platform/db/index.ts'
 import type { PackState } from '../db.ts'
 import type { PackRow } from '../rules/packs.ts'
+import { packAsReadSql } from './packs.ts'
 import type { Scanner } from '../rules/pseudonyms.ts'
 
 /**
@@ -24,7 +25,8 @@ import type { Scanner } from '../rules/pseudonyms.ts'
  * A pack another item of the same statement changed is shown as that item left it (its state, transaction and
  * organisation), which is what a read after the statement would find. A pack a concurrent statement changed while
  * this one waited for it is shown as this statement's snapshot had it, still active: the caller tries again alone.
- * The packs not changed are read apart (n), so that a change costs no more than before. No SQL comment in it: the
+ * The packs not changed are read apart (n), as readPack reads one (packAsReadSql), so that a change costs no more
+ * than before. No SQL comment in it: the
  * bench's pgbench script sends it on one line.
  */
 const BLOCKING = blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: '(select sp.status from serial_products sp where sp.cip13 = p.cip13)', expiry: 'b.expiry', today: 'i.today' })
@@ -54,18 +56,11 @@ export const CHANGE_BATCH_SQL = `
     null::text as batch, null::timestamptz as state_at, null::uuid as last_txn, null::date as expiry, null::text as blocking, null::text as last_org
   from u
   union all
-  select n.ord, false, null,
-    exists (select 1 from serial_batches k where k.cip13 = n.cip13),
-    exists (select 1 from serial_batches k where k.cip13 = n.cip13 and k.batch = n.batch),
-    coalesce(w.target, p.state), p.batch, coalesce(w.at, p.state_at), coalesce(w.id, p.last_txn), b.expiry,
-    ${blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: 'sp.status', expiry: 'b.expiry', today: 'n.today' })},
-    case when w.ord is not null then w.org
-         when p.state <> 'active' then (select t.org_pseudonym from pack_transactions t where t.cip13 = p.cip13 and t.id = p.last_txn and t.serial = p.serial) end
+  select n.ord, false, null, r.product_known, r.batch_known, coalesce(w.target, r.state), r.batch, coalesce(w.at, r.state_at),
+    coalesce(w.id, r.last_txn), r.expiry, r.blocking, case when w.ord is not null then w.org else r.last_org end
   from n
   left join u w on w.cip13 = n.cip13 and w.serial = n.serial
-  left join packs p on p.cip13 = n.cip13 and p.serial = n.serial
-  left join serial_batches b on b.cip13 = p.cip13 and b.batch = p.batch
-  left join serial_products sp on sp.cip13 = n.cip13`
+  cross join lateral (${packAsReadSql({ cip13: 'n.cip13', serial: 'n.serial', batch: 'n.batch', today: 'n.today' })}) r`
 
 export interface ChangeItem {
   scanner: Scanner

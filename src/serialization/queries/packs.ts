@@ -14,17 +14,22 @@ import type { Scanner } from '../rules/pseudonyms.ts'
 
 type Db = Kysely<DB> | Transaction<DB>
 
-// One statement whatever the outcome: whether the product has packs at all, the pack, its batch and what blocks it.
-const PACK_SQL = `
-  select exists (select 1 from serial_batches where cip13 = $1) as product_known,
-         exists (select 1 from serial_batches where cip13 = $1 and batch = $4) as batch_known,
+/**
+ * The pack as read for a diagnosis (PackRow), one row whatever the outcome: whether the product has packs at all,
+ * the pack, its batch and what blocks it. The SQL expressions name the pack asked for; readPack and the grouped
+ * change (queries/change-batch.ts, for the packs it did not change) read it the same way.
+ */
+export const packAsReadSql = (a: { cip13: string; serial: string; batch: string; today: string }) => `
+  select exists (select 1 from serial_batches where cip13 = ${a.cip13}) as product_known,
+         exists (select 1 from serial_batches where cip13 = ${a.cip13} and batch = ${a.batch}) as batch_known,
          p.state, p.batch, p.state_at, p.last_txn, b.expiry,
-         ${blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: 'sp.status', expiry: 'b.expiry', today: '$3::date' })} as blocking,
+         ${blockingSql({ cip13: 'p.cip13', batch: 'p.batch', batchStatus: 'b.status', productStatus: 'sp.status', expiry: 'b.expiry', today: a.today })} as blocking,
          case when p.state <> 'active' then (select t.org_pseudonym from pack_transactions t where t.cip13 = p.cip13 and t.id = p.last_txn and t.serial = p.serial) end as last_org
   from (select 1) as one
-  left join packs p on p.cip13 = $1 and p.serial = $2
+  left join packs p on p.cip13 = ${a.cip13} and p.serial = ${a.serial}
   left join serial_batches b on b.cip13 = p.cip13 and b.batch = p.batch
-  left join serial_products sp on sp.cip13 = $1`
+  left join serial_products sp on sp.cip13 = ${a.cip13}`
+const PACK_SQL = packAsReadSql({ cip13: '$1', serial: '$2', today: '$3::date', batch: '$4' })
 
 export async function readPack(database: DatabaseHandle, ref: PackRef, today: string): Promise<PackRow | null> {
   if (!ref.cip13) return null
